@@ -1,0 +1,795 @@
+//! The case (ärende) state machine. Pure: the clock's `now` and new ids come in as arguments.
+//!
+//! ```text
+//!  start ─▶ Draft ──submit──▶ Submitted ──assign──▶ InReview ──approve──▶ Signing ──last sign──▶ Completed
+//!            ▲  │                                   │  │  │                 │  │
+//!            │  └─withdraw─▶ Withdrawn ◀────────────┘  │  └─reject─▶ Rejected │  └─expire─▶ SigningExpired ─┐
+//!            └──────────── Returned ◀──return──────────┘          Declined ◀─decline                        │
+//!                                                     InReview ◀──reopen── (Declined, SigningExpired) ◀─────┘
+//! ```
+//!
+//! Every command checks the caller's expected revision first: a stale write is a `Conflict`
+//! and changes nothing. Every successful command bumps the revision and returns the events
+//! for the audit log.
+
+use chrono::{Days, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::def::{Starter, StepKind};
+use crate::ids::Personnummer;
+use crate::model::{Flow, Role, Step, Text};
+use crate::rules::{Env, FieldError, apply_step, step_applies, top_context, validate_steps};
+
+/// Where a case is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Being filled in by whoever started it.
+    Draft,
+    /// Sent in; waiting for a case worker.
+    Submitted,
+    /// A case worker handles it.
+    InReview,
+    /// Sent back to the applicant with a comment.
+    Returned,
+    /// The document is locked; signers sign in turn.
+    Signing,
+    /// A signer declined.
+    Declined,
+    /// The current signer did not sign in time.
+    SigningExpired,
+    /// All signatures are in (or the flow has no signers and was approved).
+    Completed,
+    Rejected,
+    Withdrawn,
+}
+
+impl Status {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Status::Completed | Status::Rejected | Status::Withdrawn
+        )
+    }
+}
+
+/// A verified person acting on a case.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub personnummer: Personnummer,
+    pub name: String,
+}
+
+impl std::fmt::Debug for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Person(<redacted>)")
+    }
+}
+
+/// Who is calling, as established by login. `case_worker` comes from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub person: Person,
+    pub case_worker: bool,
+}
+
+/// Where a signer is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum SignatureState {
+    Waiting,
+    Requested {
+        at: NaiveDateTime,
+        expires_at: NaiveDateTime,
+    },
+    Signed {
+        at: NaiveDateTime,
+    },
+    Declined {
+        at: NaiveDateTime,
+        reason: String,
+    },
+    Expired {
+        at: NaiveDateTime,
+    },
+}
+
+/// One signature of the sequence, resolved to a person at approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    pub who: Role,
+    /// Name of the signature field in the template (`case_worker`, `decision_maker`,
+    /// `signatory.1` for the second item of a party with `each`).
+    pub field: String,
+    pub label: Text,
+    pub person: Person,
+    pub state: SignatureState,
+}
+
+/// A case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    pub id: String,
+    /// The human case number (diarienummer style), e.g. `2026-0042`.
+    pub number: String,
+    pub flow_id: String,
+    /// The flow content it is pinned to.
+    pub flow_hash: String,
+    pub status: Status,
+    pub revision: u64,
+    pub started_as: Starter,
+    pub applicant: Person,
+    pub assignee: Option<Person>,
+    pub answers: Value,
+    /// The step the applicant (or case worker) is on.
+    pub current_step: Option<String>,
+    /// The comment given when returned to the applicant.
+    pub return_comment: Option<String>,
+    /// SHA-256 of the locked document bytes, from approval on; after each signature, of the
+    /// signed bytes.
+    pub document_sha256: Option<String>,
+    pub signatures: Vec<Signature>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// What happened, for the audit log. Holds ids and codes, never answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: NaiveDateTime,
+    pub kind: EventKind,
+    /// The role the actor acted in.
+    pub actor_role: String,
+    pub revision: u64,
+    /// A comment or reason given by the actor (returned, rejected, declined).
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "step")]
+pub enum EventKind {
+    Started,
+    StepSaved(String),
+    WentBack(String),
+    Submitted,
+    Assigned,
+    Returned,
+    Rejected,
+    Approved,
+    SignatureRequested(String),
+    Signed(String),
+    Declined(String),
+    SigningExpired(String),
+    Reopened,
+    Completed,
+    Withdrawn,
+}
+
+/// Why a command was refused. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaseError {
+    #[error("the case was changed by someone else (your revision {expected}, now {actual})")]
+    Conflict { expected: u64, actual: u64 },
+    #[error("not allowed: {0}")]
+    Forbidden(&'static str),
+    #[error("`{action}` is not possible when the case is {from:?}")]
+    InvalidTransition { from: Status, action: &'static str },
+    #[error("the answers have {} problem(s)", .0.len())]
+    Invalid(Vec<FieldError>),
+    #[error("no step `{0}` in this flow")]
+    UnknownStep(String),
+    #[error("the flow changed: the case is pinned to another version")]
+    WrongFlow,
+    #[error("the signers cannot be determined: {0}")]
+    Signers(String),
+}
+
+/// A command on an existing case.
+#[derive(Debug, Clone)]
+pub enum Command {
+    SaveStep {
+        step: String,
+        answers: Value,
+    },
+    Back {
+        from: String,
+    },
+    Submit,
+    Assign,
+    Return {
+        comment: String,
+    },
+    Reject {
+        reason: String,
+    },
+    /// Approve: the document has been rendered from the answers and its bytes locked.
+    Approve {
+        document_sha256: String,
+    },
+    /// The current signer signed; the new bytes (with the signature) have this digest.
+    Sign {
+        signed_document_sha256: String,
+    },
+    Decline {
+        reason: String,
+    },
+    /// The scheduler found the current signature request overdue.
+    Expire,
+    Reopen,
+    Withdraw,
+}
+
+/// A successful command: the new case, its events, and, for `SaveStep`, the field errors
+/// (the draft is saved even when there are errors; nothing typed is lost).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub case: Case,
+    pub events: Vec<Event>,
+    pub errors: Vec<FieldError>,
+}
+
+/// The expression environment for a case.
+pub fn env_for(case: &Case, flow: &Flow, now: NaiveDateTime, identity: Option<&Person>) -> Env {
+    Env {
+        case: json!({"id": case.id, "number": case.number, "created_at": case.created_at.format("%Y-%m-%dT%H:%M").to_string()}),
+        today: now.format("%Y-%m-%d").to_string(),
+        now: now.format("%Y-%m-%dT%H:%M").to_string(),
+        identity: identity.map(|p| {
+            let (given, sur) = split_name(&p.name);
+            crate::rules::IdentityView {
+                personnummer: p.personnummer.as_str().to_owned(),
+                name: p.name.clone(),
+                given_name: given,
+                surname: sur,
+            }
+        }),
+        flow: json!({"id": flow.id, "title": flow.title.sv, "revision": flow.def.revision}),
+    }
+}
+
+fn split_name(full: &str) -> (String, String) {
+    match full.rsplit_once(' ') {
+        Some((g, s)) => (g.to_owned(), s.to_owned()),
+        None => (full.to_owned(), String::new()),
+    }
+}
+
+/// Starts a case.
+pub fn start(
+    flow: &Flow,
+    id: String,
+    number: String,
+    actor: &Actor,
+    as_: Starter,
+    now: NaiveDateTime,
+) -> Result<Outcome, CaseError> {
+    if !flow.def.start.contains(&as_) {
+        return Err(CaseError::Forbidden(
+            "this e-service cannot be started that way",
+        ));
+    }
+    if as_ == Starter::CaseWorker && !actor.case_worker {
+        return Err(CaseError::Forbidden(
+            "only case workers can start this e-service",
+        ));
+    }
+    let mut case = Case {
+        id,
+        number,
+        flow_id: flow.id.clone(),
+        flow_hash: flow.content_hash.clone(),
+        status: Status::Draft,
+        revision: 1,
+        started_as: as_,
+        applicant: actor.person.clone(),
+        assignee: (as_ == Starter::CaseWorker).then(|| actor.person.clone()),
+        answers: json!({}),
+        current_step: None,
+        return_comment: None,
+        document_sha256: None,
+        signatures: Vec::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    let env = env_for(&case, flow, now, Some(&actor.person));
+    case.current_step = first_step_for(flow, &case, &env, actor).map(|s| s.id.clone());
+    let ev = event(&case, now, EventKind::Started, role_of(&case, actor), None);
+    Ok(Outcome {
+        case,
+        events: vec![ev],
+        errors: Vec::new(),
+    })
+}
+
+fn role_of(case: &Case, actor: &Actor) -> String {
+    if actor.case_worker && case.assignee.as_ref() == Some(&actor.person) {
+        "case_worker".into()
+    } else if actor.person == case.applicant {
+        "applicant".into()
+    } else if actor.case_worker {
+        "case_worker".into()
+    } else {
+        case.signatures
+            .iter()
+            .find(|s| s.person == actor.person)
+            .map(|s| s.who.name().to_owned())
+            .unwrap_or_else(|| "other".into())
+    }
+}
+
+fn event(
+    case: &Case,
+    at: NaiveDateTime,
+    kind: EventKind,
+    role: String,
+    detail: Option<String>,
+) -> Event {
+    Event {
+        at,
+        kind,
+        actor_role: role,
+        revision: case.revision,
+        detail,
+    }
+}
+
+/// May `actor` fill `step` of `case` now?
+pub fn may_fill(flow: &Flow, case: &Case, step: &Step, actor: &Actor, env: &Env) -> bool {
+    match &step.by {
+        Role::Applicant => {
+            actor.person == case.applicant
+                && matches!(case.status, Status::Draft | Status::Returned)
+        }
+        Role::CaseWorker => {
+            actor.case_worker
+                && case.assignee.as_ref() == Some(&actor.person)
+                && matches!(case.status, Status::Draft | Status::InReview)
+        }
+        Role::Party(p) => {
+            matches!(case.status, Status::Submitted | Status::InReview)
+                && party_people(flow, p, &case.answers, env)
+                    .map(|people| people.iter().any(|x| *x == actor.person))
+                    .unwrap_or(false)
+        }
+    }
+}
+
+fn first_step_for<'f>(flow: &'f Flow, case: &Case, env: &Env, actor: &Actor) -> Option<&'f Step> {
+    let top = top_context(flow, &case.answers, env);
+    flow.steps.iter().find(|s| {
+        step_applies(s, &top) && (s.kind == StepKind::Review || may_fill(flow, case, s, actor, env))
+    })
+}
+
+/// The step after `from` that applies and that `actor` fills (or the review step).
+pub fn next_step<'f>(
+    flow: &'f Flow,
+    case: &Case,
+    from: &str,
+    env: &Env,
+    actor: &Actor,
+) -> Option<&'f Step> {
+    let top = top_context(flow, &case.answers, env);
+    let i = flow.step_index(from)?;
+    flow.steps[i + 1..].iter().find(|s| {
+        step_applies(s, &top) && (s.kind == StepKind::Review || may_fill(flow, case, s, actor, env))
+    })
+}
+
+/// The step before `from` that applies and that `actor` fills.
+pub fn previous_step<'f>(
+    flow: &'f Flow,
+    case: &Case,
+    from: &str,
+    env: &Env,
+    actor: &Actor,
+) -> Option<&'f Step> {
+    let top = top_context(flow, &case.answers, env);
+    let i = flow.step_index(from)?;
+    flow.steps[..i].iter().rev().find(|s| {
+        s.kind == StepKind::Form && step_applies(s, &top) && may_fill(flow, case, s, actor, env)
+    })
+}
+
+/// The people a party stands for, from the answers.
+pub fn party_people(
+    flow: &Flow,
+    party: &str,
+    answers: &Value,
+    env: &Env,
+) -> Result<Vec<Person>, String> {
+    let p = flow
+        .parties
+        .get(party)
+        .ok_or_else(|| format!("unknown party `{party}`"))?;
+    let top = top_context(flow, answers, env);
+    let mut contexts = Vec::new();
+    match &p.each {
+        None => contexts.push(Value::Object(top)),
+        Some(each) => {
+            let items = each
+                .eval(&Value::Object(top.clone()))
+                .map_err(|e| e.to_string())?;
+            for item in items.as_array().cloned().unwrap_or_default() {
+                let mut ctx = top.clone();
+                ctx.insert("item".into(), item);
+                contexts.push(Value::Object(ctx));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ctx in contexts {
+        let pnr = p.personnummer.eval(&ctx).map_err(|e| e.to_string())?;
+        let name = p.full_name.eval(&ctx).map_err(|e| e.to_string())?;
+        let pnr = Personnummer::parse(pnr.as_str().unwrap_or(""))
+            .map_err(|_| format!("party `{party}` has no valid personnummer in the answers"))?;
+        let name = name.as_str().unwrap_or("").trim().to_owned();
+        if name.is_empty() {
+            return Err(format!("party `{party}` has no name in the answers"));
+        }
+        out.push(Person {
+            personnummer: pnr,
+            name,
+        });
+    }
+    Ok(out)
+}
+
+/// Resolves the flow's signing sequence to people.
+pub fn resolve_signers(flow: &Flow, case: &Case, env: &Env) -> Result<Vec<Signature>, CaseError> {
+    let mut out = Vec::new();
+    for slot in &flow.signers {
+        let people: Vec<Person> = match &slot.who {
+            Role::CaseWorker => vec![
+                case.assignee
+                    .clone()
+                    .ok_or(CaseError::Signers("no case worker is assigned".into()))?,
+            ],
+            Role::Applicant => vec![case.applicant.clone()],
+            Role::Party(p) => {
+                party_people(flow, p, &case.answers, env).map_err(CaseError::Signers)?
+            }
+        };
+        let many = flow
+            .parties
+            .get(slot.who.name())
+            .is_some_and(|p| p.each.is_some());
+        for (i, person) in people.into_iter().enumerate() {
+            out.push(Signature {
+                who: slot.who.clone(),
+                field: if many {
+                    format!("{}.{i}", slot.who.name())
+                } else {
+                    slot.who.name().to_owned()
+                },
+                label: slot.label.clone(),
+                person,
+                state: SignatureState::Waiting,
+            });
+        }
+    }
+    if out.is_empty() && !flow.signers.is_empty() {
+        return Err(CaseError::Signers("the answers name no signer".into()));
+    }
+    Ok(out)
+}
+
+/// Applies a command. `expected_revision` is the revision the caller last saw.
+pub fn apply(
+    flow: &Flow,
+    case: &Case,
+    actor: &Actor,
+    expected_revision: u64,
+    cmd: Command,
+    now: NaiveDateTime,
+) -> Result<Outcome, CaseError> {
+    if case.revision != expected_revision {
+        return Err(CaseError::Conflict {
+            expected: expected_revision,
+            actual: case.revision,
+        });
+    }
+    if case.flow_hash != flow.content_hash || case.flow_id != flow.id {
+        return Err(CaseError::WrongFlow);
+    }
+    let env = env_for(case, flow, now, Some(&actor.person));
+    let mut next = case.clone();
+    let role = role_of(case, actor);
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    let s = case.status;
+    let invalid = |action| CaseError::InvalidTransition { from: s, action };
+    let is_assignee = actor.case_worker && case.assignee.as_ref() == Some(&actor.person);
+
+    match cmd {
+        Command::SaveStep { step, answers } => {
+            let st = flow
+                .step(&step)
+                .ok_or_else(|| CaseError::UnknownStep(step.clone()))?;
+            if st.kind == StepKind::Review {
+                return Err(CaseError::UnknownStep(step));
+            }
+            if s.is_final()
+                || matches!(
+                    s,
+                    Status::Signing | Status::Declined | Status::SigningExpired
+                )
+            {
+                return Err(invalid("save a step"));
+            }
+            if !may_fill(flow, case, st, actor, &env) {
+                return Err(CaseError::Forbidden(
+                    "this step is not yours to fill in now",
+                ));
+            }
+            let top = top_context(flow, &case.answers, &env);
+            if !step_applies(st, &top) {
+                return Err(invalid("save a skipped step"));
+            }
+            let out = apply_step(flow, st, &case.answers, &answers, &env);
+            if let Value::Object(m) = &mut next.answers {
+                m.insert(step.clone(), out.answers);
+            }
+            errors = out.errors;
+            next.current_step = if errors.is_empty() {
+                next_step(flow, &next, &step, &env, actor).map(|x| x.id.clone())
+            } else {
+                Some(step.clone())
+            };
+            events.push(EventKind::StepSaved(step));
+        }
+        Command::Back { from } => {
+            if flow.step(&from).is_none() {
+                return Err(CaseError::UnknownStep(from));
+            }
+            let prev = previous_step(flow, case, &from, &env, actor)
+                .ok_or(invalid("go back from the first step"))?;
+            next.current_step = Some(prev.id.clone());
+            events.push(EventKind::WentBack(prev.id.clone()));
+        }
+        Command::Submit => {
+            if !matches!(s, Status::Draft | Status::Returned) {
+                return Err(invalid("submit"));
+            }
+            if actor.person != case.applicant {
+                return Err(CaseError::Forbidden("only the applicant submits"));
+            }
+            let by_case_worker = case.started_as == Starter::CaseWorker;
+            let report = validate_steps(flow, &case.answers, &env, &|st| {
+                st.by == Role::Applicant || (by_case_worker && st.by == Role::CaseWorker)
+            });
+            if !report.errors.is_empty() {
+                return Err(CaseError::Invalid(report.errors));
+            }
+            next.answers = report.answers;
+            next.return_comment = None;
+            next.current_step = None;
+            events.push(EventKind::Submitted);
+            if by_case_worker {
+                next.status = Status::InReview;
+            } else {
+                next.status = Status::Submitted;
+            }
+        }
+        Command::Assign => {
+            if !actor.case_worker {
+                return Err(CaseError::Forbidden("only case workers take cases"));
+            }
+            if !matches!(s, Status::Submitted | Status::InReview) {
+                return Err(invalid("assign"));
+            }
+            next.assignee = Some(actor.person.clone());
+            next.status = Status::InReview;
+            events.push(EventKind::Assigned);
+        }
+        Command::Return { comment } => {
+            if s != Status::InReview {
+                return Err(invalid("return to the applicant"));
+            }
+            if !is_assignee {
+                return Err(CaseError::Forbidden(
+                    "only the assigned case worker returns a case",
+                ));
+            }
+            if case.started_as == Starter::CaseWorker {
+                return Err(invalid("return a case a case worker started"));
+            }
+            let comment = comment.trim().to_owned();
+            if comment.is_empty() {
+                return Err(CaseError::Invalid(vec![comment_required("comment")]));
+            }
+            next.status = Status::Returned;
+            next.return_comment = Some(comment.clone());
+            next.current_step = flow
+                .steps
+                .iter()
+                .find(|st| st.by == Role::Applicant && st.kind == StepKind::Form)
+                .map(|st| st.id.clone());
+            events.push(EventKind::Returned);
+            return finish(next, events, errors, now, role, Some(comment));
+        }
+        Command::Reject { reason } => {
+            if !matches!(s, Status::InReview | Status::Submitted) {
+                return Err(invalid("reject"));
+            }
+            if !actor.case_worker || (s == Status::InReview && !is_assignee) {
+                return Err(CaseError::Forbidden(
+                    "only the assigned case worker rejects a case",
+                ));
+            }
+            let reason = reason.trim().to_owned();
+            if reason.is_empty() {
+                return Err(CaseError::Invalid(vec![comment_required("reason")]));
+            }
+            next.status = Status::Rejected;
+            events.push(EventKind::Rejected);
+            return finish(next, events, errors, now, role, Some(reason));
+        }
+        Command::Approve { document_sha256 } => {
+            if s != Status::InReview {
+                return Err(invalid("approve"));
+            }
+            if !is_assignee {
+                return Err(CaseError::Forbidden(
+                    "only the assigned case worker approves",
+                ));
+            }
+            let report = validate_steps(flow, &case.answers, &env, &|_| true);
+            if !report.errors.is_empty() {
+                return Err(CaseError::Invalid(report.errors));
+            }
+            next.answers = report.answers;
+            next.document_sha256 = Some(document_sha256);
+            next.signatures = resolve_signers(flow, &next, &env)?;
+            events.push(EventKind::Approved);
+            if next.signatures.is_empty() {
+                next.status = Status::Completed;
+                events.push(EventKind::Completed);
+            } else {
+                next.status = Status::Signing;
+                request_next(&mut next, flow, now, &mut events);
+            }
+        }
+        Command::Sign {
+            signed_document_sha256,
+        } => {
+            if s != Status::Signing {
+                return Err(invalid("sign"));
+            }
+            let i = current_signer(case).ok_or(invalid("sign"))?;
+            if case.signatures[i].person != actor.person {
+                return Err(CaseError::Forbidden(
+                    "it is not your turn to sign, or you are not the designated signer",
+                ));
+            }
+            if let SignatureState::Requested { expires_at, .. } = case.signatures[i].state {
+                if now > expires_at {
+                    return Err(invalid("sign after the request expired"));
+                }
+            }
+            next.signatures[i].state = SignatureState::Signed { at: now };
+            next.document_sha256 = Some(signed_document_sha256);
+            events.push(EventKind::Signed(next.signatures[i].field.clone()));
+            if current_signer(&next).is_some() {
+                request_next(&mut next, flow, now, &mut events);
+            } else {
+                next.status = Status::Completed;
+                events.push(EventKind::Completed);
+            }
+        }
+        Command::Decline { reason } => {
+            if s != Status::Signing {
+                return Err(invalid("decline"));
+            }
+            let i = current_signer(case).ok_or(invalid("decline"))?;
+            if case.signatures[i].person != actor.person {
+                return Err(CaseError::Forbidden("only the current signer can decline"));
+            }
+            let reason = reason.trim().to_owned();
+            if reason.is_empty() {
+                return Err(CaseError::Invalid(vec![comment_required("reason")]));
+            }
+            next.signatures[i].state = SignatureState::Declined {
+                at: now,
+                reason: reason.clone(),
+            };
+            next.status = Status::Declined;
+            events.push(EventKind::Declined(next.signatures[i].field.clone()));
+            return finish(next, events, errors, now, role, Some(reason));
+        }
+        Command::Expire => {
+            if s != Status::Signing {
+                return Err(invalid("expire"));
+            }
+            let i = current_signer(case).ok_or(invalid("expire"))?;
+            match case.signatures[i].state {
+                SignatureState::Requested { expires_at, .. } if now > expires_at => {}
+                _ => return Err(invalid("expire a request that has not run out")),
+            }
+            next.signatures[i].state = SignatureState::Expired { at: now };
+            next.status = Status::SigningExpired;
+            events.push(EventKind::SigningExpired(next.signatures[i].field.clone()));
+        }
+        Command::Reopen => {
+            if !matches!(s, Status::Declined | Status::SigningExpired) {
+                return Err(invalid("reopen"));
+            }
+            if !is_assignee {
+                return Err(CaseError::Forbidden(
+                    "only the assigned case worker reopens a case",
+                ));
+            }
+            next.status = Status::InReview;
+            next.signatures.clear();
+            next.document_sha256 = None;
+            events.push(EventKind::Reopened);
+        }
+        Command::Withdraw => {
+            let by_applicant = actor.person == case.applicant
+                && matches!(s, Status::Draft | Status::Submitted | Status::Returned);
+            let by_case_worker =
+                actor.case_worker && !s.is_final() && (is_assignee || s == Status::Submitted);
+            if s.is_final() {
+                return Err(invalid("withdraw"));
+            }
+            if !(by_applicant || by_case_worker) {
+                return Err(CaseError::Forbidden("you cannot withdraw this case now"));
+            }
+            next.status = Status::Withdrawn;
+            events.push(EventKind::Withdrawn);
+        }
+    }
+    finish(next, events, errors, now, role, None)
+}
+
+fn finish(
+    mut next: Case,
+    kinds: Vec<EventKind>,
+    errors: Vec<FieldError>,
+    now: NaiveDateTime,
+    role: String,
+    detail: Option<String>,
+) -> Result<Outcome, CaseError> {
+    next.revision += 1;
+    next.updated_at = now;
+    let events = kinds
+        .into_iter()
+        .map(|k| event(&next, now, k, role.clone(), detail.clone()))
+        .collect();
+    Ok(Outcome {
+        case: next,
+        events,
+        errors,
+    })
+}
+
+fn comment_required(path: &str) -> FieldError {
+    FieldError {
+        path: path.into(),
+        code: "required",
+        message: Text::new("Skriv en motivering.", "Write a reason."),
+    }
+}
+
+/// Index of the signer whose turn it is.
+pub fn current_signer(case: &Case) -> Option<usize> {
+    case.signatures
+        .iter()
+        .position(|s| !matches!(s.state, SignatureState::Signed { .. }))
+}
+
+fn request_next(case: &mut Case, flow: &Flow, now: NaiveDateTime, events: &mut Vec<EventKind>) {
+    if let Some(i) = current_signer(case) {
+        let expires_at = now
+            .checked_add_days(Days::new(u64::from(flow.signing_expires_days)))
+            .unwrap_or(now);
+        case.signatures[i].state = SignatureState::Requested {
+            at: now,
+            expires_at,
+        };
+        events.push(EventKind::SignatureRequested(
+            case.signatures[i].field.clone(),
+        ));
+    }
+}

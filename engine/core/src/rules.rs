@@ -1,0 +1,1141 @@
+//! Running a flow's rules over answers: which steps apply, which fields are shown and
+//! required, computed values, and validation of a step's answers.
+//!
+//! Answers are one JSON object: `{ step_id: { field: value, prefix: { … }, group: [ { … } ] } }`.
+//! Invalid input is a value — a list of field errors with messages in Swedish and English —
+//! never a panic.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::def::{FieldType, StepKind};
+use crate::ids::{IdError, Organisationsnummer, Personnummer};
+use crate::link::{default_of, shape_of};
+use crate::model::{Field, Flow, Step, Text};
+
+/// What expressions may read besides the answers: the case, the clock's date, the person.
+#[derive(Debug, Clone, Serialize)]
+pub struct Env {
+    pub case: Value,
+    /// `YYYY-MM-DD`, from the engine's clock.
+    pub today: String,
+    /// `YYYY-MM-DDTHH:MM`, from the engine's clock.
+    pub now: String,
+    /// The logged-in person, when there is one.
+    pub identity: Option<IdentityView>,
+    pub flow: Value,
+}
+
+/// The parts of a verified identity that prefill and expressions may use.
+#[derive(Clone, Serialize, serde::Deserialize, PartialEq, Eq, Default)]
+pub struct IdentityView {
+    pub personnummer: String,
+    pub name: String,
+    pub given_name: String,
+    pub surname: String,
+}
+
+impl std::fmt::Debug for IdentityView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdentityView(<redacted>)")
+    }
+}
+
+impl Env {
+    /// A fixed environment for checking sample answers (no clock is read).
+    pub fn sample() -> Env {
+        Env {
+            case: json!({"id": "00000000-0000-0000-0000-000000000000", "number": "2026-0001", "created_at": "2026-01-15T09:00"}),
+            today: "2026-01-15".into(),
+            now: "2026-01-15T09:00".into(),
+            identity: None,
+            flow: Value::Null,
+        }
+    }
+
+    fn top(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("case".into(), self.case.clone());
+        m.insert("today".into(), Value::String(self.today.clone()));
+        m.insert("now".into(), Value::String(self.now.clone()));
+        m.insert(
+            "identity".into(),
+            self.identity
+                .as_ref()
+                .and_then(|i| serde_json::to_value(i).ok())
+                .unwrap_or(Value::Null),
+        );
+        m.insert("flow".into(), self.flow.clone());
+        m
+    }
+}
+
+/// One problem with one answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Dotted path from the top of the answers: `child.guardians.0.personnummer`.
+    pub path: String,
+    /// A stable code: `required`, `type`, `min`, `max`, `min_length`, `max_length`, `pattern`,
+    /// `choice`, `personnummer`, `organisationsnummer`, `email`, `phone`, `date`, `datetime`,
+    /// `min_items`, `max_items`, `file_type`, `file_size`, `unknown_field`, `not_an_object`,
+    /// `compute`.
+    pub code: &'static str,
+    pub message: Text,
+}
+
+/// The outcome of saving one step.
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    /// The step's answers, cleaned: trimmed, normalised, hidden fields dropped, computed
+    /// values filled in.
+    pub answers: Value,
+    pub errors: Vec<FieldError>,
+}
+
+/// The outcome of checking several steps.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The steps that apply, in order (their `when` holds).
+    pub path: Vec<String>,
+    pub answers: Value,
+    pub errors: Vec<FieldError>,
+}
+
+/// A compiled JSON Schema for one step's answers.
+#[derive(Clone)]
+pub struct StepSchema(Option<Arc<jsonschema::Validator>>);
+
+impl std::fmt::Debug for StepSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepSchema")
+    }
+}
+
+impl StepSchema {
+    /// Builds the step's schema: types, formats, bounds, options, item counts. Whether a field
+    /// is required depends on the answers and is decided by `apply_step`, not by the schema.
+    pub fn build(fields: &[Field]) -> StepSchema {
+        let schema = object_schema(fields);
+        StepSchema(
+            jsonschema::options()
+                .should_validate_formats(true)
+                .with_format("personnummer", |s: &str| Personnummer::parse(s).is_ok())
+                .with_format("organisationsnummer", |s: &str| {
+                    Organisationsnummer::parse(s).is_ok()
+                })
+                .with_format("phone", valid_phone)
+                .with_format("local-date", |s: &str| {
+                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() && s.len() == 10
+                })
+                .with_format("local-datetime", |s: &str| parse_datetime(s).is_some())
+                .with_format("email", valid_email)
+                .build(&schema)
+                .ok()
+                .map(Arc::new),
+        )
+    }
+
+    /// The JSON Schema of a step (as served to integrations).
+    pub fn json(fields: &[Field]) -> Value {
+        object_schema(fields)
+    }
+}
+
+fn parse_datetime(s: &str) -> Option<chrono::NaiveDateTime> {
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+}
+
+fn valid_phone(s: &str) -> bool {
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    (7..=15).contains(&digits)
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '+' | '(' | ')'))
+        && !s[1..].contains('+')
+}
+
+fn valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && s.len() <= 254
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+}
+
+fn insert_nested(root: &mut Map<String, Value>, parent: &[String], key: &str, schema: Value) {
+    let mut cur = root;
+    for seg in parent {
+        let entry = cur.entry(seg.clone()).or_insert_with(
+            || json!({"type": "object", "properties": {}, "additionalProperties": false}),
+        );
+        let Some(props) = entry.get_mut("properties").and_then(Value::as_object_mut) else {
+            return;
+        };
+        cur = props;
+    }
+    cur.insert(key.to_owned(), schema);
+}
+
+fn object_schema(fields: &[Field]) -> Value {
+    let mut props = Map::new();
+    for f in fields {
+        if let Some(s) = field_schema(f) {
+            insert_nested(&mut props, &f.parent, &f.id, s);
+        }
+    }
+    json!({"type": "object", "properties": props, "additionalProperties": false})
+}
+
+fn field_schema(f: &Field) -> Option<Value> {
+    let mut s = Map::new();
+    let mut put = |k: &str, v: Value| {
+        s.insert(k.to_owned(), v);
+    };
+    match f.kind {
+        FieldType::Info => return None,
+        FieldType::Text | FieldType::Textarea => put("type", json!("string")),
+        FieldType::Email => {
+            put("type", json!("string"));
+            put("format", json!("email"));
+        }
+        FieldType::Phone => {
+            put("type", json!("string"));
+            put("format", json!("phone"));
+        }
+        FieldType::Integer => put("type", json!("integer")),
+        FieldType::Decimal => put("type", json!("number")),
+        FieldType::Date => {
+            put("type", json!("string"));
+            put("format", json!("local-date"));
+        }
+        FieldType::Datetime => {
+            put("type", json!("string"));
+            put("format", json!("local-datetime"));
+        }
+        FieldType::Boolean => put("type", json!("boolean")),
+        FieldType::Choice => {
+            put("type", json!("string"));
+            put(
+                "enum",
+                json!(
+                    f.options
+                        .iter()
+                        .map(|o| o.value.clone())
+                        .collect::<Vec<_>>()
+                ),
+            );
+        }
+        FieldType::MultiChoice => {
+            put("type", json!("array"));
+            put("uniqueItems", json!(true));
+            put(
+                "items",
+                json!({"type": "string", "enum": f.options.iter().map(|o| o.value.clone()).collect::<Vec<_>>()}),
+            );
+        }
+        FieldType::Personnummer => {
+            put("type", json!("string"));
+            put("format", json!("personnummer"));
+        }
+        FieldType::Organisationsnummer => {
+            put("type", json!("string"));
+            put("format", json!("organisationsnummer"));
+        }
+        FieldType::File => {
+            put("type", json!("object"));
+            put("required", json!(["id", "name", "size", "content_type"]));
+            let mut size = json!({"type": "integer", "minimum": 0});
+            if let Some(max) = f.max_size {
+                size["maximum"] = json!(max);
+            }
+            put(
+                "properties",
+                json!({
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "size": size,
+                    "content_type": {"type": "string"},
+                    "sha256": {"type": "string"}
+                }),
+            );
+            put("additionalProperties", json!(false));
+        }
+        FieldType::Group => {
+            put("type", json!("array"));
+            put("items", object_schema(&f.children));
+            if let Some(min) = f.min {
+                put("minItems", json!(min as u64));
+            }
+            if let Some(max) = f.max {
+                put("maxItems", json!(max as u64));
+            }
+        }
+    }
+    if matches!(f.kind, FieldType::Integer | FieldType::Decimal) {
+        if let Some(min) = f.min {
+            s.insert("minimum".into(), json!(min));
+        }
+        if let Some(max) = f.max {
+            s.insert("maximum".into(), json!(max));
+        }
+    }
+    if f.kind.is_textual() {
+        if let Some(n) = f.min_length {
+            s.insert("minLength".into(), json!(n));
+        }
+        if let Some(n) = f.max_length {
+            s.insert("maxLength".into(), json!(n));
+        }
+        if let Some(p) = &f.pattern {
+            s.insert("pattern".into(), json!(format!("^(?:{p})$")));
+        }
+    }
+    Some(Value::Object(s))
+}
+
+// ---- evaluation --------------------------------------------------------------------------
+
+/// The expression context for the top level: builtins and every step's answers (with empty
+/// defaults for unanswered fields, so conditions never fail on a missing answer).
+pub fn top_context(flow: &Flow, answers: &Value, env: &Env) -> Map<String, Value> {
+    let mut top = env.top();
+    for step in &flow.steps {
+        let mut base = default_of(&shape_of(&step.fields));
+        if let Some(a) = answers.get(&step.id) {
+            overlay(&mut base, a);
+        }
+        top.insert(step.id.clone(), base);
+    }
+    top
+}
+
+fn overlay(base: &mut Value, top: &Value) {
+    match (base, top) {
+        (Value::Object(b), Value::Object(t)) => {
+            for (k, v) in t {
+                match b.get_mut(k) {
+                    Some(slot) => overlay(slot, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+/// A context for a field: the top level with the enclosing objects' keys brought into scope,
+/// outermost first (so the innermost names win).
+fn scoped(top: &Map<String, Value>, layers: &[&Value]) -> Value {
+    let mut ctx = top.clone();
+    for layer in layers {
+        if let Value::Object(m) = layer {
+            for (k, v) in m {
+                ctx.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Value::Object(ctx)
+}
+
+/// Whether a step applies, given the answers so far.
+pub fn step_applies(step: &Step, top: &Map<String, Value>) -> bool {
+    match &step.when {
+        None => true,
+        Some(w) => w.truthy(&Value::Object(top.clone())).unwrap_or(false),
+    }
+}
+
+/// Visibility of every field of a step, keyed by dotted path relative to the step
+/// (`guardians.0.address.street`), for the current answers.
+pub fn visible_fields(flow: &Flow, step: &Step, answers: &Value, env: &Env) -> Vec<(String, bool)> {
+    let top = top_context(flow, answers, env);
+    let step_obj = top.get(&step.id).cloned().unwrap_or_else(|| json!({}));
+    let mut out = Vec::new();
+    visibility(&step.fields, &top, &[&step_obj], &step_obj, "", &mut out);
+    out
+}
+
+fn visibility(
+    fields: &[Field],
+    top: &Map<String, Value>,
+    outer: &[&Value],
+    obj: &Value,
+    prefix: &str,
+    out: &mut Vec<(String, bool)>,
+) {
+    for f in fields {
+        let layers = field_layers(outer, obj, &f.parent);
+        let ctx = scoped(top, &layers);
+        let shown = f.show_if.iter().all(|e| e.truthy(&ctx).unwrap_or(false));
+        let path = format!("{prefix}{}", f.local_path().join("."));
+        out.push((path.clone(), shown));
+        if f.kind == FieldType::Group {
+            if let Some(Value::Array(items)) = get_at(obj, &f.local_path()) {
+                for (i, item) in items.iter().enumerate() {
+                    let mut inner = layers.clone();
+                    inner.push(item);
+                    visibility(&f.children, top, &inner, item, &format!("{path}.{i}."), out);
+                }
+            }
+        }
+    }
+}
+
+fn field_layers<'a>(outer: &[&'a Value], obj: &'a Value, parent: &[String]) -> Vec<&'a Value> {
+    let mut layers: Vec<&Value> = outer.to_vec();
+    let mut cur = obj;
+    for seg in parent {
+        match cur.get(seg) {
+            Some(v) => {
+                layers.push(v);
+                cur = v;
+            }
+            None => break,
+        }
+    }
+    layers
+}
+
+fn get_at<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    let mut cur = v;
+    for seg in path {
+        cur = cur.get(seg)?;
+    }
+    Some(cur)
+}
+
+fn remove_at(v: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut cur = v;
+    for seg in parents {
+        match cur.get_mut(seg) {
+            Some(next) => cur = next,
+            None => return,
+        }
+    }
+    if let Value::Object(m) = cur {
+        m.shift_remove(last);
+    }
+}
+
+fn set_at(v: &mut Value, path: &[String], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut cur = v;
+    for seg in parents {
+        if !cur.get(seg).is_some_and(Value::is_object) {
+            if let Value::Object(m) = cur {
+                m.insert(seg.clone(), json!({}));
+            }
+        }
+        match cur.get_mut(seg) {
+            Some(next) => cur = next,
+            None => return,
+        }
+    }
+    if let Value::Object(m) = cur {
+        m.insert(last.clone(), value);
+    }
+}
+
+/// Removes objects left empty inside a step's answers (a hidden `use … as` section).
+fn prune_empty_objects(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for child in m.values_mut() {
+                prune_empty_objects(child);
+            }
+            m.retain(|_, c| !matches!(c, Value::Object(o) if o.is_empty()));
+        }
+        Value::Array(items) => items.iter_mut().for_each(prune_empty_objects),
+        _ => {}
+    }
+}
+
+fn is_empty(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.trim().is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Normalises an entered value: trims text, drops empty text, canonicalises identity numbers.
+fn normalise(f: &Field, v: &Value) -> Option<Value> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => {
+            let t = s.trim();
+            if t.is_empty() {
+                return None;
+            }
+            let canon = match f.kind {
+                FieldType::Personnummer => Personnummer::parse(t).map(String::from).ok(),
+                FieldType::Organisationsnummer => {
+                    Organisationsnummer::parse(t).map(String::from).ok()
+                }
+                FieldType::Textarea => Some(t.replace("\r\n", "\n")),
+                _ => None,
+            };
+            Some(Value::String(canon.unwrap_or_else(|| t.to_owned())))
+        }
+        Value::Array(a) if f.kind == FieldType::MultiChoice && a.is_empty() => None,
+        other => Some(other.clone()),
+    }
+}
+
+/// Rounds and types a computed value for its field.
+fn typed_compute(f: &Field, v: Value) -> Result<Option<Value>, String> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(match f.kind {
+        FieldType::Integer => match v.as_f64() {
+            Some(n) => json!(n.round() as i64),
+            None => return Err(format!("expected a number, got {v}")),
+        },
+        FieldType::Decimal => match v.as_f64() {
+            Some(n) => {
+                let p = 10f64.powi(f.decimals as i32);
+                json!((n * p).round() / p)
+            }
+            None => return Err(format!("expected a number, got {v}")),
+        },
+        FieldType::Boolean => json!(match &v {
+            Value::Bool(b) => *b,
+            Value::String(s) => !s.is_empty(),
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            Value::Array(a) => !a.is_empty(),
+            _ => false,
+        }),
+        FieldType::Text
+        | FieldType::Textarea
+        | FieldType::Date
+        | FieldType::Datetime
+        | FieldType::Choice => match v {
+            Value::String(s) => Value::String(s),
+            Value::Number(n) => Value::String(n.to_string()),
+            other => return Err(format!("expected text, got {other}")),
+        },
+        _ => v,
+    }))
+}
+
+struct Walk<'a> {
+    top: Map<String, Value>,
+    errors: Vec<FieldError>,
+    /// Errors of `compute` expressions: reported only when the answers have no other errors
+    /// (a computation over an invalid answer is not a second mistake).
+    compute_errors: Vec<FieldError>,
+    step_id: &'a str,
+}
+
+impl Walk<'_> {
+    /// Cleans and checks `fields` located in `obj` (the step object or a group item).
+    /// `outer` are the enclosing scope objects for expressions (without `obj` itself).
+    fn fields(&mut self, fields: &[Field], obj: &mut Value, outer: &[Value], prefix: &str) {
+        for f in fields {
+            let path = f.local_path();
+            let dotted = format!("{}.{prefix}{}", self.step_id, path.join("."));
+            let ctx = {
+                let mut layers: Vec<&Value> = outer.iter().collect();
+                layers.push(obj);
+                let mut cur: &Value = obj;
+                for seg in &f.parent {
+                    match cur.get(seg) {
+                        Some(v) => {
+                            layers.push(v);
+                            cur = v;
+                        }
+                        None => break,
+                    }
+                }
+                scoped(&self.top, &layers)
+            };
+            let shown = f.show_if.iter().all(|e| e.truthy(&ctx).unwrap_or(false));
+            if !shown || f.kind == FieldType::Info {
+                remove_at(obj, &path);
+                continue;
+            }
+            if let Some(c) = &f.compute {
+                match c
+                    .eval(&ctx)
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| typed_compute(f, v))
+                {
+                    Ok(Some(v)) => set_at(obj, &path, v),
+                    Ok(None) => remove_at(obj, &path),
+                    Err(msg) => {
+                        remove_at(obj, &path);
+                        self.compute_errors.push(FieldError {
+                            path: dotted,
+                            code: "compute",
+                            message: Text::new(
+                                format!("Värdet kunde inte beräknas: {msg}"),
+                                format!("The value could not be computed: {msg}"),
+                            ),
+                        });
+                    }
+                }
+                continue;
+            }
+            let current = get_at(obj, &path).cloned();
+            match current.as_ref().and_then(|v| normalise(f, v)) {
+                Some(v) => set_at(obj, &path, v),
+                None => remove_at(obj, &path),
+            }
+            if f.kind == FieldType::File {
+                if let Some(file) = get_at(obj, &path) {
+                    let name = file.get("name").and_then(Value::as_str).unwrap_or("");
+                    let ct = file
+                        .get("content_type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    if !file_type_allowed(f, name, ct) {
+                        let (sv, en) = label(f);
+                        self.errors.push(FieldError {
+                            path: dotted.clone(),
+                            code: "file_type",
+                            message: Text::new(
+                                format!("Filen i ”{sv}” har en typ som inte tas emot (tillåtet: {}).", f.accept.join(", ")),
+                                format!("The file in ‘{en}’ is of a type that is not accepted (allowed: {}).", f.accept.join(", ")),
+                            ),
+                        });
+                    }
+                }
+            }
+            if f.kind == FieldType::Group {
+                let mut items = match get_at(obj, &path) {
+                    Some(Value::Array(a)) => a.clone(),
+                    Some(_) => {
+                        // wrong type: leave it for the schema to report
+                        continue;
+                    }
+                    None => Vec::new(),
+                };
+                let mut scope: Vec<Value> = outer.to_vec();
+                scope.push(obj.clone());
+                for (i, item) in items.iter_mut().enumerate() {
+                    if item.is_object() {
+                        self.fields(
+                            &f.children,
+                            item,
+                            &scope,
+                            &format!("{prefix}{}.{i}.", path.join(".")),
+                        );
+                    }
+                }
+                set_at(obj, &path, Value::Array(items));
+                continue;
+            }
+            let required = f.required
+                || f.required_if
+                    .as_ref()
+                    .is_some_and(|e| e.truthy(&ctx).unwrap_or(false));
+            if required && is_empty(get_at(obj, &path)) {
+                self.errors.push(FieldError {
+                    path: dotted,
+                    code: "required",
+                    message: required_message(f),
+                });
+            }
+        }
+    }
+}
+
+/// Cleans and validates one step's submitted answers in the context of all answers.
+pub fn apply_step(
+    flow: &Flow,
+    step: &Step,
+    all: &Value,
+    submitted: &Value,
+    env: &Env,
+) -> StepOutcome {
+    let mut obj = match submitted {
+        Value::Object(_) => submitted.clone(),
+        Value::Null => json!({}),
+        _ => {
+            return StepOutcome {
+                answers: json!({}),
+                errors: vec![FieldError {
+                    path: step.id.clone(),
+                    code: "not_an_object",
+                    message: Text::new("Svaren har fel form.", "The answers have the wrong shape."),
+                }],
+            };
+        }
+    };
+    let mut working = all.clone();
+    if !working.is_object() {
+        working = json!({});
+    }
+    set_at(&mut working, std::slice::from_ref(&step.id), obj.clone());
+    let mut walk = Walk {
+        top: top_context(flow, &working, env),
+        errors: Vec::new(),
+        compute_errors: Vec::new(),
+        step_id: &step.id,
+    };
+    // Computed values may read values computed earlier in the same step: walk twice, the
+    // second time with the first pass's results in scope.
+    for pass in 0..2 {
+        walk.errors.clear();
+        walk.compute_errors.clear();
+        walk.fields(&step.fields, &mut obj, &[], "");
+        prune_empty_objects(&mut obj);
+        if pass == 0 {
+            set_at(&mut working, std::slice::from_ref(&step.id), obj.clone());
+            walk.top = top_context(flow, &working, env);
+        }
+    }
+    let mut errors = walk.errors;
+    if let Some(v) = &step.schema.0 {
+        for e in v.iter_errors(&obj) {
+            errors.extend(schema_error(step, &e));
+        }
+    }
+    if errors.is_empty() {
+        errors = walk.compute_errors;
+    }
+    // One error per field: the first, in field order.
+    let order: Vec<String> = step
+        .all_fields()
+        .iter()
+        .map(|f| f.local_path().join("."))
+        .collect();
+    let rank = |p: &str| {
+        let bare: String = p
+            .split('.')
+            .skip(1)
+            .filter(|s| s.parse::<usize>().is_err())
+            .collect::<Vec<_>>()
+            .join(".");
+        order
+            .iter()
+            .position(|o| o.ends_with(&bare))
+            .unwrap_or(usize::MAX)
+    };
+    errors.sort_by_key(|e| rank(&e.path));
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert(e.path.clone()));
+    StepOutcome {
+        answers: obj,
+        errors,
+    }
+}
+
+/// Validates every step that applies and passes `include` (e.g. only the applicant's steps),
+/// in order, computing values as it goes.
+pub fn validate_steps(
+    flow: &Flow,
+    answers: &Value,
+    env: &Env,
+    include: &dyn Fn(&Step) -> bool,
+) -> Report {
+    let mut all = if answers.is_object() {
+        answers.clone()
+    } else {
+        json!({})
+    };
+    let mut report = Report::default();
+    for step in &flow.steps {
+        let top = top_context(flow, &all, env);
+        if !step_applies(step, &top) {
+            if let Value::Object(m) = &mut all {
+                m.shift_remove(&step.id);
+            }
+            continue;
+        }
+        report.path.push(step.id.clone());
+        if step.kind == StepKind::Review || !include(step) {
+            continue;
+        }
+        let submitted = all.get(&step.id).cloned().unwrap_or(Value::Null);
+        let out = apply_step(flow, step, &all, &submitted, env);
+        set_at(&mut all, std::slice::from_ref(&step.id), out.answers);
+        report.errors.extend(out.errors);
+    }
+    // Answers for steps that do not exist are not kept.
+    if let Value::Object(m) = &mut all {
+        m.retain(|k, _| flow.step(k).is_some());
+    }
+    report.answers = all;
+    report
+}
+
+/// Validates every step that applies.
+pub fn validate_all(flow: &Flow, answers: &Value, env: &Env) -> Report {
+    validate_steps(flow, answers, env, &|_| true)
+}
+
+/// Values to show in an empty step from the logged-in identity (`prefill`).
+pub fn prefill(step: &Step, env: &Env) -> Value {
+    let mut obj = json!({});
+    let Some(id) = &env.identity else {
+        return obj;
+    };
+    for f in &step.fields {
+        let v = match f.prefill {
+            Some(crate::def::Prefill::Name) => &id.name,
+            Some(crate::def::Prefill::GivenName) => &id.given_name,
+            Some(crate::def::Prefill::Surname) => &id.surname,
+            Some(crate::def::Prefill::Personnummer) => &id.personnummer,
+            None => continue,
+        };
+        set_at(&mut obj, &f.local_path(), Value::String(v.clone()));
+    }
+    obj
+}
+
+// ---- messages ------------------------------------------------------------------------------
+
+fn label(f: &Field) -> (&str, &str) {
+    (f.label.sv.as_str(), f.label.en.as_str())
+}
+
+fn required_message(f: &Field) -> Text {
+    let (sv, en) = label(f);
+    match f.kind {
+        FieldType::Choice | FieldType::Boolean => Text::new(
+            format!("Välj ett alternativ för ”{sv}”."),
+            format!("Select an option for ‘{en}’."),
+        ),
+        FieldType::MultiChoice => Text::new(
+            format!("Välj minst ett alternativ för ”{sv}”."),
+            format!("Select at least one option for ‘{en}’."),
+        ),
+        FieldType::File => Text::new(
+            format!("Bifoga en fil för ”{sv}”."),
+            format!("Attach a file for ‘{en}’."),
+        ),
+        _ => Text::new(format!("Fyll i ”{sv}”."), format!("Enter ‘{en}’.")),
+    }
+}
+
+/// Finds the field at a JSON pointer inside a step's answers.
+fn field_at<'a>(step: &'a Step, pointer: &str) -> Option<&'a Field> {
+    let segs: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let mut fields = &step.fields;
+    let mut rel: Vec<String> = Vec::new();
+    let mut found = None;
+    for seg in segs {
+        if seg.parse::<usize>().is_ok() && found.is_some_and(|f: &Field| f.kind == FieldType::Group)
+        {
+            if let Some(g) = found {
+                fields = &g.children;
+            }
+            rel.clear();
+            continue;
+        }
+        rel.push(seg);
+        found = fields.iter().find(|f| f.local_path() == rel);
+        if let Some(f) = found {
+            if f.kind != FieldType::Group {
+                // scalar: deeper segments (e.g. a file's `size`) belong to it
+            }
+        }
+        if found.is_none() && !fields.iter().any(|f| f.parent.starts_with(&rel)) {
+            // maybe a sub-key of a scalar field (file object)
+            rel.pop();
+            return fields.iter().find(|f| f.local_path() == rel);
+        }
+    }
+    found
+}
+
+fn dotted(step: &Step, pointer: &str) -> String {
+    let rest: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    if rest.is_empty() {
+        step.id.clone()
+    } else {
+        format!("{}.{}", step.id, rest.join("."))
+    }
+}
+
+fn schema_error(step: &Step, e: &jsonschema::ValidationError<'_>) -> Vec<FieldError> {
+    use jsonschema::error::ValidationErrorKind as K;
+    let ptr = e.instance_path().as_str().to_owned();
+    if let K::AdditionalProperties { unexpected } = e.kind() {
+        return unexpected
+            .iter()
+            .map(|k| FieldError {
+                path: format!("{}.{k}", dotted(step, &ptr)),
+                code: "unknown_field",
+                message: Text::new(
+                    format!("Frågan ”{k}” finns inte i det här steget."),
+                    format!("There is no question ‘{k}’ in this step."),
+                ),
+            })
+            .collect();
+    }
+    let Some(f) = field_at(step, &ptr) else {
+        return vec![FieldError {
+            path: dotted(step, &ptr),
+            code: "type",
+            message: Text::new("Svaret har fel form.", "The answer has the wrong shape."),
+        }];
+    };
+    // A file's sub-keys report on the file field itself.
+    let path = if f.kind == FieldType::File {
+        let mut p = dotted(step, &ptr);
+        for k in ["/size", "/id", "/name", "/content_type", "/sha256"] {
+            if ptr.ends_with(k) {
+                p.truncate(p.len() - k.len());
+            }
+        }
+        p
+    } else {
+        dotted(step, &ptr)
+    };
+    let (sv, en) = label(f);
+    let num = |v: &Value| {
+        crate::expr::swedish_number(
+            v.as_f64().unwrap_or(0.0),
+            if v.is_i64() || v.is_u64() { 0 } else { 2 },
+        )
+    };
+    let (code, msg): (&'static str, Text) = match e.kind() {
+        K::Format { format } => format_message(f, format, e.instance()),
+        K::Type { .. } => type_message(f),
+        K::Minimum { limit } | K::ExclusiveMinimum { limit } => (
+            "min",
+            Text::new(
+                format!("”{sv}” måste vara minst {}.", num(limit)),
+                format!("‘{en}’ must be at least {limit}."),
+            ),
+        ),
+        K::Maximum { limit } | K::ExclusiveMaximum { limit } if f.kind == FieldType::File => (
+            "file_size",
+            Text::new(
+                format!(
+                    "Filen i ”{sv}” är för stor (högst {}).",
+                    human_size(limit.as_u64().unwrap_or(0))
+                ),
+                format!(
+                    "The file in ‘{en}’ is too large (at most {}).",
+                    human_size(limit.as_u64().unwrap_or(0))
+                ),
+            ),
+        ),
+        K::Maximum { limit } | K::ExclusiveMaximum { limit } => (
+            "max",
+            Text::new(
+                format!("”{sv}” får vara högst {}.", num(limit)),
+                format!("‘{en}’ must be at most {limit}."),
+            ),
+        ),
+        K::MinLength { limit } => (
+            "min_length",
+            Text::new(
+                format!("”{sv}” måste ha minst {limit} tecken."),
+                format!("‘{en}’ must have at least {limit} characters."),
+            ),
+        ),
+        K::MaxLength { limit } => (
+            "max_length",
+            Text::new(
+                format!("”{sv}” får ha högst {limit} tecken."),
+                format!("‘{en}’ must have at most {limit} characters."),
+            ),
+        ),
+        K::Pattern { .. } => (
+            "pattern",
+            f.pattern_message.clone().unwrap_or_else(|| {
+                Text::new(
+                    format!("”{sv}” har fel format."),
+                    format!("‘{en}’ is not in the expected format."),
+                )
+            }),
+        ),
+        K::Enum { .. } => (
+            "choice",
+            Text::new(
+                format!("Välj ett av alternativen för ”{sv}”."),
+                format!("Choose one of the options for ‘{en}’."),
+            ),
+        ),
+        K::UniqueItems => (
+            "choice",
+            Text::new(
+                format!("Samma alternativ är valt två gånger i ”{sv}”."),
+                format!("The same option is chosen twice in ‘{en}’."),
+            ),
+        ),
+        K::MinItems { limit } => (
+            "min_items",
+            Text::new(
+                format!("Lägg till minst {limit} i ”{sv}”."),
+                format!("Add at least {limit} to ‘{en}’."),
+            ),
+        ),
+        K::MaxItems { limit } => (
+            "max_items",
+            Text::new(
+                format!("”{sv}” får ha högst {limit}."),
+                format!("‘{en}’ can have at most {limit}."),
+            ),
+        ),
+        K::Required { .. } => (
+            "type",
+            Text::new(
+                format!("Filen i ”{sv}” är ofullständig."),
+                format!("The file in ‘{en}’ is incomplete."),
+            ),
+        ),
+        _ => (
+            "type",
+            Text::new(
+                format!("”{sv}” har ett ogiltigt värde."),
+                format!("‘{en}’ has an invalid value."),
+            ),
+        ),
+    };
+    vec![FieldError {
+        path,
+        code,
+        message: msg,
+    }]
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1_000_000 {
+        format!("{} MB", bytes / 1_000_000)
+    } else if bytes >= 1000 {
+        format!("{} kB", bytes / 1000)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+fn type_message(f: &Field) -> (&'static str, Text) {
+    let (sv, en) = label(f);
+    let (s, e) = match f.kind {
+        FieldType::Integer => ("ett heltal", "a whole number"),
+        FieldType::Decimal => ("ett tal", "a number"),
+        FieldType::Boolean => ("ja eller nej", "yes or no"),
+        FieldType::MultiChoice | FieldType::Group => ("en lista", "a list"),
+        FieldType::File => ("en fil", "a file"),
+        _ => ("text", "text"),
+    };
+    (
+        "type",
+        Text::new(
+            format!("”{sv}” måste vara {s}."),
+            format!("‘{en}’ must be {e}."),
+        ),
+    )
+}
+
+fn format_message(f: &Field, format: &str, instance: &Value) -> (&'static str, Text) {
+    let (sv, en) = label(f);
+    let text = instance.as_str().unwrap_or("");
+    match format {
+        "personnummer" => {
+            let why = match Personnummer::parse(text) {
+                Err(IdError::Checksum) => {
+                    ("kontrollsiffran stämmer inte", "the check digit is wrong")
+                }
+                Err(IdError::Date) => (
+                    "datumdelen är inte ett giltigt datum",
+                    "the date part is not a valid date",
+                ),
+                _ => (
+                    "skriv 12 siffror: ÅÅÅÅMMDDNNNN",
+                    "write 12 digits: YYYYMMDDNNNN",
+                ),
+            };
+            (
+                "personnummer",
+                Text::new(
+                    format!("Ange ett giltigt personnummer i ”{sv}”: {}.", why.0),
+                    format!(
+                        "Enter a valid personal identity number in ‘{en}’: {}.",
+                        why.1
+                    ),
+                ),
+            )
+        }
+        "organisationsnummer" => (
+            "organisationsnummer",
+            Text::new(
+                format!("Ange ett giltigt organisationsnummer i ”{sv}” (NNNNNN-NNNN)."),
+                format!("Enter a valid organisation number in ‘{en}’ (NNNNNN-NNNN)."),
+            ),
+        ),
+        "email" => (
+            "email",
+            Text::new(
+                format!("Ange en e-postadress i ”{sv}”, till exempel namn@exempel.se."),
+                format!("Enter an email address in ‘{en}’, like name@example.com."),
+            ),
+        ),
+        "phone" => (
+            "phone",
+            Text::new(
+                format!("Ange ett telefonnummer i ”{sv}”, till exempel 070-123 45 67."),
+                format!("Enter a phone number in ‘{en}’, like 070-123 45 67."),
+            ),
+        ),
+        "local-date" => (
+            "date",
+            Text::new(
+                format!("”{sv}” måste vara ett riktigt datum (ÅÅÅÅ-MM-DD)."),
+                format!("‘{en}’ must be a real date (YYYY-MM-DD)."),
+            ),
+        ),
+        "local-datetime" => (
+            "datetime",
+            Text::new(
+                format!("”{sv}” måste vara ett datum och en tid (ÅÅÅÅ-MM-DD TT:MM)."),
+                format!("‘{en}’ must be a date and time (YYYY-MM-DD HH:MM)."),
+            ),
+        ),
+        _ => (
+            "type",
+            Text::new(
+                format!("”{sv}” har fel format."),
+                format!("‘{en}’ has the wrong format."),
+            ),
+        ),
+    }
+}
+
+/// Checks an uploaded file's type against the field's `accept` list.
+pub fn file_type_allowed(f: &Field, name: &str, content_type: &str) -> bool {
+    if f.accept.is_empty() {
+        return true;
+    }
+    let lower = name.to_lowercase();
+    f.accept.iter().any(|a| {
+        let a = a.to_lowercase();
+        if a.starts_with('.') {
+            lower.ends_with(&a)
+        } else if let Some(major) = a.strip_suffix("/*") {
+            content_type.split('/').next() == Some(major)
+        } else {
+            content_type.eq_ignore_ascii_case(&a)
+        }
+    })
+}

@@ -1,0 +1,187 @@
+//! Reading definitions from disk into `blankett_core::Sources` (the core does no I/O).
+//!
+//! Each path may be: a flow folder (holds `flow.yaml`), a folder of flows, a folder of
+//! form-defs (`*.yaml`), or a single form-def file. When no form-defs are named, a
+//! `form-defs/` folder beside a flows folder is used.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use blankett_core::{Diagnostic, FlowSource, FormDefSource, Pos, Severity, Sources};
+
+/// Largest file read from a flow folder; larger ones are reported, not read.
+const MAX_FILE: u64 = 20 * 1024 * 1024;
+
+pub fn read(paths: &[PathBuf]) -> Sources {
+    let mut src = Sources::default();
+    let mut form_dirs: Vec<PathBuf> = Vec::new();
+    let mut flow_parents: Vec<PathBuf> = Vec::new();
+    for p in paths {
+        if p.is_file() {
+            if p.file_name().is_some_and(|n| n == "flow.yaml") {
+                if let Some(dir) = p.parent() {
+                    read_flow(dir, &mut src);
+                    flow_parents.push(dir.parent().unwrap_or(Path::new(".")).to_path_buf());
+                }
+            } else {
+                read_form_def(p, &mut src);
+            }
+        } else if p.join("flow.yaml").is_file() {
+            read_flow(p, &mut src);
+            flow_parents.push(p.parent().unwrap_or(Path::new(".")).to_path_buf());
+        } else if p.is_dir() {
+            let entries = sorted_entries(p, &mut src);
+            let flow_dirs: Vec<&PathBuf> = entries
+                .iter()
+                .filter(|e| e.join("flow.yaml").is_file())
+                .collect();
+            if !flow_dirs.is_empty() {
+                for d in flow_dirs {
+                    read_flow(d, &mut src);
+                }
+                flow_parents.push(p.clone());
+            } else {
+                form_dirs.push(p.clone());
+            }
+        } else {
+            problem(
+                &mut src,
+                &p.display().to_string(),
+                "no such file or folder".into(),
+            );
+        }
+    }
+    if form_dirs.is_empty() {
+        for parent in &flow_parents {
+            for cand in [
+                parent.join("form-defs"),
+                parent.join("..").join("form-defs"),
+            ] {
+                if cand.is_dir() {
+                    form_dirs.push(cand);
+                    break;
+                }
+            }
+        }
+        form_dirs.dedup();
+    }
+    for d in form_dirs {
+        for e in sorted_entries(&d, &mut src) {
+            if e.extension().is_some_and(|x| x == "yaml" || x == "yml") && e.is_file() {
+                read_form_def(&e, &mut src);
+            }
+        }
+    }
+    src
+}
+
+fn problem(src: &mut Sources, file: &str, message: String) {
+    src.problems.push(Diagnostic {
+        file: file.to_owned(),
+        pos: Pos::START,
+        severity: Severity::Error,
+        message,
+    });
+}
+
+fn sorted_entries(dir: &Path, src: &mut Sources) -> Vec<PathBuf> {
+    match fs::read_dir(dir) {
+        Ok(rd) => {
+            let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            v.sort();
+            v
+        }
+        Err(e) => {
+            problem(
+                src,
+                &dir.display().to_string(),
+                format!("cannot read the folder: {e}"),
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn display(p: &Path) -> String {
+    let s = p.display().to_string();
+    s.strip_prefix("./").map(str::to_owned).unwrap_or(s)
+}
+
+fn read_flow(dir: &Path, src: &mut Sources) {
+    let flow_path = dir.join("flow.yaml");
+    let flow_yaml = match fs::read_to_string(&flow_path) {
+        Ok(t) => t,
+        Err(e) => {
+            problem(src, &display(&flow_path), format!("cannot read: {e}"));
+            return;
+        }
+    };
+    let mut files = BTreeMap::new();
+    collect(dir, dir, &mut files, src);
+    files.remove("flow.yaml");
+    src.flows.push(FlowSource {
+        dir: display(dir),
+        folder_name: dir
+            .canonicalize()
+            .ok()
+            .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default(),
+        flow_yaml,
+        files,
+    });
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>, src: &mut Sources) {
+    for e in sorted_entries(dir, src) {
+        let name = e
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with('.') {
+            continue;
+        }
+        if e.is_dir() {
+            collect(root, &e, files, src);
+        } else if e.is_file() {
+            let rel = e
+                .strip_prefix(root)
+                .map(|r| {
+                    r.components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+                .unwrap_or(name);
+            match fs::metadata(&e) {
+                Ok(m) if m.len() > MAX_FILE => {
+                    problem(
+                        src,
+                        &display(&e),
+                        format!("the file is larger than {} MB", MAX_FILE / 1024 / 1024),
+                    );
+                }
+                _ => match fs::read(&e) {
+                    Ok(bytes) => {
+                        files.insert(rel, bytes);
+                    }
+                    Err(err) => problem(src, &display(&e), format!("cannot read: {err}")),
+                },
+            }
+        }
+    }
+}
+
+fn read_form_def(path: &Path, src: &mut Sources) {
+    match fs::read_to_string(path) {
+        Ok(text) => src.form_defs.push(FormDefSource {
+            path: display(path),
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            text,
+        }),
+        Err(e) => problem(src, &display(path), format!("cannot read: {e}")),
+    }
+}
