@@ -15,7 +15,11 @@ fn read_dir_files(dir: &Path, rel: &str, out: &mut BTreeMap<String, Vec<u8>>) {
     for e in fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let r = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         if p.is_dir() {
             read_dir_files(&p, &r, out);
         } else {
@@ -90,14 +94,16 @@ fn every_shipped_yaml_names_its_schema_for_editors() {
     let src = shipped();
     for f in &src.flows {
         assert!(
-            f.flow_yaml.starts_with("# yaml-language-server: $schema=../flow.schema.json"),
+            f.flow_yaml
+                .starts_with("# yaml-language-server: $schema=../flow.schema.json"),
             "{}/flow.yaml must start with the schema line",
             f.dir
         );
     }
     for f in &src.form_defs {
         assert!(
-            f.text.starts_with("# yaml-language-server: $schema=./form-def.schema.json"),
+            f.text
+                .starts_with("# yaml-language-server: $schema=./form-def.schema.json"),
             "{} must start with the schema line",
             f.path
         );

@@ -11,7 +11,10 @@ fn root() -> &'static Path {
 /// Every package `blankett-core` depends on, transitively, from Cargo.lock (normal and dev
 /// dependencies alike, which is stricter than needed).
 fn core_closure() -> BTreeSet<String> {
-    let lock: toml::Table = std::fs::read_to_string(root().join("Cargo.lock")).unwrap().parse().unwrap();
+    let lock: toml::Table = std::fs::read_to_string(root().join("Cargo.lock"))
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut deps: HashMap<String, Vec<String>> = HashMap::new();
     for p in lock["package"].as_array().unwrap() {
         let name = p["name"].as_str().unwrap().to_owned();
@@ -39,25 +42,58 @@ fn core_closure() -> BTreeSet<String> {
 #[test]
 fn core_depends_on_no_runtime_framework_database_renderer_or_http_client() {
     let closure = core_closure();
-    assert!(closure.contains("minijinja"), "the lock file walk found nothing: {closure:?}");
-    for banned in ["tokio", "axum", "sea-orm", "sqlx", "typst", "reqwest", "hyper", "lettre"] {
-        assert!(!closure.contains(banned), "engine/core must not depend on {banned} (even transitively)");
+    assert!(
+        closure.contains("minijinja"),
+        "the lock file walk found nothing: {closure:?}"
+    );
+    for banned in [
+        "tokio", "axum", "sea-orm", "sqlx", "typst", "reqwest", "hyper", "lettre",
+    ] {
+        assert!(
+            !closure.contains(banned),
+            "engine/core must not depend on {banned} (even transitively)"
+        );
     }
 }
 
 #[test]
 fn core_reads_no_clock_and_no_environment() {
-    let manifest: toml::Table = std::fs::read_to_string(root().join("engine/core/Cargo.toml")).unwrap().parse().unwrap();
-    let ws: toml::Table = std::fs::read_to_string(root().join("Cargo.toml")).unwrap().parse().unwrap();
+    let manifest: toml::Table = std::fs::read_to_string(root().join("engine/core/Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ws: toml::Table = std::fs::read_to_string(root().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(manifest["dependencies"].get("chrono").is_some());
     let chrono = &ws["workspace"]["dependencies"]["chrono"];
-    assert_eq!(chrono.get("default-features").and_then(|v| v.as_bool()), Some(false), "chrono without its clock");
-    let features: Vec<&str> = chrono["features"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(!features.contains(&"clock") && !features.contains(&"now"), "{features:?}");
+    assert_eq!(
+        chrono.get("default-features").and_then(|v| v.as_bool()),
+        Some(false),
+        "chrono without its clock"
+    );
+    let features: Vec<&str> = chrono["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        !features.contains(&"clock") && !features.contains(&"now"),
+        "{features:?}"
+    );
     for entry in std::fs::read_dir(root().join("engine/core/src")).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        for banned in ["SystemTime::now", "Instant::now", "std::env::var", "std::fs::", "std::net::", "rand::"] {
+        for banned in [
+            "SystemTime::now",
+            "Instant::now",
+            "std::env::var",
+            "std::fs::",
+            "std::net::",
+            "rand::",
+        ] {
             assert!(!text.contains(banned), "{} uses {banned}", path.display());
         }
     }
@@ -66,7 +102,10 @@ fn core_reads_no_clock_and_no_environment() {
 #[test]
 fn every_crate_uses_the_workspace_lints() {
     for krate in ["engine/core", "engine/web", "tests"] {
-        let m: toml::Table = std::fs::read_to_string(root().join(krate).join("Cargo.toml")).unwrap().parse().unwrap();
+        let m: toml::Table = std::fs::read_to_string(root().join(krate).join("Cargo.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(m["lints"]["workspace"].as_bool(), Some(true), "{krate}");
     }
 }

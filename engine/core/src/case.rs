@@ -349,7 +349,7 @@ pub fn may_fill(flow: &Flow, case: &Case, step: &Step, actor: &Actor, env: &Env)
         Role::Party(p) => {
             matches!(case.status, Status::Submitted | Status::InReview)
                 && party_people(flow, p, &case.answers, env)
-                    .map(|people| people.iter().any(|x| *x == actor.person))
+                    .map(|people| people.contains(&actor.person))
                     .unwrap_or(false)
         }
     }
@@ -663,10 +663,10 @@ pub fn apply(
                     "it is not your turn to sign, or you are not the designated signer",
                 ));
             }
-            if let SignatureState::Requested { expires_at, .. } = case.signatures[i].state {
-                if now > expires_at {
-                    return Err(invalid("sign after the request expired"));
-                }
+            if let SignatureState::Requested { expires_at, .. } = case.signatures[i].state
+                && now > expires_at
+            {
+                return Err(invalid("sign after the request expired"));
             }
             next.signatures[i].state = SignatureState::Signed { at: now };
             next.document_sha256 = Some(signed_document_sha256);

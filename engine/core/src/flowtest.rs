@@ -179,14 +179,14 @@ pub fn run(flow: &Flow, t: &FlowTestDef) -> Vec<String> {
     let report = validate_all(flow, &t.answers, &env);
     case.answers = report.answers.clone();
 
-    if let Some(path) = &t.expect.path {
-        if *path != report.path {
-            failures.push(format!(
-                "path: expected [{}], got [{}]",
-                path.join(", "),
-                report.path.join(", ")
-            ));
-        }
+    if let Some(path) = &t.expect.path
+        && *path != report.path
+    {
+        failures.push(format!(
+            "path: expected [{}], got [{}]",
+            path.join(", "),
+            report.path.join(", ")
+        ));
     }
     let got: IndexMap<String, String> = report
         .errors
@@ -285,23 +285,22 @@ pub fn run(flow: &Flow, t: &FlowTestDef) -> Vec<String> {
                                 ..
                             } = w
                             {
-                                if let Some(p) = personnummer {
-                                    if Personnummer::parse(p).ok().as_ref()
+                                if let Some(p) = personnummer
+                                    && Personnummer::parse(p).ok().as_ref()
                                         != Some(&s.person.personnummer)
-                                    {
-                                        failures.push(format!(
-                                            "signers: `{}` is not the expected person",
-                                            s.who.name()
-                                        ));
-                                    }
+                                {
+                                    failures.push(format!(
+                                        "signers: `{}` is not the expected person",
+                                        s.who.name()
+                                    ));
                                 }
-                                if let Some(f) = field {
-                                    if f != &s.field {
-                                        failures.push(format!(
-                                            "signers: field `{}`, expected `{f}`",
-                                            s.field
-                                        ));
-                                    }
+                                if let Some(f) = field
+                                    && f != &s.field
+                                {
+                                    failures.push(format!(
+                                        "signers: field `{}`, expected `{f}`",
+                                        s.field
+                                    ));
                                 }
                             }
                             debug_assert!(matches!(s.state, SignatureState::Waiting));

@@ -38,7 +38,7 @@ pub fn luhn_valid(digits: &str) -> bool {
             d
         };
     }
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 fn only_digits(input: &str, allowed_sep: &[char]) -> Option<String> {

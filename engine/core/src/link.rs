@@ -151,10 +151,10 @@ pub fn load(sources: &Sources) -> (Definitions, Diagnostics) {
         }
         let before = diags.error_count();
         let flow = link_flow(src, &file, &doc, def, &forms, &mut diags);
-        if let Some(flow) = flow {
-            if diags.error_count() == before {
-                defs.flows.push(flow);
-            }
+        if let Some(flow) = flow
+            && diags.error_count() == before
+        {
+            defs.flows.push(flow);
         }
     }
     defs.flows.sort_by(|a, b| a.id.cmp(&b.id));
@@ -264,10 +264,10 @@ impl<'a> Expander<'a> {
         };
         self.used.insert(name.to_owned(), entry.hash.clone());
         let mut show = inherited_show.to_vec();
-        if let Some(src) = &fd.show_if {
-            if let Some(e) = compile(src, file, doc, &format!("{here}/show_if"), &mut self.diags) {
-                show.push(e);
-            }
+        if let Some(src) = &fd.show_if
+            && let Some(e) = compile(src, file, doc, &format!("{here}/show_if"), &mut self.diags)
+        {
+            show.push(e);
         }
         let mut sub_parent = parent.to_vec();
         if let Some(prefix) = &fd.prefix {
@@ -289,17 +289,17 @@ impl<'a> Expander<'a> {
             &show,
         );
         self.stack.pop();
-        if fd.prefix.is_some() {
-            if let Some(first) = fields.first_mut() {
-                first.section = Some(Section {
-                    prefix: sub_parent.clone(),
-                    label: fd
-                        .label
-                        .as_ref()
-                        .map(Text::from)
-                        .or_else(|| Some(Text::from(&entry.def.title))),
-                });
-            }
+        if fd.prefix.is_some()
+            && let Some(first) = fields.first_mut()
+        {
+            first.section = Some(Section {
+                prefix: sub_parent.clone(),
+                label: fd
+                    .label
+                    .as_ref()
+                    .map(Text::from)
+                    .or_else(|| Some(Text::from(&entry.def.title))),
+            });
         }
         fields
     }
@@ -463,48 +463,47 @@ impl<'a> Expander<'a> {
                 format!("field `{id}` needs a `label` (every input must be labelled)"),
             );
         }
-        if let (Some(min), Some(max)) = (fd.min, fd.max) {
-            if min > max {
-                d.error(
-                    file,
-                    at("min"),
-                    format!("`min` ({min}) is larger than `max` ({max})"),
-                );
-            }
+        if let (Some(min), Some(max)) = (fd.min, fd.max)
+            && min > max
+        {
+            d.error(
+                file,
+                at("min"),
+                format!("`min` ({min}) is larger than `max` ({max})"),
+            );
         }
-        if let (Some(min), Some(max)) = (fd.min_length, fd.max_length) {
-            if min > max {
-                d.error(
-                    file,
-                    at("min_length"),
-                    "`min_length` is larger than `max_length`",
-                );
-            }
+        if let (Some(min), Some(max)) = (fd.min_length, fd.max_length)
+            && min > max
+        {
+            d.error(
+                file,
+                at("min_length"),
+                "`min_length` is larger than `max_length`",
+            );
         }
         if kind == FieldType::Group {
             for (key, v) in [("min", fd.min), ("max", fd.max)] {
-                if let Some(v) = v {
-                    if v < 0.0 || v.fract() != 0.0 {
-                        d.error(
-                            file,
-                            at(key),
-                            format!("`{key}` of a group is a whole number of items"),
-                        );
-                    }
+                if let Some(v) = v
+                    && (v < 0.0 || v.fract() != 0.0)
+                {
+                    d.error(
+                        file,
+                        at(key),
+                        format!("`{key}` of a group is a whole number of items"),
+                    );
                 }
             }
         }
-        if let Some(p) = &fd.pattern {
-            if jsonschema::options()
+        if let Some(p) = &fd.pattern
+            && jsonschema::options()
                 .build(&json!({"type": "string", "pattern": p}))
                 .is_err()
-            {
-                d.error(
-                    file,
-                    doc.value_pos(&format!("{here}/pattern")),
-                    format!("`{p}` is not a valid regular expression"),
-                );
-            }
+        {
+            d.error(
+                file,
+                doc.value_pos(&format!("{here}/pattern")),
+                format!("`{p}` is not a valid regular expression"),
+            );
         }
         if let Some(pf) = fd.prefill {
             let ok = match pf {
@@ -568,10 +567,10 @@ impl<'a> Expander<'a> {
             None => None,
         };
         let mut show = inherited_show.to_vec();
-        if let Some(src) = &fd.show_if {
-            if let Some(e) = compile(src, file, doc, &format!("{here}/show_if"), &mut self.diags) {
-                show.push(e);
-            }
+        if let Some(src) = &fd.show_if
+            && let Some(e) = compile(src, file, doc, &format!("{here}/show_if"), &mut self.diags)
+        {
+            show.push(e);
         }
         let required_if = fd.required_if.as_ref().and_then(|s| {
             compile(
@@ -662,21 +661,26 @@ pub fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
+/// A duration that is not `Nd`, `Nw`, `Nm`, `Ny` or `keep`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a duration such as 30d, 12w, 6m, 10y or keep")]
+pub struct BadDuration;
+
 /// `30d`, `12w`, `6m`, `10y` → days (months as 30, years as 365); `keep` → None.
-pub fn parse_days(s: &str) -> Result<Option<u32>, ()> {
+pub fn parse_days(s: &str) -> Result<Option<u32>, BadDuration> {
     if s == "keep" {
         return Ok(None);
     }
     let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: u32 = num.parse().map_err(|_| ())?;
+    let n: u32 = num.parse().map_err(|_| BadDuration)?;
     let per = match unit {
         "d" => 1,
         "w" => 7,
         "m" => 30,
         "y" => 365,
-        _ => return Err(()),
+        _ => return Err(BadDuration),
     };
-    n.checked_mul(per).map(Some).ok_or(())
+    n.checked_mul(per).map(Some).ok_or(BadDuration)
 }
 
 /// Duplicate ids among fields that share an object.
@@ -701,18 +705,18 @@ fn check_siblings(fields: &[Field], diags: &mut Diagnostics) {
         // a prefix must not also be a field id
         for depth in 1..path.len() {
             let prefix = path[..depth].to_vec();
-            if let Some(prev) = seen.get(&prefix) {
-                if prev.kind != FieldType::Group {
-                    diags.error(
-                        &f.origin.file,
-                        f.origin.pos,
-                        format!(
-                            "`{}` is both a field and a prefix of `{}`",
-                            prefix.join("."),
-                            path.join(".")
-                        ),
-                    );
-                }
+            if let Some(prev) = seen.get(&prefix)
+                && prev.kind != FieldType::Group
+            {
+                diags.error(
+                    &f.origin.file,
+                    f.origin.pos,
+                    format!(
+                        "`{}` is both a field and a prefix of `{}`",
+                        prefix.join("."),
+                        path.join(".")
+                    ),
+                );
             }
         }
         check_siblings(&f.children, diags);
@@ -834,14 +838,14 @@ impl NameCheck<'_> {
                 Ok(top_level_step) => {
                     if let Some(s) = top_level_step.and_then(|s| self.step_index.get(&s)) {
                         steps_read.push(*s);
-                        if let Some(cur) = current_step {
-                            if *s > cur {
-                                self.diags.warning(
+                        if let Some(cur) = current_step
+                            && *s > cur
+                        {
+                            self.diags.warning(
                                     &file,
                                     pos,
                                     format!("{what} reads `{name}`, which is answered in a later step; here it is always empty"),
                                 );
-                            }
                         }
                     }
                 }
@@ -855,11 +859,11 @@ impl NameCheck<'_> {
                 ctx.extend(m);
             }
         }
-        if let Err(e) = expr.eval(&Value::Object(ctx)) {
-            if e.kind == ExprErrorKind::UnknownFilterOrFunction {
-                self.diags
-                    .error(&file, pos, format!("{what}: {}", e.message));
-            }
+        if let Err(e) = expr.eval(&Value::Object(ctx))
+            && e.kind == ExprErrorKind::UnknownFilterOrFunction
+        {
+            self.diags
+                .error(&file, pos, format!("{what}: {}", e.message));
         }
         steps_read
     }
@@ -1135,29 +1139,30 @@ fn link_flow(
                 Some(i),
                 &format!("`when` of step `{}`", step.id),
             );
-            if read.contains(&i) {
-                if let Some((f, p)) = w.origin() {
-                    nc.diags.error(
-                        f,
-                        p,
-                        format!(
-                            "the `when` of step `{}` cannot depend on the step's own answers",
-                            step.id
-                        ),
-                    );
-                }
+            if read.contains(&i)
+                && let Some((f, p)) = w.origin()
+            {
+                nc.diags.error(
+                    f,
+                    p,
+                    format!(
+                        "the `when` of step `{}` cannot depend on the step's own answers",
+                        step.id
+                    ),
+                );
             }
-            if w.names().is_empty() && !w.truthy(&Value::Object(Map::new())).unwrap_or(true) {
-                if let Some((f, p)) = w.origin() {
-                    nc.diags.error(
-                        f,
-                        p,
-                        format!(
-                            "step `{}` can never be reached: its `when` is always false",
-                            step.id
-                        ),
-                    );
-                }
+            if w.names().is_empty()
+                && !w.truthy(&Value::Object(Map::new())).unwrap_or(true)
+                && let Some((f, p)) = w.origin()
+            {
+                nc.diags.error(
+                    f,
+                    p,
+                    format!(
+                        "step `{}` can never be reached: its `when` is always false",
+                        step.id
+                    ),
+                );
             }
         }
         let step_shape = match top.get(&step.id) {
@@ -1203,17 +1208,16 @@ fn link_flow(
         party_reads.insert(name.clone(), latest);
     }
     for (i, step) in steps.iter().enumerate() {
-        if let Role::Party(p) = &step.by {
-            if let Some(read) = party_reads.get(p) {
-                if *read >= i {
-                    let pos = doc.value_pos(&format!("/steps/{i}/by"));
-                    nc.diags.error(
+        if let Role::Party(p) = &step.by
+            && let Some(read) = party_reads.get(p)
+            && *read >= i
+        {
+            let pos = doc.value_pos(&format!("/steps/{i}/by"));
+            nc.diags.error(
                         file,
                         pos,
                         format!("step `{}` is filled by `{p}`, who is only known from step `{}`; the step can never be reached", step.id, steps.get(*read).map(|s| s.id.as_str()).unwrap_or("?")),
                     );
-                }
-            }
         }
     }
 
@@ -1496,14 +1500,14 @@ fn check_field_exprs(
         if let Some(e) = &f.compute {
             let read = nc.check(e, &layers, Some(step), &format!("`compute` of {label}"));
             let _ = read;
-            if e.names().iter().any(|n| n == &f.id) {
-                if let Some((file, pos)) = e.origin() {
-                    nc.diags.error(
-                        file,
-                        pos,
-                        format!("`compute` of {label} reads its own value"),
-                    );
-                }
+            if e.names().iter().any(|n| n == &f.id)
+                && let Some((file, pos)) = e.origin()
+            {
+                nc.diags.error(
+                    file,
+                    pos,
+                    format!("`compute` of {label} reads its own value"),
+                );
             }
         }
         if f.kind == FieldType::Group {
@@ -1524,7 +1528,7 @@ fn retention_days(
 ) -> Option<u32> {
     match parse_days(s) {
         Ok(v) => v,
-        Err(()) => {
+        Err(BadDuration) => {
             diags.error(
                 file,
                 doc.value_pos(ptr),

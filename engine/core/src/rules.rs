@@ -379,13 +379,13 @@ fn visibility(
         let shown = f.show_if.iter().all(|e| e.truthy(&ctx).unwrap_or(false));
         let path = format!("{prefix}{}", f.local_path().join("."));
         out.push((path.clone(), shown));
-        if f.kind == FieldType::Group {
-            if let Some(Value::Array(items)) = get_at(obj, &f.local_path()) {
-                for (i, item) in items.iter().enumerate() {
-                    let mut inner = layers.clone();
-                    inner.push(item);
-                    visibility(&f.children, top, &inner, item, &format!("{path}.{i}."), out);
-                }
+        if f.kind == FieldType::Group
+            && let Some(Value::Array(items)) = get_at(obj, &f.local_path())
+        {
+            for (i, item) in items.iter().enumerate() {
+                let mut inner = layers.clone();
+                inner.push(item);
+                visibility(&f.children, top, &inner, item, &format!("{path}.{i}."), out);
             }
         }
     }
@@ -436,10 +436,10 @@ fn set_at(v: &mut Value, path: &[String], value: Value) {
     };
     let mut cur = v;
     for seg in parents {
-        if !cur.get(seg).is_some_and(Value::is_object) {
-            if let Value::Object(m) = cur {
-                m.insert(seg.clone(), json!({}));
-            }
+        if !cur.get(seg).is_some_and(Value::is_object)
+            && let Value::Object(m) = cur
+        {
+            m.insert(seg.clone(), json!({}));
         }
         match cur.get_mut(seg) {
             Some(next) => cur = next,
@@ -598,16 +598,17 @@ impl Walk<'_> {
                 Some(v) => set_at(obj, &path, v),
                 None => remove_at(obj, &path),
             }
-            if f.kind == FieldType::File {
-                if let Some(file) = get_at(obj, &path) {
-                    let name = file.get("name").and_then(Value::as_str).unwrap_or("");
-                    let ct = file
-                        .get("content_type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    if !file_type_allowed(f, name, ct) {
-                        let (sv, en) = label(f);
-                        self.errors.push(FieldError {
+            if f.kind == FieldType::File
+                && let Some(file) = get_at(obj, &path)
+            {
+                let name = file.get("name").and_then(Value::as_str).unwrap_or("");
+                let ct = file
+                    .get("content_type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if !file_type_allowed(f, name, ct) {
+                    let (sv, en) = label(f);
+                    self.errors.push(FieldError {
                             path: dotted.clone(),
                             code: "file_type",
                             message: Text::new(
@@ -615,7 +616,6 @@ impl Walk<'_> {
                                 format!("The file in ‘{en}’ is of a type that is not accepted (allowed: {}).", f.accept.join(", ")),
                             ),
                         });
-                    }
                 }
             }
             if f.kind == FieldType::Group {
@@ -847,10 +847,10 @@ fn field_at<'a>(step: &'a Step, pointer: &str) -> Option<&'a Field> {
         }
         rel.push(seg);
         found = fields.iter().find(|f| f.local_path() == rel);
-        if let Some(f) = found {
-            if f.kind != FieldType::Group {
-                // scalar: deeper segments (e.g. a file's `size`) belong to it
-            }
+        if let Some(f) = found
+            && f.kind != FieldType::Group
+        {
+            // scalar: deeper segments (e.g. a file's `size`) belong to it
         }
         if found.is_none() && !fields.iter().any(|f| f.parent.starts_with(&rel)) {
             // maybe a sub-key of a scalar field (file object)

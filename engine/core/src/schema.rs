@@ -62,16 +62,14 @@ fn simplify_optionals(v: &mut Value) {
             }
             let any_of_with_null = matches!(map.get("anyOf"), Some(Value::Array(a))
                 if a.len() == 2 && a.iter().any(|s| s.get("type") == Some(&Value::from("null"))));
-            if any_of_with_null {
-                if let Some(Value::Array(alts)) = map.remove("anyOf") {
-                    if let Some(Value::Object(keep)) = alts
-                        .into_iter()
-                        .find(|s| s.get("type") != Some(&Value::from("null")))
-                    {
-                        for (k, val) in keep {
-                            map.insert(k, val);
-                        }
-                    }
+            if any_of_with_null
+                && let Some(Value::Array(alts)) = map.remove("anyOf")
+                && let Some(Value::Object(keep)) = alts
+                    .into_iter()
+                    .find(|s| s.get("type") != Some(&Value::from("null")))
+            {
+                for (k, val) in keep {
+                    map.insert(k, val);
                 }
             }
             // `null` defaults are noise for an editor.
@@ -124,10 +122,10 @@ impl Checker {
                 Some(n) => n,
                 None => return Vec::new(),
             };
-            if let Some(Value::String(r)) = node.get("$ref") {
-                if let Some(target) = r.strip_prefix('#').and_then(|p| self.schema.pointer(p)) {
-                    node = target;
-                }
+            if let Some(Value::String(r)) = node.get("$ref")
+                && let Some(target) = r.strip_prefix('#').and_then(|p| self.schema.pointer(p))
+            {
+                node = target;
             }
         }
         node.get("properties")

@@ -41,7 +41,11 @@ fn line_of(text: &str, needle: &str) -> usize {
 fn check_of_the_shipped_definitions_is_clean() {
     let o = blankett(&["check", "flows", "form-defs"]);
     assert!(o.status.success(), "{}", stdout(&o));
-    assert!(stdout(&o).contains("0 error(s), 0 warning(s)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("0 error(s), 0 warning(s)"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -52,9 +56,21 @@ fn check_reports_all_three_planted_mistakes_with_their_lines() {
     let path = dir.join("flow.yaml");
     let original = std::fs::read_to_string(&path).unwrap();
     let planted = original
-        .replacen("        max_length: 200\n      - id: case_reference", "        max_lenght: 200\n      - id: case_reference", 1)
-        .replacen("show_if: \"'3' in grounds\"", "show_if: \"'3' in grunds\"", 1)
-        .replacen("      - use: person\n        as: maker", "      - use: persn\n        as: maker", 1);
+        .replacen(
+            "        max_length: 200\n      - id: case_reference",
+            "        max_lenght: 200\n      - id: case_reference",
+            1,
+        )
+        .replacen(
+            "show_if: \"'3' in grounds\"",
+            "show_if: \"'3' in grunds\"",
+            1,
+        )
+        .replacen(
+            "      - use: person\n        as: maker",
+            "      - use: persn\n        as: maker",
+            1,
+        );
     assert_ne!(planted, original);
     std::fs::write(&path, &planted).unwrap();
 
@@ -64,14 +80,22 @@ fn check_reports_all_three_planted_mistakes_with_their_lines() {
     assert_eq!(o.status.code(), Some(1), "{out}");
     let file = path.display().to_string();
     for (needle, message) in [
-        ("max_lenght", "unknown key `max_lenght`; did you mean `max_length`?"),
-        ("in grunds", "unknown name `grunds`; did you mean `grounds`?"),
+        (
+            "max_lenght",
+            "unknown key `max_lenght`; did you mean `max_length`?",
+        ),
+        (
+            "in grunds",
+            "unknown name `grunds`; did you mean `grounds`?",
+        ),
         ("use: persn", "there is no form-def `persn`"),
     ] {
         let line = line_of(&planted, needle);
         let expected_prefix = format!("{file}:{line}:");
         assert!(
-            out.lines().any(|l| l.starts_with(&expected_prefix) && l.contains(": error: ") && l.contains(message)),
+            out.lines().any(|l| l.starts_with(&expected_prefix)
+                && l.contains(": error: ")
+                && l.contains(message)),
             "expected `{expected_prefix}… {message}` in:\n{out}"
         );
     }
@@ -82,11 +106,18 @@ fn check_reports_yaml_syntax_errors_with_position() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("broken");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("flow.yaml"), "version: 1\nid: broken\ntitle: { sv: [oops\n").unwrap();
+    std::fs::write(
+        dir.join("flow.yaml"),
+        "version: 1\nid: broken\ntitle: { sv: [oops\n",
+    )
+    .unwrap();
     let o = blankett(&["check", dir.to_str().unwrap()]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("flow.yaml:") && out.contains("YAML syntax error"), "{out}");
+    assert!(
+        out.contains("flow.yaml:") && out.contains("YAML syntax error"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -111,11 +142,21 @@ fn a_failing_flow_test_fails_the_command() {
         "name: a deliberately wrong expectation\nanswers: {}\nexpect:\n  path: [review]\n",
     )
     .unwrap();
-    let o = blankett(&["test", dir.to_str().unwrap(), root().join("form-defs").to_str().unwrap()]);
+    let o = blankett(&[
+        "test",
+        dir.to_str().unwrap(),
+        root().join("form-defs").to_str().unwrap(),
+    ]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("FAILED  lvu-6 › a deliberately wrong expectation"), "{out}");
-    assert!(out.lines().last().unwrap().ends_with(" passed, 1 failed"), "{out}");
+    assert!(
+        out.contains("FAILED  lvu-6 › a deliberately wrong expectation"),
+        "{out}"
+    );
+    assert!(
+        out.lines().last().unwrap().ends_with(" passed, 1 failed"),
+        "{out}"
+    );
 }
 
 #[test]
