@@ -85,6 +85,27 @@ fn simplify_optionals(v: &mut Value) {
     }
 }
 
+/// schemars describes a documented enum as `oneOf` of `{const, description}` (good for editor
+/// hovers). For checking, an `enum` gives one precise error ("not one of: …") instead of
+/// "not valid under any of the schemas", so the validator sees that form.
+fn consts_to_enum(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let consts: Option<Vec<Value>> = map
+                .get("oneOf")
+                .and_then(Value::as_array)
+                .and_then(|alts| alts.iter().map(|a| a.get("const").cloned()).collect());
+            if let Some(values) = consts {
+                map.remove("oneOf");
+                map.insert("enum".into(), Value::Array(values));
+            }
+            map.values_mut().for_each(consts_to_enum);
+        }
+        Value::Array(items) => items.iter_mut().for_each(consts_to_enum),
+        _ => {}
+    }
+}
+
 struct Checker {
     schema: Value,
     validator: Option<jsonschema::Validator>,
@@ -101,7 +122,9 @@ fn checker(kind: DefKind) -> &'static Checker {
 
 impl Checker {
     fn new(schema: Value) -> Self {
-        let validator = jsonschema::options().build(&schema).ok();
+        let mut for_validation = schema.clone();
+        consts_to_enum(&mut for_validation);
+        let validator = jsonschema::options().build(&for_validation).ok();
         Self { schema, validator }
     }
 
