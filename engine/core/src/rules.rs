@@ -451,6 +451,17 @@ fn set_at(v: &mut Value, path: &[String], value: Value) {
     }
 }
 
+/// Whether any name the expression reads is empty in `ctx`.
+fn reads_empty(e: &crate::expr::Expr, ctx: &Value) -> bool {
+    e.names().iter().any(|name| {
+        let mut cur = Some(ctx);
+        for seg in name.split('.') {
+            cur = cur.and_then(|c| c.get(seg));
+        }
+        is_empty(cur)
+    })
+}
+
 /// Removes objects left empty inside a step's answers (a hidden `use … as` section).
 fn prune_empty_objects(v: &mut Value) {
     match v {
@@ -522,15 +533,19 @@ fn typed_compute(f: &Field, v: Value) -> Result<Option<Value>, String> {
             Value::Array(a) => !a.is_empty(),
             _ => false,
         }),
-        FieldType::Text
-        | FieldType::Textarea
-        | FieldType::Date
-        | FieldType::Datetime
-        | FieldType::Choice => match v {
-            Value::String(s) => Value::String(s),
-            Value::Number(n) => Value::String(n.to_string()),
-            other => return Err(format!("expected text, got {other}")),
+        FieldType::Date => match v.as_str().map(|t| t.get(..10).unwrap_or(t)) {
+            Some(d) if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok() => {
+                Value::String(d.to_owned())
+            }
+            _ => return Err(format!("expected a date, got {v}")),
         },
+        FieldType::Text | FieldType::Textarea | FieldType::Datetime | FieldType::Choice => {
+            match v {
+                Value::String(s) => Value::String(s),
+                Value::Number(n) => Value::String(n.to_string()),
+                other => return Err(format!("expected text, got {other}")),
+            }
+        }
         _ => v,
     }))
 }
@@ -552,9 +567,12 @@ impl Walk<'_> {
             let path = f.local_path();
             let dotted = format!("{}.{prefix}{}", self.step_id, path.join("."));
             let ctx = {
+                // Unanswered fields of this object read as empty (null / []), not undefined.
+                let mut local = default_of(&shape_of(fields));
+                overlay(&mut local, obj);
                 let mut layers: Vec<&Value> = outer.iter().collect();
-                layers.push(obj);
-                let mut cur: &Value = obj;
+                layers.push(&local);
+                let mut cur: &Value = &local;
                 for seg in &f.parent {
                     match cur.get(seg) {
                         Some(v) => {
@@ -579,6 +597,9 @@ impl Walk<'_> {
                 {
                     Ok(Some(v)) => set_at(obj, &path, v),
                     Ok(None) => remove_at(obj, &path),
+                    // A computation over an unanswered input has no value yet; that is not
+                    // an error of the person filling in the form.
+                    Err(_) if reads_empty(c, &ctx) => remove_at(obj, &path),
                     Err(msg) => {
                         remove_at(obj, &path);
                         self.compute_errors.push(FieldError {
@@ -599,7 +620,7 @@ impl Walk<'_> {
                 None => remove_at(obj, &path),
             }
             if f.kind == FieldType::File
-                && let Some(file) = get_at(obj, &path)
+                && let Some(file) = get_at(obj, &path).filter(|v| v.is_object())
             {
                 let name = file.get("name").and_then(Value::as_str).unwrap_or("");
                 let ct = file
@@ -711,31 +732,44 @@ pub fn apply_step(
     if errors.is_empty() {
         errors = walk.compute_errors;
     }
-    // One error per field: the first, in field order.
-    let order: Vec<String> = step
-        .all_fields()
-        .iter()
-        .map(|f| f.local_path().join("."))
-        .collect();
-    let rank = |p: &str| {
-        let bare: String = p
-            .split('.')
-            .skip(1)
-            .filter(|s| s.parse::<usize>().is_err())
-            .collect::<Vec<_>>()
-            .join(".");
-        order
-            .iter()
-            .position(|o| o.ends_with(&bare))
-            .unwrap_or(usize::MAX)
-    };
-    errors.sort_by_key(|e| rank(&e.path));
+    // One error per field: the first, in field and item order.
+    errors.sort_by_cached_key(|e| sort_key(step, &e.path));
     let mut seen = std::collections::HashSet::new();
     errors.retain(|e| seen.insert(e.path.clone()));
     StepOutcome {
         answers: obj,
         errors,
     }
+}
+
+/// Orders errors as the fields appear on the page: field position, then item index.
+fn sort_key(step: &Step, path: &str) -> Vec<usize> {
+    let mut key = Vec::new();
+    let mut fields: &[Field] = &step.fields;
+    let mut rel: Vec<String> = Vec::new();
+    let mut group: Option<&Field> = None;
+    for seg in path.split('.').skip(1) {
+        if let Ok(i) = seg.parse::<usize>() {
+            if let Some(g) = group.take() {
+                fields = &g.children;
+                rel.clear();
+            }
+            key.push(i);
+            continue;
+        }
+        rel.push(seg.to_owned());
+        if let Some((pos, f)) = fields
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.local_path() == rel)
+        {
+            key.push(pos);
+            if f.kind == FieldType::Group {
+                group = Some(f);
+            }
+        }
+    }
+    key
 }
 
 /// Validates every step that applies and passes `include` (e.g. only the applicant's steps),
@@ -897,8 +931,14 @@ fn schema_error(step: &Step, e: &jsonschema::ValidationError<'_>) -> Vec<FieldEr
             message: Text::new("Svaret har fel form.", "The answer has the wrong shape."),
         }];
     };
-    // A file's sub-keys report on the file field itself.
-    let path = if f.kind == FieldType::File {
+    // A file's sub-keys and a multi-choice's items report on the field itself.
+    let path = if f.kind == FieldType::MultiChoice {
+        let p = dotted(step, &ptr);
+        match p.rsplit_once('.') {
+            Some((head, last)) if last.parse::<usize>().is_ok() => head.to_owned(),
+            _ => p,
+        }
+    } else if f.kind == FieldType::File {
         let mut p = dotted(step, &ptr);
         for k in ["/size", "/id", "/name", "/content_type", "/sha256"] {
             if ptr.ends_with(k) {
