@@ -166,3 +166,18 @@ fn schema_prints_the_committed_flow_schema() {
     let committed = std::fs::read_to_string(root().join("flows/flow.schema.json")).unwrap();
     assert_eq!(stdout(&o), committed);
 }
+
+#[test]
+fn the_broken_example_reports_each_of_its_mistakes() {
+    let o = blankett(&["check", "examples/broken-flow", "form-defs"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    for m in [
+        "flow.yaml:12:14: error: `use: persn`",
+        "flow.yaml:16:9: error: unknown key `lable`; did you mean `label`?",
+        "flow.yaml:20:18: error: `show_if` of field `reason`: unknown name `agee`",
+        "flow.yaml:23:9: error: unknown role `case_wroker`",
+    ] {
+        assert!(out.contains(m), "missing `{m}` in:\n{out}");
+    }
+}
