@@ -1,61 +1,18 @@
 //! The shipped definitions load without errors or warnings, and every flow test passes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use blankett_core::{FlowSource, FormDefSource, Sources, flowtest, load};
+use blankett_core::{Sources, flowtest, load};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn read_dir_files(dir: &Path, rel: &str, out: &mut BTreeMap<String, Vec<u8>>) {
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        let r = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
-        if p.is_dir() {
-            read_dir_files(&p, &r, out);
-        } else {
-            out.insert(r, fs::read(&p).unwrap());
-        }
-    }
-}
-
+/// The shipped definitions, read by the same code as `blankett check`.
 fn shipped() -> Sources {
-    let mut src = Sources::default();
-    for e in fs::read_dir(root().join("flows")).unwrap() {
-        let dir = e.unwrap().path();
-        if !dir.join("flow.yaml").is_file() {
-            continue;
-        }
-        let mut files = BTreeMap::new();
-        read_dir_files(&dir, "", &mut files);
-        let flow_yaml = String::from_utf8(files.remove("flow.yaml").unwrap()).unwrap();
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        src.flows.push(FlowSource {
-            dir: format!("flows/{name}"),
-            folder_name: name,
-            flow_yaml,
-            files,
-        });
-    }
-    for e in fs::read_dir(root().join("form-defs")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "yaml") {
-            src.form_defs.push(FormDefSource {
-                path: format!("form-defs/{}", p.file_name().unwrap().to_string_lossy()),
-                name: p.file_stem().unwrap().to_string_lossy().into_owned(),
-                text: fs::read_to_string(&p).unwrap(),
-            });
-        }
-    }
+    let src = blankett_web::defs_fs::read(&[root().join("flows"), root().join("form-defs")]);
+    assert!(src.problems.is_empty(), "{:?}", src.problems);
     src
 }
 

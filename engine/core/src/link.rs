@@ -769,28 +769,36 @@ pub(crate) fn shape_of(fields: &[Field]) -> IndexMap<String, Shape> {
     root
 }
 
-fn builtin_shapes(template: bool) -> IndexMap<String, Shape> {
-    let leaf = || Shape::Leaf(None);
-    let obj = |keys: &[&str]| {
-        Shape::Obj(
-            keys.iter()
-                .map(|k| ((*k).to_owned(), Shape::Leaf(None)))
-                .collect(),
-        )
-    };
+fn leaf_obj(keys: &[&str]) -> Shape {
+    Shape::Obj(
+        keys.iter()
+            .map(|k| ((*k).to_owned(), Shape::Leaf(None)))
+            .collect(),
+    )
+}
+
+/// The names every expression may read besides the answers (`BUILTIN_NAMES`).
+fn builtin_shapes() -> IndexMap<String, Shape> {
     let mut m = IndexMap::new();
-    m.insert("case".into(), obj(&["id", "number", "created_at"]));
-    m.insert("today".into(), leaf());
-    m.insert("now".into(), leaf());
+    m.insert("case".into(), leaf_obj(&["id", "number", "created_at"]));
+    m.insert("today".into(), Shape::Leaf(None));
+    m.insert("now".into(), Shape::Leaf(None));
     m.insert(
         "identity".into(),
-        obj(&["name", "given_name", "surname", "personnummer"]),
+        leaf_obj(&["name", "given_name", "surname", "personnummer"]),
     );
-    m.insert("flow".into(), obj(&["id", "title", "revision"]));
-    if template {
-        m.insert("document".into(), obj(&["title", "sha256", "filename"]));
-        m.insert("signer".into(), obj(&["label", "name"]));
-    }
+    m.insert("flow".into(), leaf_obj(&["id", "title", "revision"]));
+    m
+}
+
+/// The names text templates may read in addition (`TEMPLATE_NAMES`).
+fn template_only_shapes() -> IndexMap<String, Shape> {
+    let mut m = IndexMap::new();
+    m.insert(
+        "document".into(),
+        leaf_obj(&["title", "sha256", "filename"]),
+    );
+    m.insert("signer".into(), leaf_obj(&["label", "name"]));
     m
 }
 
@@ -1113,6 +1121,7 @@ fn link_flow(
             by: Role::parse(&sd.by),
             when,
             schema: crate::rules::StepSchema::build(&fields),
+            empty_answers: default_of(&shape_of(&fields)),
             fields,
         });
     }
@@ -1123,7 +1132,7 @@ fn link_flow(
     diags.extend(ex.diags);
 
     // Names in expressions.
-    let mut top: IndexMap<String, Shape> = builtin_shapes(false);
+    let mut top: IndexMap<String, Shape> = builtin_shapes();
     for s in &steps {
         top.insert(s.id.clone(), Shape::Obj(shape_of(&s.fields)));
     }
@@ -1222,13 +1231,8 @@ fn link_flow(
     }
 
     // Document and signing.
-    let tmpl_layers_owned = {
-        let mut t = builtin_shapes(true);
-        for s in &steps {
-            t.insert(s.id.clone(), Shape::Obj(shape_of(&s.fields)));
-        }
-        t
-    };
+    let mut tmpl_layers_owned = top.clone();
+    tmpl_layers_owned.extend(template_only_shapes());
     if let Some(d) = &def.document {
         if !src.files.contains_key(d.template.trim_start_matches("./")) {
             nc.diags.error(
@@ -1498,8 +1502,7 @@ fn check_field_exprs(
             nc.check(e, &layers, Some(step), &format!("`required_if` of {label}"));
         }
         if let Some(e) = &f.compute {
-            let read = nc.check(e, &layers, Some(step), &format!("`compute` of {label}"));
-            let _ = read;
+            nc.check(e, &layers, Some(step), &format!("`compute` of {label}"));
             if e.names().iter().any(|n| n == &f.id)
                 && let Some((file, pos)) = e.origin()
             {

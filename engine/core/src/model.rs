@@ -139,6 +139,9 @@ pub struct Step {
     pub fields: Vec<Field>,
     /// The compiled JSON Schema of the step's answers.
     pub schema: crate::rules::StepSchema,
+    /// The step's answers with every field empty (null, or [] for lists): the base that
+    /// expressions see, so an unanswered field reads as empty rather than undefined.
+    pub empty_answers: serde_json::Value,
 }
 
 impl Step {
@@ -210,11 +213,6 @@ impl Field {
         let mut p = self.parent.clone();
         p.push(self.id.clone());
         p
-    }
-
-    /// Whether the field takes an answer from the person (not info, not computed).
-    pub fn is_input(&self) -> bool {
-        self.kind != FieldType::Info && self.compute.is_none()
     }
 
     /// Whether the field stores a value at all.

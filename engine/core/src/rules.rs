@@ -136,11 +136,6 @@ impl StepSchema {
                 .map(Arc::new),
         )
     }
-
-    /// The JSON Schema of a step (as served to integrations).
-    pub fn json(fields: &[Field]) -> Value {
-        object_schema(fields)
-    }
 }
 
 fn parse_datetime(s: &str) -> Option<chrono::NaiveDateTime> {
@@ -308,7 +303,7 @@ fn field_schema(f: &Field) -> Option<Value> {
 pub fn top_context(flow: &Flow, answers: &Value, env: &Env) -> Map<String, Value> {
     let mut top = env.top();
     for step in &flow.steps {
-        let mut base = default_of(&shape_of(&step.fields));
+        let mut base = step.empty_answers.clone();
         if let Some(a) = answers.get(&step.id) {
             overlay(&mut base, a);
         }
@@ -562,13 +557,21 @@ struct Walk<'a> {
 impl Walk<'_> {
     /// Cleans and checks `fields` located in `obj` (the step object or a group item).
     /// `outer` are the enclosing scope objects for expressions (without `obj` itself).
-    fn fields(&mut self, fields: &[Field], obj: &mut Value, outer: &[Value], prefix: &str) {
+    /// `empty` is `obj` with every field empty (see `Step::empty_answers`).
+    fn fields(
+        &mut self,
+        fields: &[Field],
+        empty: &Value,
+        obj: &mut Value,
+        outer: &[Value],
+        prefix: &str,
+    ) {
         for f in fields {
             let path = f.local_path();
             let dotted = format!("{}.{prefix}{}", self.step_id, path.join("."));
             let ctx = {
                 // Unanswered fields of this object read as empty (null / []), not undefined.
-                let mut local = default_of(&shape_of(fields));
+                let mut local = empty.clone();
                 overlay(&mut local, obj);
                 let mut layers: Vec<&Value> = outer.iter().collect();
                 layers.push(&local);
@@ -650,10 +653,12 @@ impl Walk<'_> {
                 };
                 let mut scope: Vec<Value> = outer.to_vec();
                 scope.push(obj.clone());
+                let empty_item = default_of(&shape_of(&f.children));
                 for (i, item) in items.iter_mut().enumerate() {
                     if item.is_object() {
                         self.fields(
                             &f.children,
+                            &empty_item,
                             item,
                             &scope,
                             &format!("{prefix}{}.{i}.", path.join(".")),
@@ -716,7 +721,7 @@ pub fn apply_step(
     for pass in 0..2 {
         walk.errors.clear();
         walk.compute_errors.clear();
-        walk.fields(&step.fields, &mut obj, &[], "");
+        walk.fields(&step.fields, &step.empty_answers, &mut obj, &[], "");
         prune_empty_objects(&mut obj);
         if pass == 0 {
             set_at(&mut working, std::slice::from_ref(&step.id), obj.clone());
@@ -881,11 +886,6 @@ fn field_at<'a>(step: &'a Step, pointer: &str) -> Option<&'a Field> {
         }
         rel.push(seg);
         found = fields.iter().find(|f| f.local_path() == rel);
-        if let Some(f) = found
-            && f.kind != FieldType::Group
-        {
-            // scalar: deeper segments (e.g. a file's `size`) belong to it
-        }
         if found.is_none() && !fields.iter().any(|f| f.parent.starts_with(&rel)) {
             // maybe a sub-key of a scalar field (file object)
             rel.pop();

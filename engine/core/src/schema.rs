@@ -215,7 +215,7 @@ pub fn check_and_read<T: DeserializeOwned>(
             }
         }
     }
-    match serde_json::from_value::<T>(doc.value.clone()) {
+    match T::deserialize(&doc.value) {
         Ok(v) if other_errors == 0 => Some(v),
         Ok(_) => None,
         Err(e) => {

@@ -2,15 +2,15 @@
 //! on a small flow loaded from in-memory sources.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod support;
 
+use blankett_core::Flow;
 use blankett_core::case::{
     Actor, Case, CaseError, Command, EventKind, Outcome, Person, SignatureState, Status, apply,
     current_signer, start,
 };
 use blankett_core::def::Starter;
 use blankett_core::ids::Personnummer;
-use blankett_core::{Flow, FlowSource, FormDefSource, Sources, load};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{Value, json};
 
@@ -83,37 +83,21 @@ fn assess_answers() -> Value {
     json!({"assessment": "Uppfyller kraven."})
 }
 
-fn flow_source(id: &str, start: &str) -> FlowSource {
-    let mut files = BTreeMap::new();
-    files.insert(
-        "sample-answers.json".to_owned(),
-        serde_json::to_vec(&json!({"apply": apply_answers(), "assess": assess_answers()})).unwrap(),
-    );
-    files.insert("document.typ".to_owned(), b"= Bygglov\n".to_vec());
-    FlowSource {
-        dir: format!("mem/{id}"),
-        folder_name: id.to_owned(),
-        flow_yaml: FLOW_YAML
-            .replace("id: ID", &format!("id: {id}"))
-            .replace("START", start),
-        files,
-    }
-}
-
 fn load_flow(id: &str, start: &str) -> Flow {
-    let sources = Sources {
-        flows: vec![flow_source(id, start)],
-        form_defs: vec![FormDefSource {
-            path: "mem/form-defs/person.yaml".into(),
-            name: "person".into(),
-            text: PERSON_YAML.into(),
-        }],
-        problems: vec![],
-    };
-    let (defs, diags) = load(&sources);
-    assert!(!diags.has_errors(), "{:#?}", diags.sorted());
-    assert_eq!(defs.flows.len(), 1, "{:#?}", diags.sorted());
-    defs.flows.into_iter().next().unwrap()
+    let sample = json!({"apply": apply_answers(), "assess": assess_answers()});
+    let flow_yaml = FLOW_YAML
+        .replace("id: ID", &format!("id: {id}"))
+        .replace("START", start);
+    support::load_one(&support::sources(
+        &format!("mem/{id}"),
+        &flow_yaml,
+        vec![
+            ("sample-answers.json", serde_json::to_vec(&sample).unwrap()),
+            ("document.typ", b"= Bygglov\n".to_vec()),
+        ],
+        "mem/form-defs",
+        &[("person", PERSON_YAML)],
+    ))
 }
 
 /// The flow under test: citizens and case workers may start it.

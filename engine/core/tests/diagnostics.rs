@@ -1,9 +1,9 @@
 //! Data-driven: a small flow with one planted mistake in, the diagnostic (line and message) out.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod support;
 
-use blankett_core::{FlowSource, FormDefSource, Severity, Sources, load};
+use blankett_core::{Severity, Sources, load};
 
 const BASE: &str = r#"version: 1
 id: t
@@ -63,33 +63,13 @@ const SAMPLE: &str = r#"{"person": {"me": {"name": "Tolvan Tolvansson", "personn
 const PERSON: &str = "version: 1\nid: person\ntitle: { sv: Person }\nfields:\n  - id: name\n    type: text\n    label: { sv: Namn }\n    required: true\n  - id: personnummer\n    type: personnummer\n    label: { sv: Personnummer }\n    required: true\n";
 
 fn sources(flow_yaml: &str, extra_forms: &[(&str, &str)], sample: Option<&str>) -> Sources {
-    let mut files = BTreeMap::new();
-    files.insert("document.typ".to_owned(), b"= Test".to_vec());
+    let mut files = vec![("document.typ", b"= Test".to_vec())];
     if let Some(s) = sample {
-        files.insert("sample-answers.json".to_owned(), s.as_bytes().to_vec());
+        files.push(("sample-answers.json", s.as_bytes().to_vec()));
     }
-    let mut form_defs = vec![FormDefSource {
-        path: "form-defs/person.yaml".into(),
-        name: "person".into(),
-        text: PERSON.into(),
-    }];
-    for (name, text) in extra_forms {
-        form_defs.push(FormDefSource {
-            path: format!("form-defs/{name}.yaml"),
-            name: (*name).into(),
-            text: (*text).into(),
-        });
-    }
-    Sources {
-        flows: vec![FlowSource {
-            dir: "flows/t".into(),
-            folder_name: "t".into(),
-            flow_yaml: flow_yaml.into(),
-            files,
-        }],
-        form_defs,
-        problems: vec![],
-    }
+    let mut form_defs = vec![("person", PERSON)];
+    form_defs.extend_from_slice(extra_forms);
+    support::sources("flows/t", flow_yaml, files, "form-defs", &form_defs)
 }
 
 fn diagnostics(flow_yaml: &str) -> Vec<String> {

@@ -2,10 +2,10 @@
 //! in-memory sources, and `rules::apply_step` / `rules::validate_all` run over its answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod support;
 
 use blankett_core::rules::{Env, FieldError, StepOutcome, apply_step, validate_all};
-use blankett_core::{Flow, FlowSource, FormDefSource, Sources, load};
+use blankett_core::{Flow, Sources, load};
 use serde_json::{Value, json};
 
 const FLOW_YAML: &str = r#"
@@ -168,37 +168,24 @@ fn sample_answers() -> Value {
 }
 
 fn sources() -> Sources {
-    let mut files = BTreeMap::new();
-    files.insert(
-        "sample-answers.json".to_owned(),
-        serde_json::to_vec_pretty(&sample_answers()).unwrap(),
-    );
-    Sources {
-        flows: vec![FlowSource {
-            dir: "mem/fields".into(),
-            folder_name: "fields".into(),
-            flow_yaml: FLOW_YAML.into(),
-            files,
-        }],
-        form_defs: vec![FormDefSource {
-            path: "mem/form-defs/company.yaml".into(),
-            name: "company".into(),
-            text: COMPANY_YAML.into(),
-        }],
-        problems: vec![],
-    }
+    support::sources(
+        "mem/fields",
+        FLOW_YAML,
+        vec![(
+            "sample-answers.json",
+            serde_json::to_vec_pretty(&sample_answers()).unwrap(),
+        )],
+        "mem/form-defs",
+        &[("company", COMPANY_YAML)],
+    )
 }
 
 fn flow() -> Flow {
-    let (defs, diags) = load(&sources());
-    assert!(!diags.has_errors(), "{:#?}", diags.sorted());
-    assert_eq!(defs.flows.len(), 1, "{:#?}", diags.sorted());
-    defs.flows.into_iter().next().unwrap()
+    support::load_one(&sources())
 }
 
-/// The smallest valid answers for step `all`. `amount` is optional, but `doubled` computes
-/// `amount * 2`, which fails when `amount` is missing (see
-/// `a_computation_that_fails_is_reported_only_when_nothing_else_is_wrong`).
+/// The smallest valid answers for step `all` (with the optional `amount`, so that the
+/// computed `doubled` has a value).
 fn base() -> Value {
     json!({"name": "Anna", "amount": 3, "children": [{"name": "Tolvan", "pnr": "201212121212"}]})
 }

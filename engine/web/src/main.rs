@@ -1,12 +1,11 @@
 //! `blankett`: the command line of the Blankett engine.
 
-mod defs_fs;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use blankett_core::{Severity, flowtest, load, schema};
+use blankett_web::defs_fs;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -70,7 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             deny_warnings,
         } => {
             let sources = defs_fs::read(&default_paths(paths));
-            let (defs, diags) = load(&sources);
+            let (_, diags) = load(&sources);
             for d in diags.sorted() {
                 println!("{d}");
             }
@@ -80,7 +79,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sources.flows.len(),
                 sources.form_defs.len()
             );
-            let _ = defs;
             Ok(if e > 0 || (deny_warnings && w > 0) {
                 ExitCode::from(1)
             } else {
