@@ -76,6 +76,11 @@ impl Diagnostics {
         });
     }
 
+    /// Adds a diagnostic made elsewhere (e.g. by the document renderer).
+    pub fn add(&mut self, d: Diagnostic) {
+        self.items.push(d);
+    }
+
     pub fn extend(&mut self, other: Diagnostics) {
         self.items.extend(other.items);
     }

@@ -15,6 +15,7 @@
 pub mod case;
 pub mod def;
 pub mod diag;
+pub mod document;
 pub mod expr;
 pub mod flowtest;
 pub mod ids;

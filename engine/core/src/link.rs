@@ -7,6 +7,7 @@
 //! sample answers must pass validation. Nothing stops at the first problem.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
@@ -27,6 +28,8 @@ use crate::yaml::{Doc, parse_one};
 pub const BUILTIN_NAMES: &[&str] = &["case", "today", "now", "identity", "flow"];
 /// Names text templates (document title, file name, sign message) may read in addition.
 pub const TEMPLATE_NAMES: &[&str] = &["document", "signer"];
+/// Where templates see the shared includes (`Sources::shared`).
+pub const SHARED_PREFIX: &str = "_shared/";
 
 /// The result of loading: the flows that linked without errors.
 #[derive(Debug, Default)]
@@ -150,7 +153,7 @@ pub fn load(sources: &Sources) -> (Definitions, Diagnostics) {
             continue;
         }
         let before = diags.error_count();
-        let flow = link_flow(src, &file, &doc, def, &forms, &mut diags);
+        let flow = link_flow(src, &sources.shared, &file, &doc, def, &forms, &mut diags);
         if let Some(flow) = flow
             && diags.error_count() == before
         {
@@ -963,6 +966,7 @@ fn resolve(name: &str, layers: &[&IndexMap<String, Shape>]) -> Result<Option<Str
 
 fn link_flow(
     src: &FlowSource,
+    shared: &BTreeMap<String, Vec<u8>>,
     file: &str,
     doc: &Doc,
     def: FlowDef,
@@ -1397,6 +1401,15 @@ fn link_flow(
         h.update(name.as_bytes());
         h.update(hash.as_bytes());
     }
+    let mut files = src.files.clone();
+    for (rel, bytes) in shared {
+        h.update(b"\0shared\0");
+        h.update(rel.as_bytes());
+        h.update(b"\0");
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+        files.insert(format!("{SHARED_PREFIX}{rel}"), bytes.clone());
+    }
     let content_hash = hex::encode(h.finalize());
 
     let flow = Flow {
@@ -1413,6 +1426,7 @@ fn link_flow(
         notify,
         retention,
         uses,
+        files: Arc::new(files),
         def,
     };
 

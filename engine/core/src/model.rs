@@ -1,6 +1,9 @@
 //! The linked flow: what the engine runs after `link` has checked a `FlowDef`.
 //! `use:` is expanded, expressions are compiled, names are resolved, defaults are applied.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +95,9 @@ pub struct Flow {
     pub retention: Retention,
     /// The form-defs this flow uses (name → SHA-256 of the file).
     pub uses: IndexMap<String, String>,
+    /// The files the document renderer may read: the folder's own files and the shared
+    /// includes under `_shared/`. Covered by `content_hash`.
+    pub files: Arc<BTreeMap<String, Vec<u8>>>,
 }
 
 /// Retention periods in days; `None` means keep.

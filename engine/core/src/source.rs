@@ -47,6 +47,9 @@ pub struct FormDefSource {
 pub struct Sources {
     pub flows: Vec<FlowSource>,
     pub form_defs: Vec<FormDefSource>,
+    /// Files every flow's template may include (a municipal letterhead, a logo), by path
+    /// relative to the shared folder (`flows/_shared/`); templates see them as `/_shared/…`.
+    pub shared: BTreeMap<String, Vec<u8>>,
     /// Problems met while reading the files (unreadable file, not UTF-8…).
     pub problems: Vec<Diagnostic>,
 }

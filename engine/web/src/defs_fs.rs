@@ -2,13 +2,17 @@
 //!
 //! Each path may be: a flow folder (holds `flow.yaml`), a folder of flows, a folder of
 //! form-defs (`*.yaml`), or a single form-def file. When no form-defs are named, a
-//! `form-defs/` folder beside a flows folder is used.
+//! `form-defs/` folder beside a flows folder is used. Files in `_shared/` beside the flows
+//! (a municipal letterhead, a logo) are offered to every flow's template.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use blankett_core::{Diagnostic, FlowSource, FormDefSource, Pos, Severity, Sources};
+
+/// The folder beside the flows whose files every template may include (as `/_shared/…`).
+pub const SHARED_DIR: &str = "_shared";
 
 /// Largest file read from a flow folder; larger ones are reported, not read.
 const MAX_FILE: u64 = 20 * 1024 * 1024;
@@ -51,6 +55,16 @@ pub fn read(paths: &[PathBuf]) -> Sources {
                 "no such file or folder".into(),
             );
         }
+    }
+    // Shared includes (`flows/_shared/`) of the first folder of flows that has them.
+    if let Some(shared) = flow_parents
+        .iter()
+        .map(|p| p.join(SHARED_DIR))
+        .find(|d| d.is_dir())
+    {
+        let mut files = BTreeMap::new();
+        collect(&shared, &shared, &mut files, &mut src);
+        src.shared = files;
     }
     if form_dirs.is_empty() {
         for parent in &flow_parents {

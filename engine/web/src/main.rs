@@ -4,8 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use blankett_core::document::{RenderOptions, preview_request};
 use blankett_core::{Severity, flowtest, load, schema};
-use blankett_web::defs_fs;
+use blankett_pdf::{TypstRenderer, check_template};
+use blankett_web::{clock, defs_fs};
+use chrono::NaiveDateTime;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -33,6 +36,24 @@ enum Command {
     Test {
         /// As for `check` (default: flows form-defs).
         paths: Vec<PathBuf>,
+    },
+    /// Render a flow's document to PDF, with the flow's sample answers or your own.
+    Render {
+        /// The flow folder (holds flow.yaml and the template).
+        flow: PathBuf,
+        /// Answers as JSON, by step id (default: the flow's sample-answers.json).
+        #[arg(long)]
+        answers: Option<PathBuf>,
+        /// Where to write the PDF.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write each page as PNG (page-1.png, …) into this folder.
+        #[arg(long, value_name = "DIR")]
+        preview_dir: Option<PathBuf>,
+        /// The clock, as local time `YYYY-MM-DDTHH:MM[:SS]` (default: now). The same answers
+        /// and clock give a byte-identical PDF.
+        #[arg(long, value_name = "TIME", value_parser = parse_local_time)]
+        now: Option<NaiveDateTime>,
     },
     /// Print or write the JSON Schemas of the flow and form-def formats.
     Schema {
@@ -69,7 +90,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             deny_warnings,
         } => {
             let sources = defs_fs::read(&default_paths(paths));
-            let (_, diags) = load(&sources);
+            let (defs, mut diags) = load(&sources);
+            let renderer = TypstRenderer::new();
+            for flow in &defs.flows {
+                for d in check_template(&renderer, flow) {
+                    diags.add(d);
+                }
+            }
             for d in diags.sorted() {
                 println!("{d}");
             }
@@ -130,6 +157,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Render {
+            flow,
+            answers,
+            out,
+            preview_dir,
+            now,
+        } => render(&flow, answers.as_deref(), &out, preview_dir.as_deref(), now),
         Command::Schema { write } => {
             match write {
                 None => print!("{}", schema::schema_text(schema::DefKind::Flow)),
@@ -148,4 +182,75 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn parse_local_time(s: &str) -> Result<NaiveDateTime, String> {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
+        .map_err(|_| format!("`{s}` is not a local time like 2026-11-22T14:30"))
+}
+
+fn render(
+    flow_dir: &std::path::Path,
+    answers: Option<&std::path::Path>,
+    out: &std::path::Path,
+    preview_dir: Option<&std::path::Path>,
+    now: Option<NaiveDateTime>,
+) -> anyhow::Result<ExitCode> {
+    let sources = defs_fs::read(&[flow_dir.to_path_buf()]);
+    let (defs, diags) = load(&sources);
+    let Some(flow) = defs.flows.first() else {
+        for d in diags.sorted() {
+            println!("{d}");
+        }
+        anyhow::bail!(
+            "{} is not a flow that loads without errors (see above)",
+            flow_dir.display()
+        );
+    };
+    let answers: serde_json::Value = match answers {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", path.display()))?
+        }
+        None => blankett_core::document::sample_answers(flow)
+            .context("the flow has no valid sample-answers.json; give --answers")?,
+    };
+    let (now, offset) = match now {
+        Some(t) => (t, clock::offset_of(t)),
+        None => clock::now_local(),
+    };
+    let req = preview_request(flow, &answers, now, offset)?;
+    let opts = RenderOptions {
+        preview_scale: preview_dir.map(|_| 1.5),
+    };
+    let doc = TypstRenderer::new().render(&req, opts)?;
+    for w in &doc.warnings {
+        eprintln!("{w}");
+    }
+    std::fs::write(out, &doc.pdf).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "wrote {} ({} page(s), {} bytes, SHA-256 {})",
+        out.display(),
+        doc.pages.len(),
+        doc.pdf.len(),
+        doc.sha256
+    );
+    for f in &doc.signature_fields {
+        println!(
+            "signature field {} on page {} at [{:.2} {:.2} {:.2} {:.2}]",
+            f.name, f.page, f.rect[0], f.rect[1], f.rect[2], f.rect[3]
+        );
+    }
+    if let Some(dir) = preview_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (i, png) in doc.previews.iter().enumerate() {
+            let path = dir.join(format!("page-{}.png", i + 1));
+            std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

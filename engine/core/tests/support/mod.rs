@@ -32,6 +32,7 @@ pub fn sources(
             })
             .collect(),
         problems: vec![],
+        shared: BTreeMap::new(),
     }
 }
 
