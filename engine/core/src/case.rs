@@ -256,6 +256,39 @@ fn split_name(full: &str) -> (String, String) {
 }
 
 /// Starts a case.
+/// A case already with a case worker, outside any store: what flow tests and document
+/// previews (`blankett check`, `blankett render`) run against.
+pub fn sample_in_review(
+    flow: &Flow,
+    applicant: Person,
+    case_worker: Person,
+    answers: Value,
+    now: NaiveDateTime,
+) -> Case {
+    Case {
+        id: "00000000-0000-0000-0000-000000000000".into(),
+        number: "2026-0001".into(),
+        flow_id: flow.id.clone(),
+        flow_hash: flow.content_hash.clone(),
+        status: Status::InReview,
+        revision: 1,
+        started_as: if flow.def.start.contains(&Starter::Citizen) {
+            Starter::Citizen
+        } else {
+            Starter::CaseWorker
+        },
+        applicant,
+        assignee: Some(case_worker),
+        answers,
+        current_step: None,
+        return_comment: None,
+        document_sha256: None,
+        signatures: Vec::new(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 pub fn start(
     flow: &Flow,
     id: String,

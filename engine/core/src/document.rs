@@ -13,9 +13,9 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::case::{Case, Person, Signature, Status, resolve_signers};
+use crate::case::{Case, Person, Signature, resolve_signers, sample_in_review};
 use crate::def::FieldType;
-use crate::def::{Language, PdfStandard, Starter};
+use crate::def::{Language, PdfStandard};
 use crate::diag::Diagnostic;
 use crate::expr::render_template;
 use crate::ids::Personnummer;
@@ -328,24 +328,7 @@ pub fn preview_request(
         ));
     }
     let (applicant, case_worker) = sample_people().map_err(PreviewError::Other)?;
-    let case = Case {
-        id: "00000000-0000-0000-0000-000000000000".into(),
-        number: "2026-0001".into(),
-        flow_id: flow.id.clone(),
-        flow_hash: flow.content_hash.clone(),
-        status: Status::InReview,
-        revision: 1,
-        started_as: flow.def.start.first().copied().unwrap_or(Starter::Citizen),
-        applicant,
-        assignee: Some(case_worker),
-        answers: report.answers.clone(),
-        current_step: None,
-        return_comment: None,
-        document_sha256: None,
-        signatures: Vec::new(),
-        created_at: now,
-        updated_at: now,
-    };
+    let case = sample_in_review(flow, applicant, case_worker, report.answers.clone(), now);
     let signers =
         resolve_signers(flow, &case, &env).map_err(|e| PreviewError::Other(e.to_string()))?;
     let cx = DocumentContext {

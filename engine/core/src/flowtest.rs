@@ -19,7 +19,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::case::{Case, Person, Status, env_for, resolve_signers};
+use crate::case::{Person, env_for, resolve_signers, sample_in_review};
 use crate::def::Starter;
 use crate::diag::{Diagnostics, Pos};
 use crate::ids::Personnummer;
@@ -153,28 +153,7 @@ pub fn run(flow: &Flow, t: &FlowTestDef) -> Vec<String> {
             Err(e) => return vec![e],
         },
     };
-    let mut case = Case {
-        id: "test".into(),
-        number: "2026-0001".into(),
-        flow_id: flow.id.clone(),
-        flow_hash: flow.content_hash.clone(),
-        status: Status::InReview,
-        revision: 1,
-        started_as: if by_case_worker {
-            Starter::CaseWorker
-        } else {
-            Starter::Citizen
-        },
-        applicant: applicant.clone(),
-        assignee: Some(case_worker),
-        answers: json!({}),
-        current_step: None,
-        return_comment: None,
-        document_sha256: None,
-        signatures: Vec::new(),
-        created_at: now,
-        updated_at: now,
-    };
+    let mut case = sample_in_review(flow, applicant.clone(), case_worker, json!({}), now);
     let env = env_for(&case, flow, now, Some(&applicant));
     let report = validate_all(flow, &t.answers, &env);
     case.answers = report.answers.clone();

@@ -81,7 +81,11 @@ fn sources(template: &str) -> Sources {
 }
 
 fn flow_with(template: &str) -> Flow {
-    let (defs, diags) = load(&sources(template));
+    flow_from(sources(template))
+}
+
+fn flow_from(sources: Sources) -> Flow {
+    let (defs, diags) = load(&sources);
     assert!(!diags.has_errors(), "{:#?}", diags.sorted());
     defs.flows.into_iter().next().unwrap()
 }
@@ -381,4 +385,31 @@ fn previews_are_one_png_per_page() {
     let width = u32::from_be_bytes(doc.previews[0][16..20].try_into().unwrap());
     let height = u32::from_be_bytes(doc.previews[0][20..24].try_into().unwrap());
     assert_eq!((width, height), (595, 842));
+}
+
+#[test]
+fn images_from_the_flow_folder_are_embedded() {
+    let renderer = TypstRenderer::new();
+    let mut src = sources(
+        "#import \"@blankett/doc:1.0.0\": *\n#image(\"logo.svg\", width: 2cm, alt: \"Kommunvapen\")\n#signature-blocks()\n",
+    );
+    src.flows[0].files.insert(
+        "logo.svg".into(),
+        br##"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10" fill="#1a4d8f"/></svg>"##.to_vec(),
+    );
+    let flow = flow_from(src);
+    let with_logo = renderer
+        .render(&request(&flow, answers("R", "T")), RenderOptions::default())
+        .unwrap();
+    // The image changes the bytes: it is really there.
+    let without = renderer
+        .render(
+            &request(
+                &flow_with("#import \"@blankett/doc:1.0.0\": *\n#signature-blocks()\n"),
+                answers("R", "T"),
+            ),
+            RenderOptions::default(),
+        )
+        .unwrap();
+    assert!(with_logo.pdf.len() > without.pdf.len());
 }
