@@ -16,6 +16,7 @@ pub mod case;
 pub mod def;
 pub mod diag;
 pub mod document;
+pub mod eid;
 pub mod expr;
 pub mod flowtest;
 pub mod ids;

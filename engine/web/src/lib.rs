@@ -3,3 +3,4 @@
 
 pub mod clock;
 pub mod defs_fs;
+pub mod eid_cmd;

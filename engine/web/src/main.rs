@@ -55,6 +55,9 @@ enum Command {
         #[arg(long, value_name = "TIME", value_parser = parse_local_time)]
         now: Option<NaiveDateTime>,
     },
+    /// Try an eID provider: run a real order and show the QR code, the status messages and
+    /// the identity (e.g. to check a BankID RP certificate before going live).
+    Eid(blankett_web::eid_cmd::EidArgs),
     /// Print or write the JSON Schemas of the flow and form-def formats.
     Schema {
         /// Write flows/flow.schema.json and form-defs/form-def.schema.json under this folder
@@ -164,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             preview_dir,
             now,
         } => render(&flow, answers.as_deref(), &out, preview_dir.as_deref(), now),
+        Command::Eid(args) => blankett_web::eid_cmd::run(args),
         Command::Schema { write } => {
             match write {
                 None => print!("{}", schema::schema_text(schema::DefKind::Flow)),

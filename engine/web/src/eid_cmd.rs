@@ -1,0 +1,102 @@
+//! `blankett eid try`: the operator's smoke test of an eID provider. Runs a real order against
+//! the configured provider (`[eid]` in the configuration file), prints the animated QR code
+//! and the status messages, and finally the identity.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use blankett_core::ids::Personnummer;
+use blankett_eid::TokioSleeper;
+use blankett_eid::bankid::COLLECT_INTERVAL;
+use blankett_eid::smoke::{self, SmokeError, TryOptions, TryOrder};
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+
+use crate::clock;
+
+/// `blankett eid …`
+#[derive(Debug, Args)]
+pub struct EidArgs {
+    #[command(subcommand)]
+    pub command: EidCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EidCommand {
+    /// Run one real order against a configured provider and print QR, messages and identity.
+    Try(TryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TryArgs {
+    /// The provider id: `bankid` or `test`.
+    pub provider: String,
+    /// The configuration file (TOML with an `[eid]` section).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Only this person may complete the order (12 digits).
+    #[arg(long)]
+    pub personnummer: Option<String>,
+    /// The end user's IP address sent to the provider.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub end_user_ip: IpAddr,
+    /// Do not draw the QR code (print only its data).
+    #[arg(long)]
+    pub no_qr: bool,
+    #[command(subcommand)]
+    pub order: TryOrderArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TryOrderArg {
+    /// Identify.
+    Auth,
+    /// Sign a text.
+    Sign {
+        /// The text shown in the eID app.
+        #[arg(long)]
+        text: String,
+    },
+}
+
+/// The current time in UTC, from the engine's one clock read.
+fn now_utc() -> DateTime<Utc> {
+    let (local, offset_minutes) = clock::now_local();
+    (local - chrono::Duration::minutes(i64::from(offset_minutes))).and_utc()
+}
+
+/// Runs `blankett eid …`. Exit code 0 when the order completed, 1 when it failed.
+pub fn run(args: EidArgs) -> anyhow::Result<ExitCode> {
+    let EidCommand::Try(args) = args.command;
+    let personnummer = args
+        .personnummer
+        .as_deref()
+        .map(Personnummer::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--personnummer: {e}"))?;
+    let options = TryOptions {
+        order: match args.order {
+            TryOrderArg::Auth => TryOrder::Auth,
+            TryOrderArg::Sign { text } => TryOrder::Sign { text },
+        },
+        personnummer,
+        end_user_ip: args.end_user_ip,
+        interval: COLLECT_INTERVAL,
+        show_qr: !args.no_qr,
+    };
+    let mut out = std::io::stdout();
+    match smoke::run_blocking(
+        &args.config,
+        &args.provider,
+        &options,
+        &now_utc,
+        &TokioSleeper,
+        &mut out,
+    ) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(SmokeError::Failed { .. }) => Ok(ExitCode::from(1)),
+        Err(e) => Err(e).context("eid try"),
+    }
+}
