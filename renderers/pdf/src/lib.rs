@@ -80,18 +80,6 @@ impl TypstRenderer {
         }
     }
 
-    /// The font families bundled into the binary.
-    pub fn font_families(&self) -> Vec<String> {
-        let mut f: Vec<String> = self
-            .shared
-            .fonts
-            .iter()
-            .map(|f| f.info().family.clone())
-            .collect();
-        f.dedup();
-        f
-    }
-
     /// The characters of `text` that none of the bundled fonts can show. PDF/A embeds every
     /// glyph, so such text cannot go into a document; the web layer refuses it at input.
     pub fn unsupported_chars(&self, text: &str) -> Vec<char> {
