@@ -101,21 +101,24 @@ pub fn draw(lines: &[Line], width: f32, height: f32) -> Vec<u8> {
         );
         let mut pen = left;
         let scale = size / f32::from(face.units_per_em());
-        let mut path = PathWriter {
-            out: &mut out,
-            x: 0.0,
-            y: 0.0,
-            scale,
-            last: (0.0, 0.0),
-        };
         for c in line.text.chars() {
             let glyph = glyph(face, c);
-            path.x = pen;
-            path.y = baseline;
-            face.outline_glyph(glyph, &mut path);
+            // Each glyph in its own coordinate system (font units), so that repeated letters
+            // are repeated bytes, which the stream's compression folds away.
+            let _ = write!(
+                out,
+                "q {scale:.5} 0 0 {scale:.5} {pen:.2} {baseline:.2} cm "
+            );
+            let mut path = PathWriter {
+                out: &mut out,
+                last: (0.0, 0.0),
+            };
+            if face.outline_glyph(glyph, &mut path).is_some() {
+                out.push_str("f ");
+            }
+            out.push_str("Q\n");
             pen += f32::from(face.glyph_hor_advance(glyph).unwrap_or(0)) * scale;
         }
-        out.push_str("f\n");
         baseline -= size * leading * 0.18;
     }
     out.push_str("Q\n");
@@ -144,32 +147,21 @@ fn text_width(face: &Face<'_>, text: &str, size: f32) -> f32 {
     units * size / f32::from(face.units_per_em())
 }
 
-/// Writes glyph outlines as PDF path operators, placed at (`x`, `y`) and scaled.
+/// Writes a glyph outline as PDF path operators, in font units.
 struct PathWriter<'a> {
     out: &'a mut String,
-    x: f32,
-    y: f32,
-    scale: f32,
-    /// The current point in font units (for turning quadratic curves into cubic ones).
+    /// The current point (for turning quadratic curves into cubic ones).
     last: (f32, f32),
-}
-
-impl PathWriter<'_> {
-    fn point(&self, x: f32, y: f32) -> (f32, f32) {
-        (self.x + x * self.scale, self.y + y * self.scale)
-    }
 }
 
 impl OutlineBuilder for PathWriter<'_> {
     fn move_to(&mut self, x: f32, y: f32) {
-        let (px, py) = self.point(x, y);
-        let _ = write!(self.out, "{px:.2} {py:.2} m ");
+        let _ = write!(self.out, "{x:.0} {y:.0} m ");
         self.last = (x, y);
     }
 
     fn line_to(&mut self, x: f32, y: f32) {
-        let (px, py) = self.point(x, y);
-        let _ = write!(self.out, "{px:.2} {py:.2} l ");
+        let _ = write!(self.out, "{x:.0} {y:.0} l ");
         self.last = (x, y);
     }
 
@@ -181,19 +173,17 @@ impl OutlineBuilder for PathWriter<'_> {
     }
 
     fn curve_to(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, x: f32, y: f32) {
-        let (a, b) = self.point(x1, y1);
-        let (c, d) = self.point(x2, y2);
-        let (e, f) = self.point(x, y);
-        let _ = write!(self.out, "{a:.2} {b:.2} {c:.2} {d:.2} {e:.2} {f:.2} c ");
+        let _ = write!(self.out, "{x1:.0} {y1:.0} {x2:.0} {y2:.0} {x:.0} {y:.0} c ");
         self.last = (x, y);
     }
 
     fn close(&mut self) {
-        self.out.push_str("h\n");
+        self.out.push_str("h ");
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 
@@ -211,18 +201,29 @@ mod tests {
             color: [0.0, 0.0, 0.0],
         };
         let short = String::from_utf8(draw(&[line("Åsa Öberg")], 200.0, 60.0)).unwrap_or_default();
-        assert!(short.contains(" c ") && short.contains("\nf\n"), "{short}");
-        // Every coordinate stays inside the box, however long the name.
-        let long = String::from_utf8(draw(
-            &[line(&"Wolfeschlegelsteinhausenberger ".repeat(4))],
-            200.0,
-            60.0,
-        ))
-        .unwrap_or_default();
-        for token in long.split_whitespace() {
-            if let Ok(v) = token.parse::<f32>() {
-                assert!((-1.0..=201.0).contains(&v), "{v} outside the box");
-            }
+        assert!(short.contains(" c ") && short.contains(" f Q"), "{short}");
+        assert_eq!(short.matches(" cm ").count(), "Åsa Öberg".chars().count());
+        // Every glyph starts inside the box and ends before its right edge, however long
+        // the name.
+        let long = "Wolfeschlegelsteinhausenberger ".repeat(4);
+        let long = String::from_utf8(draw(&[line(&long)], 200.0, 60.0)).unwrap_or_default();
+        let mut glyphs = 0;
+        for glyph in long.split("\nq ").skip(1) {
+            let numbers: Vec<f32> = glyph
+                .split_whitespace()
+                .take(6)
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            let [scale, _, _, _, x, y] = numbers[..] else {
+                panic!("not a glyph: {glyph}")
+            };
+            assert!(
+                (0.0..200.0).contains(&x) && (0.0..60.0).contains(&y),
+                "{glyph}"
+            );
+            assert!(x + 500.0 * scale < 201.0, "{glyph}");
+            glyphs += 1;
         }
+        assert_eq!(glyphs, 4 * 31);
     }
 }

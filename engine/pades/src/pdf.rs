@@ -25,7 +25,7 @@ impl<'a> Update<'a> {
     pub fn open(original: &'a [u8]) -> Result<Self, SignError> {
         let doc = Document::load_mem(original)
             .map_err(|e| SignError::Pdf(format!("not a readable PDF: {e}")))?;
-        if doc.trailer.get(b"Encrypt").is_ok() {
+        if doc.is_encrypted() || doc.was_encrypted() || doc.trailer.get(b"Encrypt").is_ok() {
             return Err(SignError::Pdf("encrypted PDFs cannot be signed".into()));
         }
         let size = doc

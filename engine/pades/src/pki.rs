@@ -151,15 +151,15 @@ const CRL_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
 pub struct DevPki {
     pub ca: KeyHolder,
     pub tsa: KeyHolder,
-    /// Where the CA's CRL is published (written into the certificates it issues).
-    crl_url: String,
+    /// Where the CA's CRL is published, if anywhere (written into the certificates it issues).
+    /// The development PKI publishes none by default: relying parties that find a CRL
+    /// distribution point must fetch it (pyHanko fails the chain when it cannot), while the
+    /// CRL travels inside the document anyway (DSS, B-LT).
+    crl_url: Option<String>,
 }
 
 /// The files of a stored development PKI.
 const FILES: [&str; 4] = ["ca.pem", "ca-key.pem", "tsa.pem", "tsa-key.pem"];
-
-/// Where relying parties can fetch the development CA's CRL (`blankett serve` publishes it).
-pub const DEFAULT_CRL_URL: &str = "http://127.0.0.1:8080/pki/blankett-test-ca.crl";
 
 impl DevPki {
     /// Reads the PKI stored in `dir`, or generates and stores a new one there.
@@ -168,7 +168,7 @@ impl DevPki {
         if paths.iter().all(|p| p.exists()) {
             return Self::load(&paths);
         }
-        let pki = Self::generate(now, DEFAULT_CRL_URL)?;
+        let pki = Self::generate(now, None)?;
         std::fs::create_dir_all(dir)
             .map_err(|e| SignError::Pki(format!("{}: {e}", dir.display())))?;
         let contents = [
@@ -198,12 +198,12 @@ impl DevPki {
         Ok(Self {
             ca: KeyHolder::new(cert(&paths[0])?, key(&paths[1])?)?,
             tsa: KeyHolder::new(cert(&paths[2])?, key(&paths[3])?)?,
-            crl_url: DEFAULT_CRL_URL.to_owned(),
+            crl_url: None,
         })
     }
 
     /// A fresh PKI in memory.
-    pub fn generate(now: DateTime<Utc>, crl_url: &str) -> Result<Self, SignError> {
+    pub fn generate(now: DateTime<Utc>, crl_url: Option<&str>) -> Result<Self, SignError> {
         let ca_key = SigningKey::random(&mut OsRng);
         let ca_name = name(&[
             (COUNTRY, "SE"),
@@ -244,13 +244,15 @@ impl DevPki {
             &ca_key,
         )?;
         builder.add_extension(&Critical(ExtendedKeyUsage(vec![ID_KP_TIME_STAMPING])))?;
-        builder.add_extension(&crl_distribution_points(crl_url)?)?;
+        if let Some(url) = crl_url {
+            builder.add_extension(&crl_distribution_points(url)?)?;
+        }
         let tsa_cert = builder.build::<DerSignature>()?;
 
         Ok(Self {
             ca: KeyHolder::new(ca_cert, ca_key)?,
             tsa: KeyHolder::new(tsa_cert, tsa_key)?,
-            crl_url: crl_url.to_owned(),
+            crl_url: crl_url.map(str::to_owned),
         })
     }
 
@@ -328,7 +330,9 @@ impl CredentialIssuer for DevPki {
             spki(&key)?,
             &self.ca.key,
         )?;
-        builder.add_extension(&crl_distribution_points(&self.crl_url)?)?;
+        if let Some(url) = &self.crl_url {
+            builder.add_extension(&crl_distribution_points(url)?)?;
+        }
         let cert = builder.build::<DerSignature>()?;
         Ok(Box::new(SoftwareCredential::new(
             key,
@@ -458,4 +462,13 @@ fn write_private(path: &Path, text: &str) -> Result<(), SignError> {
 /// Parses a DER certificate.
 pub fn parse_certificate(der: &[u8]) -> Result<Certificate, SignError> {
     Ok(Certificate::from_der(der)?)
+}
+
+/// The certificates in a PEM file (e.g. the CAs a verifier trusts).
+pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Certificate>, SignError> {
+    let certificates = Certificate::load_pem_chain(pem)?;
+    if certificates.is_empty() {
+        return Err(SignError::Pki("no certificate in the PEM data".into()));
+    }
+    Ok(certificates)
 }

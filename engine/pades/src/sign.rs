@@ -21,9 +21,9 @@ use crate::tsa::TimestampAuthority;
 
 /// Bytes reserved in `/Contents` for a signature's CMS (chain, attributes and a timestamp
 /// token from a TSA with an RSA chain fit with room to spare).
-const SIGNATURE_RESERVE: usize = 16 * 1024;
+const SIGNATURE_RESERVE: usize = 12 * 1024;
 /// Bytes reserved for a document timestamp token.
-const TIMESTAMP_RESERVE: usize = 10 * 1024;
+const TIMESTAMP_RESERVE: usize = 8 * 1024;
 /// The field name of the document timestamp that closes a document.
 const DOCUMENT_TIMESTAMP_FIELD: &str = "Blankett document timestamp";
 

@@ -19,7 +19,7 @@ use crate::pki::{DevPki, SoftwareCredential};
 pub const ID_CT_TST_INFO: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
 /// The policy of the development TSA (a TEST policy; not registered anywhere).
-const DEV_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.25.2459063832");
+const DEV_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.25.245906383");
 
 /// A time-stamping authority: returns a TimeStampToken (a CMS ContentInfo, DER) over a
 /// SHA-256 digest.
@@ -119,5 +119,138 @@ impl DevTsa {
 impl TimestampAuthority for DevTsa {
     fn timestamp(&self, sha256: &[u8]) -> Result<Vec<u8>, SignError> {
         self.token_at(sha256, (self.clock)(), None)
+    }
+}
+
+/// A TSA reached over HTTP(S) with the RFC 3161 protocol (`application/timestamp-query`).
+/// Every token is checked: granted, over our digest, with our nonce.
+pub struct HttpTsa {
+    url: String,
+    client: reqwest::blocking::Client,
+}
+
+/// How long to wait for a TSA.
+pub const TSA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl HttpTsa {
+    /// `server_ca_pem`: the CA of an `https://` TSA's server certificate (pinned; the system's
+    /// store is not used). Plain `http://` is fine too: the token is signed.
+    pub fn new(url: &str, server_ca_pem: Option<&[u8]>) -> Result<Self, SignError> {
+        let config = |m: String| SignError::Config(format!("TSA {url}: {m}"));
+        if !url.starts_with("https://") && !url.starts_with("http://") {
+            return Err(config("the URL must start with http:// or https://".into()));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        if url.starts_with("https://") {
+            let pem = server_ca_pem
+                .ok_or_else(|| config("an https TSA needs its server CA (tsa_server_ca)".into()))?;
+            use rustls::pki_types::pem::PemObject;
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+                roots
+                    .add(cert.map_err(|e| config(e.to_string()))?)
+                    .map_err(|e| config(e.to_string()))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| config(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let builder = reqwest::blocking::Client::builder()
+            .timeout(TSA_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_backend_preconfigured(tls);
+        Ok(Self {
+            url: url.to_owned(),
+            client: builder.build().map_err(|e| config(e.to_string()))?,
+        })
+    }
+}
+
+impl TimestampAuthority for HttpTsa {
+    fn timestamp(&self, sha256: &[u8]) -> Result<Vec<u8>, SignError> {
+        let fail = |m: String| SignError::Timestamp(format!("{}: {m}", self.url));
+        let mut nonce = [0u8; 8];
+        OsRng.fill_bytes(&mut nonce);
+        nonce[0] &= 0x7f;
+        let request = TimeStampReq {
+            version: TspVersion::V1,
+            message_imprint: MessageImprint {
+                hash_algorithm: AlgorithmIdentifier {
+                    oid: ID_SHA256,
+                    parameters: None,
+                },
+                hashed_message: OctetString::new(sha256)?,
+            },
+            req_policy: None,
+            nonce: Some(Int::new(&nonce)?),
+            cert_req: true,
+            extensions: None,
+        };
+        let response = self
+            .client
+            .post(&self.url)
+            .header("Content-Type", "application/timestamp-query")
+            .body(request.to_der()?)
+            .send()
+            .map_err(|e| fail(format!("no answer ({e})")))?;
+        if !response.status().is_success() {
+            return Err(fail(format!("HTTP {}", response.status())));
+        }
+        let body = response
+            .bytes()
+            .map_err(|e| fail(format!("reading the answer: {e}")))?;
+        let answer = TimeStampResp::from_der(&body)
+            .map_err(|e| fail(format!("not a TimeStampResp: {e}")))?;
+        if !matches!(
+            answer.status.status,
+            PkiStatus::Accepted | PkiStatus::GrantedWithMods
+        ) {
+            return Err(fail(format!("refused ({:?})", answer.status.status)));
+        }
+        let token = answer
+            .time_stamp_token
+            .ok_or_else(|| fail("granted without a token".into()))?;
+        let info = tst_info(&token).ok_or_else(|| fail("the token holds no TSTInfo".into()))?;
+        if info.message_imprint.hashed_message.as_bytes() != sha256 {
+            return Err(fail("the token is over another digest".into()));
+        }
+        if info.nonce.as_ref().map(Int::as_bytes) != Some(Int::new(&nonce)?.as_bytes()) {
+            return Err(fail("the token does not carry our nonce".into()));
+        }
+        Ok(token.to_der()?)
+    }
+}
+
+/// The TSTInfo inside a timestamp token.
+pub fn tst_info(token: &::cms::content_info::ContentInfo) -> Option<TstInfo> {
+    let signed = token
+        .content
+        .decode_as::<::cms::signed_data::SignedData>()
+        .ok()?;
+    if signed.encap_content_info.econtent_type != ID_CT_TST_INFO {
+        return None;
+    }
+    let content = signed.encap_content_info.econtent?;
+    TstInfo::from_der(content.value()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The development TSA's tokens decode (the policy OID too) and carry the digest.
+    #[test]
+    fn dev_tokens_decode_and_carry_the_digest() -> Result<(), Box<dyn std::error::Error>> {
+        let now = DateTime::from_timestamp(1_780_000_000, 0).unwrap_or_default();
+        let pki = DevPki::generate(now, None)?;
+        let tsa = DevTsa::new(&pki, Arc::new(move || now))?;
+        let token = ::cms::content_info::ContentInfo::from_der(&tsa.timestamp(&[7; 32])?)?;
+        let info = tst_info(&token).ok_or("no TSTInfo")?;
+        assert_eq!(info.message_imprint.hashed_message.as_bytes(), [7; 32]);
+        assert_eq!(info.policy, DEV_POLICY);
+        assert_eq!(info.gen_time.to_unix_duration().as_secs(), 1_780_000_000);
+        Ok(())
     }
 }

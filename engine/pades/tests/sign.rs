@@ -34,9 +34,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let started = now();
-    let pki = Arc::new(
-        DevPki::generate(started, "http://127.0.0.1:8080/pki/blankett-test-ca.crl").unwrap(),
-    );
+    let pki = Arc::new(DevPki::generate(started, None).unwrap());
     let tsa = Arc::new(DevTsa::new(&pki, Arc::new(now)).unwrap());
     let pades = Pades::new(pki.clone())
         .with_tsa(tsa)
@@ -249,4 +247,64 @@ fn a_field_cannot_be_signed_twice_and_bad_input_is_an_error() {
     });
     let err = s.pades.sign(&pdf, &wrong_page).unwrap_err().to_string();
     assert!(err.contains("no page 9"), "{err}");
+}
+
+/// Runs qpdf to rewrite the fixture (object streams, encryption…).
+fn qpdf(s: &Setup, args: &[&str], name: &str) -> Vec<u8> {
+    let input = s.dir.path().join("in.pdf");
+    std::fs::write(&input, lvu_pdf()).unwrap();
+    let out = s.dir.path().join(name);
+    let mut all: Vec<&str> = args.to_vec();
+    all.push(input.to_str().unwrap());
+    all.push(out.to_str().unwrap());
+    let o = std::process::Command::new("qpdf")
+        .args(&all)
+        .output()
+        .unwrap();
+    assert!(o.status.code().unwrap_or(2) < 2, "qpdf: {}", text(&o));
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn a_pdf_with_object_and_xref_streams_is_signed_in_its_own_style() {
+    let s = setup();
+    let compact = qpdf(&s, &["--object-streams=generate"], "compact.pdf");
+    assert!(String::from_utf8_lossy(&compact).contains("/ObjStm"));
+    let who = tolvan();
+    let signed = s
+        .pades
+        .sign(
+            &compact,
+            &request("case_worker", &who, "Handläggare", CASE_WORKER),
+        )
+        .unwrap();
+    let tail = String::from_utf8_lossy(&signed[compact.len()..]).to_string();
+    assert!(
+        tail.contains("/Type /XRef") || tail.contains("/Type/XRef"),
+        "{tail}"
+    );
+    let file = s.dir.path().join("signed.pdf");
+    std::fs::write(&file, &signed).unwrap();
+    let report = pyhanko_report(&file, &s.dir.path().join("ca.pem"));
+    assert!(
+        report[0].bottom_line && report[0].coverage == "ENTIRE_FILE",
+        "{report:#?}"
+    );
+    qpdf_check(&file);
+}
+
+#[test]
+fn an_encrypted_pdf_is_refused() {
+    let s = setup();
+    let locked = qpdf(&s, &["--encrypt", "", "owner", "256", "--"], "locked.pdf");
+    let who = tolvan();
+    let result = s.pades.sign(
+        &locked,
+        &request("case_worker", &who, "Handläggare", CASE_WORKER),
+    );
+    let err = result.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("encrypted"),
+        "signing an encrypted PDF must fail: {err:?}"
+    );
 }

@@ -32,3 +32,14 @@ pub fn offset_of(local: NaiveDateTime) -> i32 {
         .map(|t| t.offset().fix().local_minus_utc() / 60)
         .unwrap_or(60)
 }
+
+/// The current time in UTC (signing times, certificate validity, timestamps).
+pub fn now_utc() -> chrono::DateTime<Utc> {
+    #[allow(clippy::disallowed_methods)] // the one clock read
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Utc.timestamp_opt(since_epoch.as_secs() as i64, since_epoch.subsec_nanos())
+        .single()
+        .unwrap_or_default()
+}

@@ -4,3 +4,10 @@
 pub mod clock;
 pub mod defs_fs;
 pub mod eid_cmd;
+pub mod sign_cmd;
+
+/// Whether the environment variable `BLANKETT_ENVIRONMENT` says this is a production
+/// installation (the configuration file can say so too).
+pub fn environment_is_production() -> bool {
+    std::env::var("BLANKETT_ENVIRONMENT").is_ok_and(|v| v.trim().eq_ignore_ascii_case("production"))
+}

@@ -58,6 +58,11 @@ enum Command {
     /// Try an eID provider: run a real order and show the QR code, the status messages and
     /// the identity (e.g. to check a BankID RP certificate before going live).
     Eid(blankett_web::eid_cmd::EidArgs),
+    /// Check the signatures of a PDF: who signed, when, intact or not, trusted or not, the
+    /// PAdES level, and whether anything changed after the last signature.
+    Verify(blankett_web::sign_cmd::VerifyArgs),
+    /// Developer tools (refused in production): `dev sign-pdf`.
+    Dev(blankett_web::sign_cmd::DevArgs),
     /// Print or write the JSON Schemas of the flow and form-def formats.
     Schema {
         /// Write flows/flow.schema.json and form-defs/form-def.schema.json under this folder
@@ -168,6 +173,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             now,
         } => render(&flow, answers.as_deref(), &out, preview_dir.as_deref(), now),
         Command::Eid(args) => blankett_web::eid_cmd::run(args),
+        Command::Dev(args) => blankett_web::sign_cmd::run(args),
+        Command::Verify(args) => blankett_web::sign_cmd::verify(args),
         Command::Schema { write } => {
             match write {
                 None => print!("{}", schema::schema_text(schema::DefKind::Flow)),

@@ -44,3 +44,20 @@ pub fn copy_dir(from: &Path, to: &Path) {
 pub fn line_of(text: &str, needle: &str) -> usize {
     text.lines().position(|l| l.contains(needle)).unwrap() + 1
 }
+
+/// A program the tests use as an oracle; a missing one fails the test with a hint.
+pub fn tool(name: &str, args: &[&str]) -> Output {
+    Command::new(name).args(args).output().unwrap_or_else(|e| {
+        panic!("`{name}` is needed by this test (run scripts/setup-test-tools): {e}")
+    })
+}
+
+/// pyHanko's command line, from the venv `scripts/setup-test-tools` makes.
+pub fn pyhanko(args: &[&str]) -> Output {
+    let exe = root().join(".test-tools/venv/bin/pyhanko");
+    assert!(
+        exe.exists(),
+        "pyHanko is missing: run scripts/setup-test-tools (it makes .test-tools/venv)"
+    );
+    tool(exe.to_str().unwrap(), args)
+}
