@@ -265,21 +265,45 @@ pub fn sample_in_review(
     answers: Value,
     now: NaiveDateTime,
 ) -> Case {
+    let started_as = if flow.def.start.contains(&Starter::Citizen) {
+        Starter::Citizen
+    } else {
+        Starter::CaseWorker
+    };
+    let mut case = new_case(
+        flow,
+        "00000000-0000-0000-0000-000000000000".into(),
+        "2026-0001".into(),
+        started_as,
+        applicant,
+        now,
+    );
+    case.status = Status::InReview;
+    case.assignee = Some(case_worker);
+    case.answers = answers;
+    case
+}
+
+/// A case of `flow` as it is when started: a draft with no answers.
+fn new_case(
+    flow: &Flow,
+    id: String,
+    number: String,
+    started_as: Starter,
+    applicant: Person,
+    now: NaiveDateTime,
+) -> Case {
     Case {
-        id: "00000000-0000-0000-0000-000000000000".into(),
-        number: "2026-0001".into(),
+        id,
+        number,
         flow_id: flow.id.clone(),
         flow_hash: flow.content_hash.clone(),
-        status: Status::InReview,
+        status: Status::Draft,
         revision: 1,
-        started_as: if flow.def.start.contains(&Starter::Citizen) {
-            Starter::Citizen
-        } else {
-            Starter::CaseWorker
-        },
+        started_as,
         applicant,
-        assignee: Some(case_worker),
-        answers,
+        assignee: None,
+        answers: json!({}),
         current_step: None,
         return_comment: None,
         document_sha256: None,
@@ -307,24 +331,8 @@ pub fn start(
             "only case workers can start this e-service",
         ));
     }
-    let mut case = Case {
-        id,
-        number,
-        flow_id: flow.id.clone(),
-        flow_hash: flow.content_hash.clone(),
-        status: Status::Draft,
-        revision: 1,
-        started_as: as_,
-        applicant: actor.person.clone(),
-        assignee: (as_ == Starter::CaseWorker).then(|| actor.person.clone()),
-        answers: json!({}),
-        current_step: None,
-        return_comment: None,
-        document_sha256: None,
-        signatures: Vec::new(),
-        created_at: now,
-        updated_at: now,
-    };
+    let mut case = new_case(flow, id, number, as_, actor.person.clone(), now);
+    case.assignee = (as_ == Starter::CaseWorker).then(|| actor.person.clone());
     let env = env_for(&case, flow, now, Some(&actor.person));
     case.current_step = first_step_for(flow, &case, &env, actor).map(|s| s.id.clone());
     let ev = event(&case, now, EventKind::Started, role_of(&case, actor), None);
