@@ -43,6 +43,18 @@ fn main() {
         method: "BankID",
         time: now,
     };
+    // `BENCH_SIGNS=N`: only sign N times (B-B) and stop — for instruction counts under
+    // `valgrind --tool=callgrind`.
+    if let Some(n) = std::env::var("BENCH_SIGNS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let pades = Pades::new(pki.clone());
+        for _ in 0..n {
+            pades.sign(&pdf, &request).unwrap();
+        }
+        return;
+    }
     println!("input: {} bytes", pdf.len());
 
     let bb = Pades::new(pki.clone());
