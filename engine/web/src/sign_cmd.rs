@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use blankett_core::ids::Personnummer;
+use blankett_pades::tsa::HttpTsa;
 use blankett_pades::{DevPki, DevTsa, Pades, Placement, SignatureRequest, SignerIdentity};
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -75,6 +76,13 @@ pub struct SignPdfArgs {
     /// How far the signature goes.
     #[arg(long, value_enum, default_value_t = Level::BT)]
     pub level: Level,
+    /// An RFC 3161 TSA to use instead of the development TSA (`http://…`; an `https://` TSA
+    /// needs --tsa-server-ca).
+    #[arg(long, value_name = "URL")]
+    pub tsa_url: Option<String>,
+    /// The CA (PEM) of an https TSA's server certificate.
+    #[arg(long, value_name = "PEM")]
+    pub tsa_server_ca: Option<PathBuf>,
     /// Where the development CA and TSA live (generated on first use).
     #[arg(long, default_value = "blankett-data/dev-pki")]
     pub pki_dir: PathBuf,
@@ -191,7 +199,17 @@ fn sign_pdf(args: SignPdfArgs) -> anyhow::Result<ExitCode> {
     let pki = Arc::new(DevPki::load_or_create(&args.pki_dir, now)?);
     let mut pades = Pades::new(pki.clone()).with_revocation(pki.clone());
     if args.level != Level::BB {
-        pades = pades.with_tsa(Arc::new(DevTsa::new(&pki, Arc::new(clock::now_utc))?));
+        pades = match &args.tsa_url {
+            Some(url) => {
+                let ca = args
+                    .tsa_server_ca
+                    .as_ref()
+                    .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+                    .transpose()?;
+                pades.with_tsa(Arc::new(HttpTsa::new(url, ca.as_deref())?))
+            }
+            None => pades.with_tsa(Arc::new(DevTsa::new(&pki, Arc::new(clock::now_utc))?)),
+        };
     }
     let request = SignatureRequest {
         field: &args.field,

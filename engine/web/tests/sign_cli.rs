@@ -151,6 +151,17 @@ fn two_signatures_are_valid_for_pyhanko_pdfsig_and_blankett_verify() {
     let (ok, out) = pyhanko_validate(&two, &files.ca());
     assert!(ok, "{out}");
     assert_eq!(out.matches("judged VALID").count(), 2, "{out}");
+    assert_eq!(
+        out.matches("The signer's certificate is trusted.").count(),
+        2,
+        "{out}"
+    );
+    // The last signature covers the entire file; the first its own revision.
+    let last = &out[out.find("Field 2").unwrap()..];
+    assert!(
+        last.contains("The signature covers the entire file."),
+        "{out}"
+    );
     assert!(
         out.contains("PNOSE-197701172392") && out.contains("PNOSE-189001019802"),
         "{out}"
@@ -379,4 +390,29 @@ fn dev_sign_pdf_is_refused_in_production_and_bad_input_is_explained() {
 
     let o = blankett(&["verify", &files.s("not.pdf")]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    // A TSA that does not answer: a clear error, and no half-signed file.
+    let o = blankett(&["render", "flows/lvu-6", "--out", &files.s("lvu.pdf")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = blankett(&[
+        "dev",
+        "sign-pdf",
+        &files.s("lvu.pdf"),
+        "--out",
+        &files.s("out.pdf"),
+        "--name",
+        "Tolvan Tolvansson",
+        "--tsa-url",
+        &format!("http://127.0.0.1:{port}/tsa"),
+        "--pki-dir",
+        &files.s("pki"),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no answer"), "{}", text(&o));
+    assert!(!files.path("out.pdf").exists());
 }
