@@ -169,51 +169,53 @@ impl<'a> Update<'a> {
 
     fn push_field(&mut self, form: &mut Dictionary, field: ObjectId) -> Result<(), SignError> {
         form.set("SigFlags", Object::Integer(3));
-        match form.get(b"Fields").cloned() {
-            Ok(Object::Reference(array_id)) => {
-                let mut fields = self
-                    .doc
-                    .get_object(array_id)
-                    .and_then(Object::as_array)
-                    .cloned()
-                    .map_err(|_| SignError::Pdf("the form's /Fields is not an array".into()))?;
-                fields.push(Object::Reference(field));
-                self.put(array_id, &Object::Array(fields))?;
-            }
-            Ok(Object::Array(mut fields)) => {
-                fields.push(Object::Reference(field));
-                form.set("Fields", Object::Array(fields));
-            }
-            _ => form.set("Fields", Object::Array(vec![Object::Reference(field)])),
-        }
+        self.append(form, b"Fields", field)?;
         Ok(())
     }
 
     /// Adds the annotation `annot` to page `page`'s /Annots.
     pub fn add_annotation(&mut self, page: ObjectId, annot: ObjectId) -> Result<(), SignError> {
         let mut dict = self.dict(page)?;
-        match dict.get(b"Annots").cloned() {
+        if self.append(&mut dict, b"Annots", annot)? {
+            self.put(page, &Object::Dictionary(dict))?;
+        }
+        Ok(())
+    }
+
+    /// Appends a reference to `item` to the array `dict[key]` (created when missing). An
+    /// array that is an object of its own is rewritten in this update; otherwise `dict` is
+    /// changed and the result says so (the caller writes it).
+    fn append(
+        &mut self,
+        dict: &mut Dictionary,
+        key: &[u8],
+        item: ObjectId,
+    ) -> Result<bool, SignError> {
+        let not_array =
+            || SignError::Pdf(format!("/{} is not an array", String::from_utf8_lossy(key)));
+        match dict.get(key).cloned() {
             Ok(Object::Reference(array_id)) => {
-                let mut annots = self
+                let mut items = self
                     .doc
                     .get_object(array_id)
                     .and_then(Object::as_array)
                     .cloned()
-                    .map_err(|_| SignError::Pdf("a page's /Annots is not an array".into()))?;
-                annots.push(Object::Reference(annot));
-                self.put(array_id, &Object::Array(annots))?;
+                    .map_err(|_| not_array())?;
+                items.push(Object::Reference(item));
+                self.put(array_id, &Object::Array(items))?;
+                Ok(false)
             }
-            Ok(Object::Array(mut annots)) => {
-                annots.push(Object::Reference(annot));
-                dict.set("Annots", Object::Array(annots));
-                self.put(page, &Object::Dictionary(dict))?;
+            Ok(Object::Array(mut items)) => {
+                items.push(Object::Reference(item));
+                dict.set(key, Object::Array(items));
+                Ok(true)
             }
-            _ => {
-                dict.set("Annots", Object::Array(vec![Object::Reference(annot)]));
-                self.put(page, &Object::Dictionary(dict))?;
+            Ok(_) => Err(not_array()),
+            Err(_) => {
+                dict.set(key, Object::Array(vec![Object::Reference(item)]));
+                Ok(true)
             }
         }
-        Ok(())
     }
 
     /// The original bytes followed by this update, with where each object's body starts.

@@ -330,6 +330,23 @@ fn blankett_verify_and_pyhanko_agree_on_every_file() {
     }
 }
 
+/// `blankett dev sign-pdf IN --out out.pdf --name "Tolvan Tolvansson" --pki-dir pki EXTRA…`.
+fn dev_sign(files: &Files, input: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "dev".to_owned(),
+        "sign-pdf".to_owned(),
+        files.s(input),
+        "--out".to_owned(),
+        files.s("out.pdf"),
+        "--name".to_owned(),
+        "Tolvan Tolvansson".to_owned(),
+        "--pki-dir".to_owned(),
+        files.s("pki"),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    blankett(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 #[test]
 fn dev_sign_pdf_is_refused_in_production_and_bad_input_is_explained() {
     let files = Files {
@@ -337,19 +354,7 @@ fn dev_sign_pdf_is_refused_in_production_and_bad_input_is_explained() {
     };
     std::fs::write(files.path("config.toml"), "environment = \"production\"\n").unwrap();
     std::fs::write(files.path("not.pdf"), "hello").unwrap();
-    let o = blankett(&[
-        "dev",
-        "sign-pdf",
-        &files.s("not.pdf"),
-        "--out",
-        &files.s("out.pdf"),
-        "--name",
-        "Tolvan Tolvansson",
-        "--config",
-        &files.s("config.toml"),
-        "--pki-dir",
-        &files.s("pki"),
-    ]);
+    let o = dev_sign(&files, "not.pdf", &["--config", &files.s("config.toml")]);
     assert!(!o.status.success());
     assert!(text(&o).contains("refused in production"), "{}", text(&o));
     assert!(
@@ -357,34 +362,12 @@ fn dev_sign_pdf_is_refused_in_production_and_bad_input_is_explained() {
         "no development CA may be made in production"
     );
 
-    let o = blankett(&[
-        "dev",
-        "sign-pdf",
-        &files.s("not.pdf"),
-        "--out",
-        &files.s("out.pdf"),
-        "--name",
-        "Tolvan Tolvansson",
-        "--pki-dir",
-        &files.s("pki"),
-    ]);
+    let o = dev_sign(&files, "not.pdf", &[]);
     assert!(!o.status.success());
     assert!(text(&o).contains("not a readable PDF"), "{}", text(&o));
     assert!(!files.path("out.pdf").exists());
 
-    let o = blankett(&[
-        "dev",
-        "sign-pdf",
-        &files.s("not.pdf"),
-        "--out",
-        &files.s("out.pdf"),
-        "--name",
-        "Tolvan Tolvansson",
-        "--personnummer",
-        "197701172393",
-        "--pki-dir",
-        &files.s("pki"),
-    ]);
+    let o = dev_sign(&files, "not.pdf", &["--personnummer", "197701172393"]);
     assert!(!o.status.success());
     assert!(text(&o).contains("--personnummer"), "{}", text(&o));
 
@@ -399,19 +382,8 @@ fn dev_sign_pdf_is_refused_in_production_and_bad_input_is_explained() {
         .local_addr()
         .unwrap()
         .port();
-    let o = blankett(&[
-        "dev",
-        "sign-pdf",
-        &files.s("lvu.pdf"),
-        "--out",
-        &files.s("out.pdf"),
-        "--name",
-        "Tolvan Tolvansson",
-        "--tsa-url",
-        &format!("http://127.0.0.1:{port}/tsa"),
-        "--pki-dir",
-        &files.s("pki"),
-    ]);
+    let tsa = format!("http://127.0.0.1:{port}/tsa");
+    let o = dev_sign(&files, "lvu.pdf", &["--tsa-url", &tsa]);
     assert!(!o.status.success());
     assert!(text(&o).contains("no answer"), "{}", text(&o));
     assert!(!files.path("out.pdf").exists());
