@@ -83,8 +83,8 @@ impl<'a> Update<'a> {
             .map_err(|_| SignError::Pdf("the trailer has no /Root".into()))
     }
 
-    /// A dictionary object of the document (as it is now, including this update's changes
-    /// made through [`Update::put`] is not tracked: read before you write).
+    /// A dictionary object of the document as it was read. Changes made with [`Update::put`]
+    /// are not seen here: read an object before writing it.
     pub fn dict(&self, id: ObjectId) -> Result<Dictionary, SignError> {
         self.doc
             .get_object(id)

@@ -14,7 +14,7 @@ use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5280::ID_KP_TIME_STAMPING;
 use const_oid::db::rfc5912::ID_CE_CRL_NUMBER;
 use der::asn1::{Ia5String, OctetString, SetOfVec};
-use der::{Any, Decode, DecodePem, Encode, EncodePem, Tag};
+use der::{Any, DecodePem, Encode, EncodePem, Tag};
 use p256::ecdsa::{DerSignature, SigningKey};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rand_core::{OsRng, RngCore};
@@ -457,11 +457,6 @@ fn write_private(path: &Path, text: &str) -> Result<(), SignError> {
     {
         std::fs::write(path, text).map_err(fail)
     }
-}
-
-/// Parses a DER certificate.
-pub fn parse_certificate(der: &[u8]) -> Result<Certificate, SignError> {
-    Ok(Certificate::from_der(der)?)
 }
 
 /// The certificates in a PEM file (e.g. the CAs a verifier trusts).

@@ -7,11 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use blankett_core::ids::Personnummer;
 use blankett_eid::TokioSleeper;
 use blankett_eid::bankid::COLLECT_INTERVAL;
 use blankett_eid::smoke::{self, SmokeError, TryOptions, TryOrder};
-use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use crate::clock;
@@ -61,21 +59,10 @@ pub enum TryOrderArg {
     },
 }
 
-/// The current time in UTC, from the engine's one clock read.
-fn now_utc() -> DateTime<Utc> {
-    let (local, offset_minutes) = clock::now_local();
-    (local - chrono::Duration::minutes(i64::from(offset_minutes))).and_utc()
-}
-
 /// Runs `blankett eid …`. Exit code 0 when the order completed, 1 when it failed.
 pub fn run(args: EidArgs) -> anyhow::Result<ExitCode> {
     let EidCommand::Try(args) = args.command;
-    let personnummer = args
-        .personnummer
-        .as_deref()
-        .map(Personnummer::parse)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--personnummer: {e}"))?;
+    let personnummer = crate::personnummer_arg(args.personnummer.as_deref())?;
     let options = TryOptions {
         order: match args.order {
             TryOrderArg::Auth => TryOrder::Auth,
@@ -91,7 +78,7 @@ pub fn run(args: EidArgs) -> anyhow::Result<ExitCode> {
         &args.config,
         &args.provider,
         &options,
-        &now_utc,
+        &clock::now_utc,
         &TokioSleeper,
         &mut out,
     ) {

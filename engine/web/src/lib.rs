@@ -11,3 +11,12 @@ pub mod sign_cmd;
 pub fn environment_is_production() -> bool {
     std::env::var("BLANKETT_ENVIRONMENT").is_ok_and(|v| v.trim().eq_ignore_ascii_case("production"))
 }
+
+/// A `--personnummer` argument, checked (12 digits, valid check digit).
+pub fn personnummer_arg(
+    arg: Option<&str>,
+) -> anyhow::Result<Option<blankett_core::ids::Personnummer>> {
+    arg.map(blankett_core::ids::Personnummer::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--personnummer: {e}"))
+}

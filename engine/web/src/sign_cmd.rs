@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use blankett_core::ids::Personnummer;
 use blankett_pades::tsa::HttpTsa;
 use blankett_pades::{DevPki, DevTsa, Pades, Placement, SignatureRequest, SignerIdentity};
 use clap::{Args, Subcommand, ValueEnum};
@@ -176,12 +175,7 @@ fn sign_pdf(args: SignPdfArgs) -> anyhow::Result<ExitCode> {
     if production(args.config.as_deref())? {
         bail!("`blankett dev sign-pdf` signs with the development CA and is refused in production");
     }
-    let personnummer = args
-        .personnummer
-        .as_deref()
-        .map(Personnummer::parse)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--personnummer: {e}"))?;
+    let personnummer = crate::personnummer_arg(args.personnummer.as_deref())?;
     let (given_name, surname) = match args.name.trim().rsplit_once(' ') {
         Some((given, sur)) => (given.trim().to_owned(), sur.trim().to_owned()),
         None => (args.name.trim().to_owned(), String::new()),
