@@ -55,11 +55,23 @@ impl Status {
 }
 
 /// A verified person acting on a case.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Two `Person`s are the same person when their personnummer is the same: the name typed
+/// into a form ("Ordförande Testsson") and the name the eID gives ("Elva Elvasson") may
+/// differ, and the identity number is what eID verifies.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Person {
     pub personnummer: Personnummer,
     pub name: String,
 }
+
+impl PartialEq for Person {
+    fn eq(&self, other: &Self) -> bool {
+        self.personnummer == other.personnummer
+    }
+}
+
+impl Eq for Person {}
 
 impl std::fmt::Debug for Person {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,8 +107,16 @@ pub enum SignatureState {
     },
 }
 
+/// Where a signer's visible signature goes in the locked document, as the renderer reported
+/// it at approval: a page (from 1) and a rectangle in PDF points, lower left then upper right.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    pub page: u32,
+    pub rect: [f64; 4],
+}
+
 /// One signature of the sequence, resolved to a person at approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Signature {
     pub who: Role,
     /// Name of the signature field in the template (`case_worker`, `decision_maker`,
@@ -105,10 +125,13 @@ pub struct Signature {
     pub label: Text,
     pub person: Person,
     pub state: SignatureState,
+    /// Set at approval from the rendered document; `None` makes an invisible signature.
+    #[serde(default)]
+    pub placement: Option<Placement>,
 }
 
 /// A case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Case {
     pub id: String,
     /// The human case number (diarienummer style), e.g. `2026-0042`.
@@ -141,6 +164,9 @@ pub struct Event {
     pub kind: EventKind,
     /// The role the actor acted in.
     pub actor_role: String,
+    /// Who acted (`None` for the system, e.g. an expiry). Audit data: kept in the store,
+    /// never written to logs.
+    pub actor: Option<Personnummer>,
     pub revision: u64,
     /// A comment or reason given by the actor (returned, rejected, declined).
     pub detail: Option<String>,
@@ -164,6 +190,8 @@ pub enum EventKind {
     Reopened,
     Completed,
     Withdrawn,
+    /// A case worker opened the case (the audit trail of reads).
+    Viewed,
 }
 
 /// Why a command was refused. Nothing changed.
@@ -335,7 +363,14 @@ pub fn start(
     case.assignee = (as_ == Starter::CaseWorker).then(|| actor.person.clone());
     let env = env_for(&case, flow, now, Some(&actor.person));
     case.current_step = first_step_for(flow, &case, &env, actor).map(|s| s.id.clone());
-    let ev = event(&case, now, EventKind::Started, role_of(&case, actor), None);
+    let ev = event(
+        &case,
+        now,
+        EventKind::Started,
+        role_of(&case, actor),
+        Some(actor),
+        None,
+    );
     Ok(Outcome {
         case,
         events: vec![ev],
@@ -364,15 +399,30 @@ fn event(
     at: NaiveDateTime,
     kind: EventKind,
     role: String,
+    actor: Option<&Actor>,
     detail: Option<String>,
 ) -> Event {
     Event {
         at,
         kind,
         actor_role: role,
+        actor: actor.map(|a| a.person.personnummer.clone()),
         revision: case.revision,
         detail,
     }
+}
+
+/// The audit event for a case worker (or anyone else) opening `case`. It does not change
+/// the case or its revision.
+pub fn viewed(case: &Case, actor: &Actor, now: NaiveDateTime) -> Event {
+    event(
+        case,
+        now,
+        EventKind::Viewed,
+        role_of(case, actor),
+        Some(actor),
+        None,
+    )
 }
 
 /// May `actor` fill `step` of `case` now?
@@ -507,6 +557,7 @@ pub fn resolve_signers(flow: &Flow, case: &Case, env: &Env) -> Result<Vec<Signat
                 label: slot.label.clone(),
                 person,
                 state: SignatureState::Waiting,
+                placement: None,
             });
         }
     }
@@ -537,6 +588,8 @@ pub fn apply(
     let env = env_for(case, flow, now, Some(&actor.person));
     let mut next = case.clone();
     let role = role_of(case, actor);
+    // An expiry is the scheduler's doing, not the caller's.
+    let who = (!matches!(cmd, Command::Expire)).then_some(actor);
     let mut events = Vec::new();
     let mut errors = Vec::new();
     let s = case.status;
@@ -648,7 +701,7 @@ pub fn apply(
                 .find(|st| st.by == Role::Applicant && st.kind == StepKind::Form)
                 .map(|st| st.id.clone());
             events.push(EventKind::Returned);
-            return finish(next, events, errors, now, role, Some(comment));
+            return finish(next, events, errors, now, (role, who), Some(comment));
         }
         Command::Reject { reason } => {
             if !matches!(s, Status::InReview | Status::Submitted) {
@@ -665,7 +718,7 @@ pub fn apply(
             }
             next.status = Status::Rejected;
             events.push(EventKind::Rejected);
-            return finish(next, events, errors, now, role, Some(reason));
+            return finish(next, events, errors, now, (role, who), Some(reason));
         }
         Command::Approve { document_sha256 } => {
             if s != Status::InReview {
@@ -737,7 +790,7 @@ pub fn apply(
             };
             next.status = Status::Declined;
             events.push(EventKind::Declined(next.signatures[i].field.clone()));
-            return finish(next, events, errors, now, role, Some(reason));
+            return finish(next, events, errors, now, (role, who), Some(reason));
         }
         Command::Expire => {
             if s != Status::Signing {
@@ -781,7 +834,7 @@ pub fn apply(
             events.push(EventKind::Withdrawn);
         }
     }
-    finish(next, events, errors, now, role, None)
+    finish(next, events, errors, now, (role, who), None)
 }
 
 fn finish(
@@ -789,14 +842,14 @@ fn finish(
     kinds: Vec<EventKind>,
     errors: Vec<FieldError>,
     now: NaiveDateTime,
-    role: String,
+    (role, actor): (String, Option<&Actor>),
     detail: Option<String>,
 ) -> Result<Outcome, CaseError> {
     next.revision += 1;
     next.updated_at = now;
     let events = kinds
         .into_iter()
-        .map(|k| event(&next, now, k, role.clone(), detail.clone()))
+        .map(|k| event(&next, now, k, role.clone(), actor, detail.clone()))
         .collect();
     Ok(Outcome {
         case: next,

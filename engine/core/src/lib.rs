@@ -25,6 +25,8 @@ pub mod model;
 pub mod rules;
 pub mod schema;
 pub mod source;
+pub mod store;
+pub mod store_memory;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Diagnostics, Pos, Severity};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::diag::Diagnostic;
 
 /// One flow folder (`flows/<id>/`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FlowSource {
     /// The folder as the user named it (used in diagnostics), e.g. `flows/lvu-6`.
     pub dir: String,
@@ -33,7 +33,7 @@ impl FlowSource {
 }
 
 /// One form-def file (`form-defs/<name>.yaml`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FormDefSource {
     /// Display path, e.g. `form-defs/person.yaml`.
     pub path: String,
@@ -43,7 +43,7 @@ pub struct FormDefSource {
 }
 
 /// Everything to load at once.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Sources {
     pub flows: Vec<FlowSource>,
     pub form_defs: Vec<FormDefSource>,
@@ -51,5 +51,6 @@ pub struct Sources {
     /// relative to the shared folder (`flows/_shared/`); templates see them as `/_shared/…`.
     pub shared: BTreeMap<String, Vec<u8>>,
     /// Problems met while reading the files (unreadable file, not UTF-8…).
+    #[serde(skip)]
     pub problems: Vec<Diagnostic>,
 }

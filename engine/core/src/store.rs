@@ -1,0 +1,268 @@
+//! The store port: where cases, their history, documents, eID evidence, flow versions and
+//! web sessions are kept.
+//!
+//! The engine holds an `Arc<dyn Store>`. `engine/store` implements it on SQLite and
+//! PostgreSQL with sea-orm; [`MemoryStore`](crate::store_memory::MemoryStore) is the
+//! in-memory fake for unit tests. Every method is one transaction: a [`CaseWrite`] stores the
+//! new case, its events, a new document version and eID evidence together or not at all.
+//!
+//! Optimistic locking: [`Store::update_case`] writes only if the stored revision is still
+//! `expected_revision`; otherwise it returns [`StoreError::Conflict`] and changes nothing, so
+//! the other writer's edit is kept and the caller can show "someone else changed this case".
+
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::case::{Case, Event, Status};
+use crate::eid::{BoxFuture, Evidence};
+use crate::ids::Personnummer;
+
+/// Why the store refused or failed. Never carries personal data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The case's revision is not the one the writer read.
+    #[error("the case was changed by someone else (expected revision {expected}, now {actual})")]
+    Conflict { expected: u64, actual: u64 },
+    /// A row with this key exists already (a case id, a session id).
+    #[error("already exists")]
+    Duplicate,
+    /// The database failed or could not be reached; the text is for the operator's log.
+    #[error("database: {0}")]
+    Backend(String),
+}
+
+/// A version of a flow, kept by content hash so that a case started on it can be resumed
+/// and rendered after the YAML changed (a case is pinned to the flow it started with).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowVersion {
+    pub content_hash: String,
+    pub flow_id: String,
+    /// The flow's sources as the loader read them (flow, template, form-defs), serialised by
+    /// the caller; the store keeps them as opaque text.
+    pub sources: String,
+    pub first_seen: NaiveDateTime,
+}
+
+/// What a document version is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    /// Rendered at approval and locked: the bytes every signer is shown.
+    Locked,
+    /// The locked bytes plus one or more signatures (each an incremental update).
+    Signed,
+    /// After the last signature: with validation data and a document timestamp.
+    Final,
+}
+
+/// One version of a case's document. Versions are never changed; a new one is added.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Document {
+    pub case_id: String,
+    /// 1, 2, 3, … per case.
+    pub version: u32,
+    pub kind: DocumentKind,
+    pub sha256: String,
+    pub bytes: Vec<u8>,
+    pub created_at: NaiveDateTime,
+}
+
+impl fmt::Debug for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Document")
+            .field("case_id", &self.case_id)
+            .field("version", &self.version)
+            .field("kind", &self.kind)
+            .field("sha256", &self.sha256)
+            .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
+            .finish()
+    }
+}
+
+/// A new document version written with a case change.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewDocument {
+    pub kind: DocumentKind,
+    pub sha256: String,
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for NewDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewDocument")
+            .field("kind", &self.kind)
+            .field("sha256", &self.sha256)
+            .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
+            .finish()
+    }
+}
+
+/// The eID evidence of one signature, kept for the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureEvidence {
+    /// The signature field in the document (`case_worker`, `decision_maker`, …).
+    pub field: String,
+    pub personnummer: Personnummer,
+    /// SHA-256 of the bytes that were signed (the bytes shown to the signer).
+    pub signed_sha256: String,
+    pub evidence: Evidence,
+}
+
+/// A change to an existing case, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct CaseWrite {
+    /// The new state; its `revision` is the new revision.
+    pub case: Case,
+    /// The revision the writer read: the write happens only if it is still the stored one.
+    pub expected_revision: u64,
+    pub events: Vec<Event>,
+    pub document: Option<NewDocument>,
+    pub evidence: Option<SignatureEvidence>,
+}
+
+/// Which cases to list. Empty fields match everything; `involving` matches the applicant,
+/// the assignee and every signer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    pub involving: Option<Personnummer>,
+    pub applicant: Option<Personnummer>,
+    pub assignee: Option<Personnummer>,
+    /// Cases where this person is a signer whose signature is requested now.
+    pub awaiting_signature_by: Option<Personnummer>,
+    /// Only cases nobody is assigned to.
+    pub unassigned: bool,
+    pub flow_ids: Vec<String>,
+    pub statuses: Vec<Status>,
+    /// At most this many, newest `updated_at` first (0 = the store's default, 200).
+    pub limit: u32,
+}
+
+/// A row of a case list: enough for an inbox or My pages without loading every answer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaseSummary {
+    pub id: String,
+    pub number: String,
+    pub flow_id: String,
+    pub status: Status,
+    pub revision: u64,
+    pub applicant: Personnummer,
+    pub assignee: Option<Personnummer>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl fmt::Debug for CaseSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaseSummary")
+            .field("id", &self.id)
+            .field("number", &self.number)
+            .field("flow_id", &self.flow_id)
+            .field("status", &self.status)
+            .field("revision", &self.revision)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A web session, stored so that several server instances can share one database.
+/// `id_hash` is the SHA-256 (hex) of the cookie value: a database leak gives no usable
+/// session.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    /// The session's contents (who is logged in, the CSRF secret, pending eID orders),
+    /// serialised by the web layer.
+    pub data: Value,
+    pub expires_at: NaiveDateTime,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store. Object safe: the engine holds `Arc<dyn Store>`.
+pub trait Store: Send + Sync {
+    /// Records a flow version; does nothing if the hash is known.
+    fn save_flow_version<'a>(
+        &'a self,
+        flow: &'a FlowVersion,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    fn flow_version<'a>(
+        &'a self,
+        content_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FlowVersion>, StoreError>>;
+
+    /// The next human case number of `year`: `2026-0001`, `2026-0002`, … Unique across
+    /// concurrent callers and server instances.
+    fn next_case_number(&self, year: i32) -> BoxFuture<'_, Result<String, StoreError>>;
+
+    /// Stores a new case with its first events. `Duplicate` if the id exists.
+    fn create_case<'a>(
+        &'a self,
+        case: &'a Case,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    fn get_case<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Case>, StoreError>>;
+
+    /// Writes a change if nobody else wrote since `expected_revision`; `Conflict` otherwise
+    /// (nothing is written), `NotFound` if there is no such case.
+    fn update_case<'a>(&'a self, write: &'a CaseWrite) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Appends events that do not change the case (a case worker viewed it).
+    fn append_events<'a>(
+        &'a self,
+        case_id: &'a str,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The case's events, oldest first.
+    fn events<'a>(&'a self, case_id: &'a str) -> BoxFuture<'a, Result<Vec<Event>, StoreError>>;
+
+    fn list_cases<'a>(
+        &'a self,
+        filter: &'a CaseFilter,
+    ) -> BoxFuture<'a, Result<Vec<CaseSummary>, StoreError>>;
+
+    /// The newest document version of a case.
+    fn latest_document<'a>(
+        &'a self,
+        case_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Document>, StoreError>>;
+
+    /// The eID evidence of a case's signatures, in signing order.
+    fn signature_evidence<'a>(
+        &'a self,
+        case_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<SignatureEvidence>, StoreError>>;
+
+    /// Creates or replaces a session.
+    fn put_session<'a>(
+        &'a self,
+        session: &'a SessionRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// A session that has not expired at `now`.
+    fn get_session<'a>(
+        &'a self,
+        id_hash: &'a str,
+        now: NaiveDateTime,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>>;
+
+    fn delete_session<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Deletes sessions that expired before `now`; returns how many.
+    fn purge_sessions(&self, now: NaiveDateTime) -> BoxFuture<'_, Result<u64, StoreError>>;
+
+    /// A cheap round trip to the database, for `/healthz`.
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}

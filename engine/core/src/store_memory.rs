@@ -1,0 +1,313 @@
+//! [`MemoryStore`]: the [`Store`] port in memory, for unit tests and `blankett check`.
+//!
+//! Same semantics as the SQL store in `engine/store` (the adapter tests run the same bodies
+//! against both): optimistic locking on the revision, unique ids and case numbers, document
+//! versions numbered per case, sessions valid while `expires_at > now`, lists newest
+//! `updated_at` first. Every method takes the lock once and never across an `.await`.
+
+use std::collections::HashMap;
+use std::future::ready;
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::NaiveDateTime;
+
+use crate::case::{Case, Event, SignatureState};
+use crate::eid::BoxFuture;
+use crate::store::{
+    CaseFilter, CaseSummary, CaseWrite, Document, FlowVersion, SessionRecord, SignatureEvidence,
+    Store, StoreError,
+};
+
+/// How many cases a list returns when the filter gives no limit.
+pub const DEFAULT_LIST_LIMIT: u32 = 200;
+
+#[derive(Default)]
+struct State {
+    flows: HashMap<String, FlowVersion>,
+    case_numbers: HashMap<i32, u64>,
+    cases: HashMap<String, Case>,
+    events: HashMap<String, Vec<Event>>,
+    documents: HashMap<String, Vec<Document>>,
+    evidence: HashMap<String, Vec<SignatureEvidence>>,
+    sessions: HashMap<String, SessionRecord>,
+}
+
+/// The store in memory. Cheap to create; every instance is empty and independent.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard: MutexGuard<'_, State> = self
+            .state
+            .lock()
+            .map_err(|_| StoreError::Backend("memory store: lock poisoned".into()))?;
+        f(&mut guard)
+    }
+}
+
+/// Whether `case` matches every part of `filter`.
+pub fn matches(case: &Case, filter: &CaseFilter) -> bool {
+    let assignee = case.assignee.as_ref().map(|p| &p.personnummer);
+    if let Some(who) = &filter.involving {
+        let involved = &case.applicant.personnummer == who
+            || assignee == Some(who)
+            || case
+                .signatures
+                .iter()
+                .any(|s| &s.person.personnummer == who);
+        if !involved {
+            return false;
+        }
+    }
+    if let Some(who) = &filter.applicant
+        && &case.applicant.personnummer != who
+    {
+        return false;
+    }
+    if let Some(who) = &filter.assignee
+        && assignee != Some(who)
+    {
+        return false;
+    }
+    if let Some(who) = &filter.awaiting_signature_by {
+        let awaiting = case.signatures.iter().any(|s| {
+            &s.person.personnummer == who && matches!(s.state, SignatureState::Requested { .. })
+        });
+        if !awaiting {
+            return false;
+        }
+    }
+    if filter.unassigned && case.assignee.is_some() {
+        return false;
+    }
+    if !filter.flow_ids.is_empty() && !filter.flow_ids.contains(&case.flow_id) {
+        return false;
+    }
+    if !filter.statuses.is_empty() && !filter.statuses.contains(&case.status) {
+        return false;
+    }
+    true
+}
+
+/// The list row of a case.
+pub fn summary(case: &Case) -> CaseSummary {
+    CaseSummary {
+        id: case.id.clone(),
+        number: case.number.clone(),
+        flow_id: case.flow_id.clone(),
+        status: case.status,
+        revision: case.revision,
+        applicant: case.applicant.personnummer.clone(),
+        assignee: case.assignee.as_ref().map(|p| p.personnummer.clone()),
+        created_at: case.created_at,
+        updated_at: case.updated_at,
+    }
+}
+
+fn number_taken(state: &State, case: &Case) -> bool {
+    state
+        .cases
+        .values()
+        .any(|c| c.id != case.id && c.number == case.number)
+}
+
+impl Store for MemoryStore {
+    fn save_flow_version<'a>(
+        &'a self,
+        flow: &'a FlowVersion,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            s.flows
+                .entry(flow.content_hash.clone())
+                .or_insert_with(|| flow.clone());
+            Ok(())
+        })))
+    }
+
+    fn flow_version<'a>(
+        &'a self,
+        content_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FlowVersion>, StoreError>> {
+        Box::pin(ready(self.with(|s| Ok(s.flows.get(content_hash).cloned()))))
+    }
+
+    fn next_case_number(&self, year: i32) -> BoxFuture<'_, Result<String, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            let last = s.case_numbers.entry(year).or_insert(0);
+            *last += 1;
+            Ok(format!("{year}-{:04}", *last))
+        })))
+    }
+
+    fn create_case<'a>(
+        &'a self,
+        case: &'a Case,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            if s.cases.contains_key(&case.id) || number_taken(s, case) {
+                return Err(StoreError::Duplicate);
+            }
+            s.cases.insert(case.id.clone(), case.clone());
+            s.events.insert(case.id.clone(), events.to_vec());
+            Ok(())
+        })))
+    }
+
+    fn get_case<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Case>, StoreError>> {
+        Box::pin(ready(self.with(|s| Ok(s.cases.get(id).cloned()))))
+    }
+
+    fn update_case<'a>(&'a self, write: &'a CaseWrite) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            let id = &write.case.id;
+            let actual = s.cases.get(id).ok_or(StoreError::NotFound)?.revision;
+            if actual != write.expected_revision {
+                return Err(StoreError::Conflict {
+                    expected: write.expected_revision,
+                    actual,
+                });
+            }
+            if number_taken(s, &write.case) {
+                return Err(StoreError::Duplicate);
+            }
+            s.cases.insert(id.clone(), write.case.clone());
+            s.events
+                .entry(id.clone())
+                .or_default()
+                .extend(write.events.iter().cloned());
+            if let Some(doc) = &write.document {
+                let versions = s.documents.entry(id.clone()).or_default();
+                let version = versions.last().map_or(1, |d| d.version + 1);
+                versions.push(Document {
+                    case_id: id.clone(),
+                    version,
+                    kind: doc.kind,
+                    sha256: doc.sha256.clone(),
+                    bytes: doc.bytes.clone(),
+                    created_at: write.case.updated_at,
+                });
+            }
+            if let Some(evidence) = &write.evidence {
+                s.evidence
+                    .entry(id.clone())
+                    .or_default()
+                    .push(evidence.clone());
+            }
+            Ok(())
+        })))
+    }
+
+    fn append_events<'a>(
+        &'a self,
+        case_id: &'a str,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            if !s.cases.contains_key(case_id) {
+                return Err(StoreError::NotFound);
+            }
+            s.events
+                .entry(case_id.to_owned())
+                .or_default()
+                .extend(events.iter().cloned());
+            Ok(())
+        })))
+    }
+
+    fn events<'a>(&'a self, case_id: &'a str) -> BoxFuture<'a, Result<Vec<Event>, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            Ok(s.events.get(case_id).cloned().unwrap_or_default())
+        })))
+    }
+
+    fn list_cases<'a>(
+        &'a self,
+        filter: &'a CaseFilter,
+    ) -> BoxFuture<'a, Result<Vec<CaseSummary>, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            let mut found: Vec<&Case> = s.cases.values().filter(|c| matches(c, filter)).collect();
+            found.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
+            let limit = if filter.limit == 0 {
+                DEFAULT_LIST_LIMIT
+            } else {
+                filter.limit
+            };
+            Ok(found
+                .into_iter()
+                .take(limit as usize)
+                .map(summary)
+                .collect())
+        })))
+    }
+
+    fn latest_document<'a>(
+        &'a self,
+        case_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Document>, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            Ok(s.documents.get(case_id).and_then(|v| v.last()).cloned())
+        })))
+    }
+
+    fn signature_evidence<'a>(
+        &'a self,
+        case_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<SignatureEvidence>, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            Ok(s.evidence.get(case_id).cloned().unwrap_or_default())
+        })))
+    }
+
+    fn put_session<'a>(
+        &'a self,
+        session: &'a SessionRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            s.sessions.insert(session.id_hash.clone(), session.clone());
+            Ok(())
+        })))
+    }
+
+    fn get_session<'a>(
+        &'a self,
+        id_hash: &'a str,
+        now: NaiveDateTime,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            Ok(s.sessions
+                .get(id_hash)
+                .filter(|r| r.expires_at > now)
+                .cloned())
+        })))
+    }
+
+    fn delete_session<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            s.sessions.remove(id_hash);
+            Ok(())
+        })))
+    }
+
+    fn purge_sessions(&self, now: NaiveDateTime) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            let before = s.sessions.len();
+            s.sessions.retain(|_, r| r.expires_at > now);
+            Ok((before - s.sessions.len()) as u64)
+        })))
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(ready(self.with(|_| Ok(()))))
+    }
+}
