@@ -1,0 +1,817 @@
+//! The [`Store`] port on SQLite and PostgreSQL, with sea-orm.
+//!
+//! [`SeaStore::connect`] opens a pool and runs the migrations of `blankett-migrations`. A case
+//! is kept whole as JSON in `cases.data`; the other columns of `cases` and the rows of
+//! `case_parties` are copies for filtering, rewritten on every write. Every method is one
+//! transaction (or one statement). Times are ISO-8601 text, sortable on both databases.
+//!
+//! Errors never carry personal data: database messages are reduced to what the operator needs
+//! (the statement kind and the database's code), and JSON errors to their category and
+//! position.
+
+mod entity;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use blankett_core::case::{Case, Event, SignatureState, Status};
+use blankett_core::eid::BoxFuture;
+use blankett_core::ids::Personnummer;
+use blankett_core::store::{
+    CaseFilter, CaseSummary, CaseWrite, Document, DocumentKind, FlowVersion, SessionRecord,
+    SignatureEvidence, Store, StoreError,
+};
+use blankett_migrations::{Migrator, MigratorTrait};
+use chrono::NaiveDateTime;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr, TransactionTrait,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use entity::{
+    case_events, case_numbers, case_parties, cases, documents, flow_versions, sessions,
+    signature_evidence,
+};
+
+/// How times are stored: sortable as text, nanosecond precision, no zone (UTC by
+/// convention, as everywhere in the engine).
+const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.9f";
+
+/// How many cases a list returns when the filter gives no limit.
+pub const DEFAULT_LIST_LIMIT: u32 = 200;
+
+/// The store on a sea-orm connection pool.
+#[derive(Clone)]
+pub struct SeaStore {
+    db: DatabaseConnection,
+    backend: &'static str,
+}
+
+impl std::fmt::Debug for SeaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeaStore")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SeaStore {
+    /// Connects to `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…` and migrates
+    /// the database to the newest schema.
+    ///
+    /// SQLite runs with WAL, a 5 s busy timeout, foreign keys on and `synchronous=NORMAL`, on a
+    /// small pool; an in-memory database has exactly one connection that is never closed, so
+    /// every caller sees the same database.
+    pub async fn connect(url: &str) -> Result<SeaStore, StoreError> {
+        let mut opts = ConnectOptions::new(url);
+        opts.sqlx_logging(false)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(10));
+        let backend = if url.starts_with("sqlite:") {
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            if in_memory {
+                opts.max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None::<Duration>)
+                    .max_lifetime(None::<Duration>);
+            } else {
+                opts.max_connections(4).min_connections(1);
+            }
+            opts.map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true)
+                    .synchronous(SqliteSynchronous::Normal)
+            });
+            "sqlite"
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            opts.max_connections(10).min_connections(1);
+            "postgres"
+        } else {
+            return Err(StoreError::Backend(
+                "unsupported database URL: use sqlite:… or postgres://…".into(),
+            ));
+        };
+        let db = Database::connect(opts).await.map_err(db_err("connect"))?;
+        Migrator::up(&db, None).await.map_err(db_err("migrate"))?;
+        Ok(SeaStore { db, backend })
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend
+    }
+
+    /// The names of the migrations applied to the database, oldest first.
+    pub async fn applied_migrations(&self) -> Result<Vec<String>, StoreError> {
+        let applied = Migrator::get_applied_migrations(&self.db)
+            .await
+            .map_err(db_err("read migrations"))?;
+        Ok(applied.iter().map(|m| m.name().to_owned()).collect())
+    }
+
+    /// The names of the migrations this build knows, oldest first (the head is the last).
+    pub fn known_migrations() -> Vec<String> {
+        Migrator::get_migration_files()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect()
+    }
+
+    /// Closes the pool (waits for connections in use).
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await.map_err(db_err("close"))
+    }
+
+    async fn save_flow_version_impl(&self, flow: &FlowVersion) -> Result<(), StoreError> {
+        let row = flow_versions::ActiveModel {
+            content_hash: Set(flow.content_hash.clone()),
+            flow_id: Set(flow.flow_id.clone()),
+            sources: Set(flow.sources.clone()),
+            first_seen: Set(fmt_time(flow.first_seen)),
+        };
+        flow_versions::Entity::insert(row)
+            .on_conflict_do_nothing()
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(db_err("save flow version"))?;
+        Ok(())
+    }
+
+    async fn flow_version_impl(&self, hash: &str) -> Result<Option<FlowVersion>, StoreError> {
+        let row = flow_versions::Entity::find_by_id(hash.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(db_err("read flow version"))?;
+        row.map(|r| {
+            Ok(FlowVersion {
+                first_seen: parse_time(&r.first_seen)?,
+                content_hash: r.content_hash,
+                flow_id: r.flow_id,
+                sources: r.sources,
+            })
+        })
+        .transpose()
+    }
+
+    async fn next_case_number_impl(&self, year: i32) -> Result<String, StoreError> {
+        use case_numbers::Column;
+        // One atomic statement: unique across concurrent callers and server instances.
+        let stmt = Query::insert()
+            .into_table(case_numbers::Entity)
+            .columns([Column::Year, Column::Last])
+            .values([year.into(), 1i64.into()])
+            .map_err(|_| StoreError::Backend("next case number: bad statement".into()))?
+            .on_conflict(
+                OnConflict::column(Column::Year)
+                    .value(
+                        Column::Last,
+                        Expr::col((case_numbers::Entity, Column::Last)).add(1),
+                    )
+                    .to_owned(),
+            )
+            .returning_col(Column::Last)
+            .to_owned();
+        let row = self
+            .db
+            .query_one(&stmt)
+            .await
+            .map_err(db_err("next case number"))?
+            .ok_or_else(|| StoreError::Backend("next case number: no row returned".into()))?;
+        let last: i64 = row
+            .try_get("", "last")
+            .map_err(db_err("next case number"))?;
+        Ok(format!("{year}-{last:04}"))
+    }
+
+    async fn create_case_impl(&self, case: &Case, events: &[Event]) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(db_err("begin"))?;
+        cases::Entity::insert(case_row(case)?)
+            .exec_without_returning(&txn)
+            .await
+            .map_err(db_err("insert case"))?;
+        write_parties(&txn, case).await?;
+        insert_events(&txn, &case.id, events, 1).await?;
+        txn.commit().await.map_err(db_err("commit"))
+    }
+
+    async fn get_case_impl(&self, id: &str) -> Result<Option<Case>, StoreError> {
+        let row = cases::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(db_err("read case"))?;
+        row.map(|r| from_json::<Case>(&r.data, "case")).transpose()
+    }
+
+    async fn update_case_impl(&self, write: &CaseWrite) -> Result<(), StoreError> {
+        let case = &write.case;
+        let expected = to_i64(write.expected_revision)?;
+        let txn = self.db.begin().await.map_err(db_err("begin"))?;
+        let mut row = case_row(case)?;
+        row.id = NotSet;
+        row.created_at = NotSet;
+        // The first statement writes: it takes the row lock (PostgreSQL) or the write lock
+        // (SQLite) before anything is read.
+        let updated = cases::Entity::update_many()
+            .set(row)
+            .filter(cases::Column::Id.eq(case.id.as_str()))
+            .filter(cases::Column::Revision.eq(expected))
+            .exec(&txn)
+            .await
+            .map_err(db_err("update case"))?;
+        if updated.rows_affected == 0 {
+            let actual = cases::Entity::find_by_id(case.id.clone())
+                .select_only()
+                .column(cases::Column::Revision)
+                .into_tuple::<i64>()
+                .one(&txn)
+                .await
+                .map_err(db_err("read revision"))?;
+            txn.rollback().await.map_err(db_err("rollback"))?;
+            return match actual {
+                None => Err(StoreError::NotFound),
+                Some(actual) => Err(StoreError::Conflict {
+                    expected: write.expected_revision,
+                    actual: u64::try_from(actual).unwrap_or_default(),
+                }),
+            };
+        }
+        let next = next_seq(&txn, &case.id).await?;
+        insert_events(&txn, &case.id, &write.events, next).await?;
+        if let Some(doc) = &write.document {
+            let last = documents::Entity::find()
+                .select_only()
+                .column_as(documents::Column::Version.max(), "v")
+                .filter(documents::Column::CaseId.eq(case.id.as_str()))
+                .into_tuple::<Option<i32>>()
+                .one(&txn)
+                .await
+                .map_err(db_err("read document version"))?
+                .flatten()
+                .unwrap_or(0);
+            documents::Entity::insert(documents::ActiveModel {
+                case_id: Set(case.id.clone()),
+                version: Set(last + 1),
+                kind: Set(enum_text(&doc.kind)?),
+                sha256: Set(doc.sha256.clone()),
+                bytes: Set(doc.bytes.clone()),
+                created_at: Set(fmt_time(case.updated_at)),
+            })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(db_err("insert document"))?;
+        }
+        if let Some(ev) = &write.evidence {
+            signature_evidence::Entity::insert(signature_evidence::ActiveModel {
+                id: NotSet,
+                case_id: Set(case.id.clone()),
+                field: Set(ev.field.clone()),
+                personnummer: Set(ev.personnummer.as_str().to_owned()),
+                signed_sha256: Set(ev.signed_sha256.clone()),
+                evidence: Set(to_json(&ev.evidence, "evidence")?),
+                created_at: Set(fmt_time(case.updated_at)),
+            })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(db_err("insert signature evidence"))?;
+        }
+        case_parties::Entity::delete_many()
+            .filter(case_parties::Column::CaseId.eq(case.id.as_str()))
+            .exec(&txn)
+            .await
+            .map_err(db_err("delete case parties"))?;
+        write_parties(&txn, case).await?;
+        txn.commit().await.map_err(db_err("commit"))
+    }
+
+    async fn append_events_impl(&self, case_id: &str, events: &[Event]) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(db_err("begin"))?;
+        // A write that changes nothing: it checks that the case exists and serialises
+        // appends to one case (row lock / SQLite write lock), so `seq` stays unique.
+        let touched = cases::Entity::update_many()
+            .col_expr(cases::Column::Revision, Expr::col(cases::Column::Revision))
+            .filter(cases::Column::Id.eq(case_id))
+            .exec(&txn)
+            .await
+            .map_err(db_err("lock case"))?;
+        if touched.rows_affected == 0 {
+            txn.rollback().await.map_err(db_err("rollback"))?;
+            return Err(StoreError::NotFound);
+        }
+        let next = next_seq(&txn, case_id).await?;
+        insert_events(&txn, case_id, events, next).await?;
+        txn.commit().await.map_err(db_err("commit"))
+    }
+
+    async fn events_impl(&self, case_id: &str) -> Result<Vec<Event>, StoreError> {
+        let rows = case_events::Entity::find()
+            .filter(case_events::Column::CaseId.eq(case_id))
+            .order_by_asc(case_events::Column::Seq)
+            .all(&self.db)
+            .await
+            .map_err(db_err("read events"))?;
+        rows.iter().map(|r| from_json(&r.data, "event")).collect()
+    }
+
+    async fn list_cases_impl(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
+        use cases::Column;
+        let mut q = cases::Entity::find();
+        if let Some(who) = &filter.involving {
+            q = q.filter(Column::Id.in_subquery(party_cases(who, false)));
+        }
+        if let Some(who) = &filter.awaiting_signature_by {
+            q = q.filter(Column::Id.in_subquery(party_cases(who, true)));
+        }
+        if let Some(who) = &filter.applicant {
+            q = q.filter(Column::ApplicantPnr.eq(who.as_str()));
+        }
+        if let Some(who) = &filter.assignee {
+            q = q.filter(Column::AssigneePnr.eq(who.as_str()));
+        }
+        if filter.unassigned {
+            q = q.filter(Column::AssigneePnr.is_null());
+        }
+        if !filter.flow_ids.is_empty() {
+            q = q.filter(Column::FlowId.is_in(filter.flow_ids.iter().map(String::as_str)));
+        }
+        if !filter.statuses.is_empty() {
+            let statuses = filter
+                .statuses
+                .iter()
+                .map(enum_text)
+                .collect::<Result<Vec<_>, _>>()?;
+            q = q.filter(Column::Status.is_in(statuses));
+        }
+        let limit = if filter.limit == 0 {
+            DEFAULT_LIST_LIMIT
+        } else {
+            filter.limit
+        };
+        let rows = q
+            .select_only()
+            .columns([
+                Column::Id,
+                Column::Number,
+                Column::FlowId,
+                Column::Status,
+                Column::Revision,
+                Column::ApplicantPnr,
+                Column::AssigneePnr,
+                Column::CreatedAt,
+                Column::UpdatedAt,
+            ])
+            .order_by_desc(Column::UpdatedAt)
+            .order_by_asc(Column::Id)
+            .limit(u64::from(limit))
+            .into_model::<SummaryRow>()
+            .all(&self.db)
+            .await
+            .map_err(db_err("list cases"))?;
+        rows.into_iter().map(SummaryRow::into_summary).collect()
+    }
+
+    async fn latest_document_impl(&self, case_id: &str) -> Result<Option<Document>, StoreError> {
+        let row = documents::Entity::find()
+            .filter(documents::Column::CaseId.eq(case_id))
+            .order_by_desc(documents::Column::Version)
+            .one(&self.db)
+            .await
+            .map_err(db_err("read document"))?;
+        row.map(|r| {
+            Ok(Document {
+                version: u32::try_from(r.version)
+                    .map_err(|_| StoreError::Backend("document version out of range".into()))?,
+                kind: text_enum::<DocumentKind>(&r.kind, "document kind")?,
+                created_at: parse_time(&r.created_at)?,
+                case_id: r.case_id,
+                sha256: r.sha256,
+                bytes: r.bytes,
+            })
+        })
+        .transpose()
+    }
+
+    async fn signature_evidence_impl(
+        &self,
+        case_id: &str,
+    ) -> Result<Vec<SignatureEvidence>, StoreError> {
+        let rows = signature_evidence::Entity::find()
+            .filter(signature_evidence::Column::CaseId.eq(case_id))
+            .order_by_asc(signature_evidence::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err("read signature evidence"))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(SignatureEvidence {
+                    personnummer: parse_pnr(&r.personnummer)?,
+                    evidence: from_json(&r.evidence, "evidence")?,
+                    field: r.field,
+                    signed_sha256: r.signed_sha256,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_session_impl(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let row = sessions::ActiveModel {
+            id_hash: Set(session.id_hash.clone()),
+            data: Set(to_json(&session.data, "session")?),
+            expires_at: Set(fmt_time(session.expires_at)),
+        };
+        sessions::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(sessions::Column::IdHash)
+                    .update_columns([sessions::Column::Data, sessions::Column::ExpiresAt])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(db_err("put session"))?;
+        Ok(())
+    }
+
+    async fn get_session_impl(
+        &self,
+        id_hash: &str,
+        now: NaiveDateTime,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sessions::Entity::find_by_id(id_hash.to_owned())
+            .filter(sessions::Column::ExpiresAt.gt(fmt_time(now)))
+            .one(&self.db)
+            .await
+            .map_err(db_err("read session"))?;
+        row.map(|r| {
+            Ok(SessionRecord {
+                data: from_json(&r.data, "session")?,
+                expires_at: parse_time(&r.expires_at)?,
+                id_hash: r.id_hash,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_session_impl(&self, id_hash: &str) -> Result<(), StoreError> {
+        sessions::Entity::delete_by_id(id_hash.to_owned())
+            .exec(&self.db)
+            .await
+            .map_err(db_err("delete session"))?;
+        Ok(())
+    }
+
+    async fn purge_sessions_impl(&self, now: NaiveDateTime) -> Result<u64, StoreError> {
+        let res = sessions::Entity::delete_many()
+            .filter(sessions::Column::ExpiresAt.lte(fmt_time(now)))
+            .exec(&self.db)
+            .await
+            .map_err(db_err("purge sessions"))?;
+        Ok(res.rows_affected)
+    }
+}
+
+impl Store for SeaStore {
+    fn save_flow_version<'a>(
+        &'a self,
+        flow: &'a FlowVersion,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.save_flow_version_impl(flow))
+    }
+
+    fn flow_version<'a>(
+        &'a self,
+        content_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FlowVersion>, StoreError>> {
+        Box::pin(self.flow_version_impl(content_hash))
+    }
+
+    fn next_case_number(&self, year: i32) -> BoxFuture<'_, Result<String, StoreError>> {
+        Box::pin(self.next_case_number_impl(year))
+    }
+
+    fn create_case<'a>(
+        &'a self,
+        case: &'a Case,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.create_case_impl(case, events))
+    }
+
+    fn get_case<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Case>, StoreError>> {
+        Box::pin(self.get_case_impl(id))
+    }
+
+    fn update_case<'a>(&'a self, write: &'a CaseWrite) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.update_case_impl(write))
+    }
+
+    fn append_events<'a>(
+        &'a self,
+        case_id: &'a str,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.append_events_impl(case_id, events))
+    }
+
+    fn events<'a>(&'a self, case_id: &'a str) -> BoxFuture<'a, Result<Vec<Event>, StoreError>> {
+        Box::pin(self.events_impl(case_id))
+    }
+
+    fn list_cases<'a>(
+        &'a self,
+        filter: &'a CaseFilter,
+    ) -> BoxFuture<'a, Result<Vec<CaseSummary>, StoreError>> {
+        Box::pin(self.list_cases_impl(filter))
+    }
+
+    fn latest_document<'a>(
+        &'a self,
+        case_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Document>, StoreError>> {
+        Box::pin(self.latest_document_impl(case_id))
+    }
+
+    fn signature_evidence<'a>(
+        &'a self,
+        case_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<SignatureEvidence>, StoreError>> {
+        Box::pin(self.signature_evidence_impl(case_id))
+    }
+
+    fn put_session<'a>(
+        &'a self,
+        session: &'a SessionRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.put_session_impl(session))
+    }
+
+    fn get_session<'a>(
+        &'a self,
+        id_hash: &'a str,
+        now: NaiveDateTime,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        Box::pin(self.get_session_impl(id_hash, now))
+    }
+
+    fn delete_session<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.delete_session_impl(id_hash))
+    }
+
+    fn purge_sessions(&self, now: NaiveDateTime) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(self.purge_sessions_impl(now))
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { self.db.ping().await.map_err(db_err("ping")) })
+    }
+}
+
+/// A list row as selected from `cases`.
+#[derive(FromQueryResult)]
+struct SummaryRow {
+    id: String,
+    number: String,
+    flow_id: String,
+    status: String,
+    revision: i64,
+    applicant_pnr: String,
+    assignee_pnr: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl SummaryRow {
+    fn into_summary(self) -> Result<CaseSummary, StoreError> {
+        Ok(CaseSummary {
+            status: text_enum::<Status>(&self.status, "status")?,
+            revision: u64::try_from(self.revision)
+                .map_err(|_| StoreError::Backend("stored revision out of range".into()))?,
+            applicant: parse_pnr(&self.applicant_pnr)?,
+            assignee: self.assignee_pnr.as_deref().map(parse_pnr).transpose()?,
+            created_at: parse_time(&self.created_at)?,
+            updated_at: parse_time(&self.updated_at)?,
+            id: self.id,
+            number: self.number,
+            flow_id: self.flow_id,
+        })
+    }
+}
+
+/// The `cases` row of a case (every column set).
+fn case_row(case: &Case) -> Result<cases::ActiveModel, StoreError> {
+    Ok(cases::ActiveModel {
+        id: Set(case.id.clone()),
+        number: Set(case.number.clone()),
+        flow_id: Set(case.flow_id.clone()),
+        flow_hash: Set(case.flow_hash.clone()),
+        status: Set(enum_text(&case.status)?),
+        revision: Set(to_i64(case.revision)?),
+        applicant_pnr: Set(case.applicant.personnummer.as_str().to_owned()),
+        assignee_pnr: Set(case
+            .assignee
+            .as_ref()
+            .map(|p| p.personnummer.as_str().to_owned())),
+        data: Set(to_json(case, "case")?),
+        created_at: Set(fmt_time(case.created_at)),
+        updated_at: Set(fmt_time(case.updated_at)),
+    })
+}
+
+/// The people of a case by (personnummer, role), with whether a signer's signature is
+/// requested now. A person signing twice is one `signer` row, awaiting if either awaits.
+fn parties(case: &Case) -> BTreeMap<(String, &'static str), bool> {
+    let mut out = BTreeMap::new();
+    out.insert(
+        (case.applicant.personnummer.as_str().to_owned(), "applicant"),
+        false,
+    );
+    if let Some(a) = &case.assignee {
+        out.insert((a.personnummer.as_str().to_owned(), "assignee"), false);
+    }
+    for s in &case.signatures {
+        let awaiting = matches!(s.state, SignatureState::Requested { .. });
+        let slot = out
+            .entry((s.person.personnummer.as_str().to_owned(), "signer"))
+            .or_insert(false);
+        *slot |= awaiting;
+    }
+    out
+}
+
+async fn write_parties(db: &impl ConnectionTrait, case: &Case) -> Result<(), StoreError> {
+    let rows: Vec<case_parties::ActiveModel> = parties(case)
+        .into_iter()
+        .map(|((pnr, role), awaiting)| case_parties::ActiveModel {
+            case_id: Set(case.id.clone()),
+            personnummer: Set(pnr),
+            role: Set(role.to_owned()),
+            awaiting: Set(awaiting),
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    case_parties::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await
+        .map_err(db_err("insert case parties"))?;
+    Ok(())
+}
+
+/// The ids of the cases where `who` is a party (or, with `awaiting`, a signer asked to sign
+/// now).
+fn party_cases(who: &Personnummer, awaiting: bool) -> sea_orm::sea_query::SelectStatement {
+    let mut q = Query::select();
+    q.column(case_parties::Column::CaseId)
+        .from(case_parties::Entity)
+        .and_where(case_parties::Column::Personnummer.eq(who.as_str()));
+    if awaiting {
+        q.and_where(case_parties::Column::Awaiting.eq(true));
+    }
+    q.to_owned()
+}
+
+async fn next_seq(db: &impl ConnectionTrait, case_id: &str) -> Result<i64, StoreError> {
+    let last = case_events::Entity::find()
+        .select_only()
+        .column_as(case_events::Column::Seq.max(), "m")
+        .filter(case_events::Column::CaseId.eq(case_id))
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await
+        .map_err(db_err("read event sequence"))?
+        .flatten()
+        .unwrap_or(0);
+    Ok(last + 1)
+}
+
+async fn insert_events(
+    db: &impl ConnectionTrait,
+    case_id: &str,
+    events: &[Event],
+    first_seq: i64,
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Vec::with_capacity(events.len());
+    for (seq, ev) in (first_seq..).zip(events) {
+        let data = serde_json::to_value(ev).map_err(json_err("event"))?;
+        let kind = data
+            .get("kind")
+            .and_then(|k| k.get("type"))
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        rows.push(case_events::ActiveModel {
+            id: NotSet,
+            case_id: Set(case_id.to_owned()),
+            seq: Set(seq),
+            at: Set(fmt_time(ev.at)),
+            kind: Set(kind),
+            data: Set(data.to_string()),
+        });
+    }
+    case_events::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await
+        .map_err(db_err("insert events"))?;
+    Ok(())
+}
+
+fn fmt_time(t: NaiveDateTime) -> String {
+    t.format(TIME_FORMAT).to_string()
+}
+
+fn parse_time(s: &str) -> Result<NaiveDateTime, StoreError> {
+    NaiveDateTime::parse_from_str(s, TIME_FORMAT)
+        .map_err(|_| StoreError::Backend("a stored time is not in the expected format".into()))
+}
+
+fn parse_pnr(s: &str) -> Result<Personnummer, StoreError> {
+    Personnummer::parse(s)
+        .map_err(|_| StoreError::Backend("a stored personnummer is not valid".into()))
+}
+
+fn to_i64(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Backend("revision out of range".into()))
+}
+
+/// The serde name of a unit enum variant (`in_review`, `locked`).
+fn enum_text<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    match serde_json::to_value(value).map_err(json_err("enum"))? {
+        serde_json::Value::String(s) => Ok(s),
+        _ => Err(StoreError::Backend("enum is not a plain name".into())),
+    }
+}
+
+fn text_enum<T: DeserializeOwned>(s: &str, what: &'static str) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(json_err(what))
+}
+
+fn to_json<T: Serialize>(value: &T, what: &'static str) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(json_err(what))
+}
+
+fn from_json<T: DeserializeOwned>(s: &str, what: &'static str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(json_err(what))
+}
+
+/// A JSON error without its message (which may quote the data): category and position.
+fn json_err(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
+    move |e| {
+        StoreError::Backend(format!(
+            "{what}: JSON {:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    }
+}
+
+/// Maps a database error: a unique violation is `Duplicate`; anything else is `Backend` with
+/// the operation, the kind of failure and the database's code, never values.
+fn db_err(op: &'static str) -> impl Fn(DbErr) -> StoreError {
+    move |e| {
+        if let Some(SqlErr::UniqueConstraintViolation(_)) = e.sql_err() {
+            return StoreError::Duplicate;
+        }
+        StoreError::Backend(format!("{op}: {}", describe(&e)))
+    }
+}
+
+fn describe(e: &DbErr) -> String {
+    use sea_orm::sqlx::Error as Sqlx;
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(x))
+        | DbErr::Query(RuntimeErr::SqlxError(x))
+        | DbErr::Conn(RuntimeErr::SqlxError(x)) => match x.as_ref() {
+            Sqlx::Database(d) => format!(
+                "database error {} ({:?})",
+                d.code().unwrap_or_default(),
+                d.kind()
+            ),
+            Sqlx::Io(io) => format!("I/O error: {:?}", io.kind()),
+            Sqlx::PoolTimedOut => "timed out waiting for a connection".into(),
+            Sqlx::PoolClosed => "the pool is closed".into(),
+            Sqlx::Tls(_) => "TLS error".into(),
+            Sqlx::Configuration(_) => "bad connection configuration".into(),
+            Sqlx::RowNotFound => "row not found".into(),
+            Sqlx::ColumnNotFound(c) => format!("column {c} not found"),
+            Sqlx::ColumnDecode { index, .. } => format!("cannot decode column {index}"),
+            Sqlx::Decode(_) => "cannot decode a value".into(),
+            Sqlx::Protocol(_) => "protocol error".into(),
+            _ => "driver error".into(),
+        },
+        DbErr::ConnectionAcquire(a) => format!("no connection: {a}"),
+        DbErr::Migration(_) => "migration failed".into(),
+        DbErr::Conn(_) => "connection error".into(),
+        DbErr::Exec(_) | DbErr::Query(_) => "statement failed".into(),
+        DbErr::Type(_) | DbErr::TryIntoErr { .. } | DbErr::Json(_) => "type conversion".into(),
+        _ => "database error".into(),
+    }
+}

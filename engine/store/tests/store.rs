@@ -1,0 +1,739 @@
+//! The Store port's contract: every body runs on `MemoryStore`, on SQLite (a temporary file)
+//! and on PostgreSQL (a fresh database per test; the tests fail when the server of
+//! `BLANKETT_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`, cannot be
+//! reached).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use blankett_core::case::{EventKind, SignatureState, Status};
+use blankett_core::eid::Evidence;
+use blankett_core::store::{
+    CaseFilter, CaseWrite, DocumentKind, FlowVersion, NewDocument, SessionRecord,
+    SignatureEvidence, Store, StoreError,
+};
+use blankett_store::SeaStore;
+use serde_json::json;
+use support::*;
+
+type S = Arc<dyn Store>;
+
+/// One `#[tokio::test]` per body and backend: `memory::name`, `sqlite::name`,
+/// `postgres::name`.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let h = super::Harness::memory();
+                    super::$name(h.store.clone(), h.backend).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let h = super::Harness::sqlite().await;
+                    super::$name(h.store.clone(), h.backend).await;
+                    h.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let h = super::Harness::postgres().await;
+                    super::$name(h.store.clone(), h.backend).await;
+                    h.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    ping_answers,
+    flow_versions_are_kept_once,
+    create_and_get_round_trip,
+    duplicate_id_or_number_is_refused,
+    update_with_the_read_revision_writes_and_bumps,
+    stale_revision_conflicts_and_keeps_the_other_edit,
+    update_of_unknown_case_is_not_found,
+    concurrent_updates_with_one_revision_one_wins,
+    case_numbers_are_unique_under_concurrency_and_per_year,
+    appended_events_keep_their_order,
+    list_cases_filters_combine,
+    list_cases_orders_newest_first_and_limits,
+    documents_get_versions_and_latest_is_newest,
+    signature_evidence_in_signing_order,
+    sessions_expire_and_are_purged,
+);
+
+// ---- migrations (SQL backends only) ----
+
+async fn assert_at_head(store: &SeaStore) {
+    let applied = store.applied_migrations().await.unwrap();
+    assert_eq!(applied, SeaStore::known_migrations());
+    assert_eq!(applied, vec!["m20261125_000001_initial".to_owned()]);
+}
+
+#[tokio::test]
+async fn sqlite_empty_database_migrates_to_head_and_reconnect_is_a_no_op() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&tmp);
+    let first = SeaStore::connect(&url).await.unwrap();
+    assert_at_head(&first).await;
+    first
+        .create_case(&draft("c1", "2026-0001", "f", t(2, 9, 0, 0, 0)), &[])
+        .await
+        .unwrap();
+    first.close().await.unwrap();
+    // Connecting again runs no migration and keeps the data.
+    let second = SeaStore::connect(&url).await.unwrap();
+    assert_at_head(&second).await;
+    assert!(second.get_case("c1").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_is_one_shared_database() {
+    let store = Arc::new(SeaStore::connect("sqlite::memory:").await.unwrap());
+    assert_at_head(&store).await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..5 {
+        let s = store.clone();
+        set.spawn(async move {
+            let id = format!("m{i}");
+            s.create_case(
+                &draft(&id, &format!("2026-{i:04}"), "f", t(2, 9, 0, 0, 0)),
+                &[],
+            )
+            .await
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap().unwrap();
+    }
+    assert_eq!(
+        store
+            .list_cases(&CaseFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn postgres_empty_database_migrates_to_head_and_reconnect_is_a_no_op() {
+    let pg = PgDatabase::create().await;
+    let first = SeaStore::connect(&pg.url).await.unwrap();
+    assert_at_head(&first).await;
+    first
+        .create_case(&draft("c1", "2026-0001", "f", t(2, 9, 0, 0, 0)), &[])
+        .await
+        .unwrap();
+    first.close().await.unwrap();
+    let second = SeaStore::connect(&pg.url).await.unwrap();
+    assert_at_head(&second).await;
+    assert!(second.get_case("c1").await.unwrap().is_some());
+    second.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_url_scheme_is_refused() {
+    let err = SeaStore::connect("mysql://localhost/x").await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+}
+
+#[test]
+fn admin_url_gets_the_test_database() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h/test?sslmode=disable", "x"),
+        "postgres://u:p@h/x?sslmode=disable"
+    );
+}
+
+// ---- the contract ----
+
+async fn ping_answers(s: S, _: &str) {
+    s.ping().await.unwrap();
+}
+
+async fn flow_versions_are_kept_once(s: S, _: &str) {
+    assert_eq!(s.flow_version("h1").await.unwrap(), None);
+    let v1 = FlowVersion {
+        content_hash: "h1".into(),
+        flow_id: "lvu-6".into(),
+        sources: "{\"flow\": \"åäö\"}".into(),
+        first_seen: t(1, 10, 0, 0, 5),
+    };
+    s.save_flow_version(&v1).await.unwrap();
+    // The same hash again does nothing: the first record stays.
+    let again = FlowVersion {
+        sources: "other".into(),
+        first_seen: t(2, 10, 0, 0, 0),
+        ..v1.clone()
+    };
+    s.save_flow_version(&again).await.unwrap();
+    assert_eq!(s.flow_version("h1").await.unwrap(), Some(v1));
+}
+
+async fn create_and_get_round_trip(s: S, _: &str) {
+    let case = full_case("c-full", "2026-0042");
+    let events = vec![
+        event(EventKind::Started, 1, t(1, 8, 0, 0, 0)),
+        event(EventKind::StepSaved("barn".into()), 2, t(1, 8, 1, 0, 1)),
+    ];
+    s.create_case(&case, &events).await.unwrap();
+    assert_eq!(s.get_case("c-full").await.unwrap(), Some(case));
+    assert_eq!(s.events("c-full").await.unwrap(), events);
+    assert_eq!(s.get_case("nope").await.unwrap(), None);
+    assert_eq!(s.events("nope").await.unwrap(), vec![]);
+    assert_eq!(s.latest_document("c-full").await.unwrap(), None);
+    assert_eq!(s.signature_evidence("c-full").await.unwrap(), vec![]);
+}
+
+async fn duplicate_id_or_number_is_refused(s: S, _: &str) {
+    let first = draft("c1", "2026-0001", "f", t(2, 9, 0, 0, 0));
+    s.create_case(&first, &[event(EventKind::Started, 1, t(2, 9, 0, 0, 0))])
+        .await
+        .unwrap();
+    let same_id = draft("c1", "2026-0002", "g", t(2, 10, 0, 0, 0));
+    assert_eq!(
+        s.create_case(&same_id, &[]).await,
+        Err(StoreError::Duplicate)
+    );
+    let same_number = draft("c2", "2026-0001", "g", t(2, 10, 0, 0, 0));
+    assert_eq!(
+        s.create_case(&same_number, &[]).await,
+        Err(StoreError::Duplicate)
+    );
+    // Nothing of the refused writes is stored.
+    assert_eq!(s.get_case("c1").await.unwrap(), Some(first));
+    assert_eq!(s.get_case("c2").await.unwrap(), None);
+    assert_eq!(s.events("c1").await.unwrap().len(), 1);
+}
+
+fn edited(case: &blankett_core::case::Case, step: &str, minute: u32) -> CaseWrite {
+    let mut next = case.clone();
+    next.revision = case.revision + 1;
+    next.answers = json!({"step": step});
+    next.updated_at = t(2, 12, minute, 0, 0);
+    CaseWrite {
+        events: vec![event(
+            EventKind::StepSaved(step.into()),
+            next.revision,
+            next.updated_at,
+        )],
+        case: next,
+        expected_revision: case.revision,
+        document: None,
+        evidence: None,
+    }
+}
+
+async fn update_with_the_read_revision_writes_and_bumps(s: S, backend: &str) {
+    let case = draft("c1", "2026-0001", "f", t(2, 9, 0, 0, 0));
+    s.create_case(&case, &[event(EventKind::Started, 1, t(2, 9, 0, 0, 0))])
+        .await
+        .unwrap();
+    let mut w = edited(&case, "one", 1);
+    w.case.status = Status::Submitted;
+    w.case.assignee = Some(person(WORKER, "Bengt"));
+    let started = Instant::now();
+    s.update_case(&w).await.unwrap();
+    let one = started.elapsed();
+    let stored = s.get_case("c1").await.unwrap().unwrap();
+    assert_eq!(stored, w.case);
+    assert_eq!(stored.revision, 2);
+    let kinds: Vec<_> = s
+        .events("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![EventKind::Started, EventKind::StepSaved("one".into())]
+    );
+    // The list columns follow the write.
+    let listed = s
+        .list_cases(&CaseFilter {
+            assignee: Some(pnr(WORKER)),
+            ..CaseFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, Status::Submitted);
+    assert_eq!(listed[0].revision, 2);
+
+    // A few more, for the timing line.
+    let mut current = stored;
+    let started = Instant::now();
+    for i in 0..20 {
+        let w = edited(&current, &format!("s{i}"), 2 + i);
+        s.update_case(&w).await.unwrap();
+        current = w.case;
+    }
+    let avg = started.elapsed() / 20;
+    eprintln!("update_case on {backend}: first {one:?}, mean of 20 more {avg:?}");
+    assert_eq!(s.get_case("c1").await.unwrap().unwrap().revision, 22);
+    assert_eq!(s.events("c1").await.unwrap().len(), 22);
+}
+
+async fn stale_revision_conflicts_and_keeps_the_other_edit(s: S, _: &str) {
+    let case = draft("c1", "2026-0001", "f", t(2, 9, 0, 0, 0));
+    s.create_case(&case, &[]).await.unwrap();
+    // Two writers read revision 1; the first writes.
+    let theirs = edited(&case, "theirs", 1);
+    s.update_case(&theirs).await.unwrap();
+    let mut mine = edited(&case, "mine", 2);
+    mine.document = Some(NewDocument {
+        kind: DocumentKind::Locked,
+        sha256: "00".repeat(32),
+        bytes: b"%PDF".to_vec(),
+    });
+    mine.evidence = Some(evidence("case_worker", SIGNER, 1));
+    assert_eq!(
+        s.update_case(&mine).await,
+        Err(StoreError::Conflict {
+            expected: 1,
+            actual: 2
+        })
+    );
+    // The other writer's edit is kept and nothing of mine was written.
+    assert_eq!(s.get_case("c1").await.unwrap(), Some(theirs.case));
+    assert_eq!(s.events("c1").await.unwrap(), theirs.events);
+    assert_eq!(s.latest_document("c1").await.unwrap(), None);
+    assert_eq!(s.signature_evidence("c1").await.unwrap(), vec![]);
+}
+
+async fn update_of_unknown_case_is_not_found(s: S, _: &str) {
+    let ghost = draft("ghost", "2026-0009", "f", t(2, 9, 0, 0, 0));
+    assert_eq!(
+        s.update_case(&edited(&ghost, "x", 1)).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(s.get_case("ghost").await.unwrap(), None);
+    assert_eq!(
+        s.append_events("ghost", &[event(EventKind::Viewed, 1, t(2, 9, 0, 0, 0))])
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(s.events("ghost").await.unwrap(), vec![]);
+}
+
+async fn concurrent_updates_with_one_revision_one_wins(s: S, _: &str) {
+    for round in 0..5 {
+        let id = format!("c{round}");
+        let case = draft(&id, &format!("2026-{round:04}"), "f", t(2, 9, 0, 0, 0));
+        s.create_case(&case, &[]).await.unwrap();
+        let a = edited(&case, "a", 1);
+        let b = edited(&case, "b", 2);
+        let (s1, s2) = (s.clone(), s.clone());
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move { s1.update_case(&a).await.map(|()| a) }),
+            tokio::spawn(async move { s2.update_case(&b).await.map(|()| b) }),
+        );
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        let winner = match (ra, rb) {
+            (Ok(w), Err(e)) | (Err(e), Ok(w)) => {
+                assert_eq!(
+                    e,
+                    StoreError::Conflict {
+                        expected: 1,
+                        actual: 2
+                    }
+                );
+                w
+            }
+            (ra, rb) => panic!(
+                "exactly one must win: {:?} / {:?}",
+                ra.map(|_| ()),
+                rb.map(|_| ())
+            ),
+        };
+        assert_eq!(s.get_case(&id).await.unwrap(), Some(winner.case));
+        assert_eq!(s.events(&id).await.unwrap(), winner.events);
+    }
+}
+
+async fn case_numbers_are_unique_under_concurrency_and_per_year(s: S, _: &str) {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let s = s.clone();
+        set.spawn(async move { s.next_case_number(2026).await });
+    }
+    let mut numbers = BTreeSet::new();
+    while let Some(r) = set.join_next().await {
+        assert!(numbers.insert(r.unwrap().unwrap()));
+    }
+    let expected: BTreeSet<String> = (1..=20).map(|n| format!("2026-{n:04}")).collect();
+    assert_eq!(numbers, expected);
+    assert_eq!(s.next_case_number(2027).await.unwrap(), "2027-0001");
+    assert_eq!(s.next_case_number(2026).await.unwrap(), "2026-0021");
+    assert_eq!(s.next_case_number(2027).await.unwrap(), "2027-0002");
+}
+
+async fn appended_events_keep_their_order(s: S, _: &str) {
+    let case = draft("c1", "2026-0001", "f", t(2, 9, 0, 0, 0));
+    let started = event(EventKind::Started, 1, t(2, 9, 0, 0, 0));
+    s.create_case(&case, std::slice::from_ref(&started))
+        .await
+        .unwrap();
+    let mut viewed = event(EventKind::Viewed, 1, t(2, 9, 5, 0, 0));
+    viewed.actor_role = "case_worker".into();
+    viewed.actor = Some(pnr(WORKER));
+    let system = blankett_core::case::Event {
+        actor: None,
+        detail: Some("förfallen".into()),
+        ..event(
+            EventKind::SigningExpired("case_worker".into()),
+            1,
+            t(2, 9, 6, 0, 0),
+        )
+    };
+    s.append_events("c1", &[viewed.clone(), system.clone()])
+        .await
+        .unwrap();
+    let w = edited(&case, "one", 10);
+    s.update_case(&w).await.unwrap();
+    // An event with an earlier time still goes last: order is the order of writing.
+    let late = event(EventKind::Viewed, 2, t(1, 0, 0, 0, 0));
+    s.append_events("c1", std::slice::from_ref(&late))
+        .await
+        .unwrap();
+    s.append_events("c1", &[]).await.unwrap();
+    let mut expected = vec![started, viewed, system];
+    expected.extend(w.events);
+    expected.push(late);
+    assert_eq!(s.events("c1").await.unwrap(), expected);
+    // Appending events does not change the case.
+    assert_eq!(s.get_case("c1").await.unwrap(), Some(w.case));
+}
+
+async fn list_cases_filters_combine(s: S, _: &str) {
+    // a: a draft of flow f, nobody assigned.
+    let a = draft("a", "2026-0001", "f", t(2, 9, 0, 0, 0));
+    // b: in review at the worker, flow g.
+    let mut b = draft("b", "2026-0002", "g", t(2, 10, 0, 0, 0));
+    b.status = Status::InReview;
+    b.assignee = Some(person(WORKER, "W"));
+    // c: signing, SIGNER requested, SIGNER2 waiting; applicant OTHER.
+    let mut c = full_case("c", "2026-0003");
+    c.applicant = person(OTHER, "O");
+    c.updated_at = t(2, 11, 0, 0, 0);
+    // d: signing where SIGNER has signed and SIGNER2 is requested.
+    let mut d = full_case("d", "2026-0004");
+    d.updated_at = t(2, 12, 0, 0, 0);
+    d.signatures[0].state = SignatureState::Signed {
+        at: t(2, 11, 30, 0, 0),
+    };
+    d.signatures[1].state = SignatureState::Requested {
+        at: t(2, 11, 30, 0, 0),
+        expires_at: t(9, 11, 30, 0, 0),
+    };
+    for case in [&a, &b, &c, &d] {
+        s.create_case(case, &[]).await.unwrap();
+    }
+    let ids = |f: CaseFilter| {
+        let s = s.clone();
+        async move {
+            s.list_cases(&f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|x| x.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = ids(CaseFilter::default()).await;
+    assert_eq!(all, vec!["d", "c", "b", "a"]);
+    let involving = |p: &str| CaseFilter {
+        involving: Some(pnr(p)),
+        ..CaseFilter::default()
+    };
+    // As applicant (a, b, d), as assignee (b, c, d), as a signer (c, d).
+    assert_eq!(ids(involving(APPLICANT)).await, vec!["d", "b", "a"]);
+    assert_eq!(ids(involving(WORKER)).await, vec!["d", "c", "b"]);
+    assert_eq!(ids(involving(SIGNER)).await, vec!["d", "c"]);
+    assert_eq!(ids(involving(OTHER)).await, vec!["c"]);
+    assert_eq!(
+        ids(CaseFilter {
+            applicant: Some(pnr(APPLICANT)),
+            ..CaseFilter::default()
+        })
+        .await,
+        vec!["d", "b", "a"]
+    );
+    let awaiting = |p: &str| CaseFilter {
+        awaiting_signature_by: Some(pnr(p)),
+        ..CaseFilter::default()
+    };
+    assert_eq!(ids(awaiting(SIGNER)).await, vec!["c"]);
+    assert_eq!(ids(awaiting(SIGNER2)).await, vec!["d"]);
+    assert_eq!(ids(awaiting(APPLICANT)).await, Vec::<String>::new());
+    assert_eq!(
+        ids(CaseFilter {
+            unassigned: true,
+            ..CaseFilter::default()
+        })
+        .await,
+        vec!["a"]
+    );
+    assert_eq!(
+        ids(CaseFilter {
+            flow_ids: vec!["f".into(), "lvu-6".into()],
+            ..CaseFilter::default()
+        })
+        .await,
+        vec!["d", "c", "a"]
+    );
+    assert_eq!(
+        ids(CaseFilter {
+            statuses: vec![Status::InReview, Status::Draft],
+            ..CaseFilter::default()
+        })
+        .await,
+        vec!["b", "a"]
+    );
+    // Filters combine with AND.
+    assert_eq!(
+        ids(CaseFilter {
+            involving: Some(pnr(APPLICANT)),
+            statuses: vec![Status::Signing, Status::Draft],
+            flow_ids: vec!["lvu-6".into()],
+            ..CaseFilter::default()
+        })
+        .await,
+        vec!["d"]
+    );
+    assert_eq!(
+        ids(CaseFilter {
+            assignee: Some(pnr(WORKER)),
+            unassigned: true,
+            ..CaseFilter::default()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+
+    // The signer rows follow updates: after SIGNER signs on c, c no longer awaits them.
+    let mut w = CaseWrite {
+        case: c.clone(),
+        expected_revision: c.revision,
+        events: vec![],
+        document: None,
+        evidence: None,
+    };
+    w.case.revision += 1;
+    w.case.signatures[0].state = SignatureState::Signed {
+        at: t(2, 13, 0, 0, 0),
+    };
+    w.case.updated_at = t(2, 13, 0, 0, 0);
+    s.update_case(&w).await.unwrap();
+    assert_eq!(ids(awaiting(SIGNER)).await, Vec::<String>::new());
+    assert_eq!(ids(involving(SIGNER)).await, vec!["c", "d"]);
+
+    // The summary carries the list columns.
+    let rows = s.list_cases(&involving(OTHER)).await.unwrap();
+    let row = &rows[0];
+    assert_eq!(
+        (
+            row.number.as_str(),
+            row.flow_id.as_str(),
+            row.status,
+            row.revision
+        ),
+        ("2026-0003", "lvu-6", Status::Signing, 8)
+    );
+    assert_eq!(row.applicant, pnr(OTHER));
+    assert_eq!(row.assignee, Some(pnr(WORKER)));
+    assert_eq!(
+        (row.created_at, row.updated_at),
+        (c.created_at, t(2, 13, 0, 0, 0))
+    );
+}
+
+async fn list_cases_orders_newest_first_and_limits(s: S, _: &str) {
+    // Created out of order; the times differ in the nanoseconds too.
+    let minutes = [7u32, 3, 9, 1, 5];
+    for (i, m) in minutes.iter().enumerate() {
+        let case = draft(
+            &format!("c{m}"),
+            &format!("2026-{i:04}"),
+            "f",
+            t(2, 9, *m, 0, 999_999_000 + i as u32),
+        );
+        s.create_case(&case, &[]).await.unwrap();
+    }
+    let listed = |limit| {
+        let s = s.clone();
+        async move {
+            s.list_cases(&CaseFilter {
+                limit,
+                ..CaseFilter::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|x| x.id)
+            .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(0).await, vec!["c9", "c7", "c5", "c3", "c1"]);
+    assert_eq!(listed(2).await, vec!["c9", "c7"]);
+    // Nanoseconds count: same second, different fractions.
+    let a = draft("na", "2026-0100", "f", t(3, 9, 0, 0, 1));
+    let b = draft("nb", "2026-0101", "f", t(3, 9, 0, 0, 2));
+    s.create_case(&b, &[]).await.unwrap();
+    s.create_case(&a, &[]).await.unwrap();
+    assert_eq!(listed(2).await, vec!["nb", "na"]);
+}
+
+async fn documents_get_versions_and_latest_is_newest(s: S, _: &str) {
+    let case = full_case("c1", "2026-0001");
+    s.create_case(&case, &[]).await.unwrap();
+    let mut current = case;
+    let kinds = [
+        DocumentKind::Locked,
+        DocumentKind::Signed,
+        DocumentKind::Signed,
+        DocumentKind::Final,
+    ];
+    for (i, kind) in kinds.iter().enumerate() {
+        let mut w = edited(&current, &format!("d{i}"), i as u32);
+        // An update without a document adds no version.
+        s.update_case(&w).await.unwrap();
+        current = w.case.clone();
+        w = edited(&current, &format!("doc{i}"), 30 + i as u32);
+        let bytes: Vec<u8> = (0..=255u8).chain([i as u8; 3]).collect();
+        w.document = Some(NewDocument {
+            kind: *kind,
+            sha256: format!("{i:064}"),
+            bytes: bytes.clone(),
+        });
+        s.update_case(&w).await.unwrap();
+        current = w.case.clone();
+        let latest = s.latest_document("c1").await.unwrap().unwrap();
+        assert_eq!(latest.case_id, "c1");
+        assert_eq!(latest.version, i as u32 + 1);
+        assert_eq!(latest.kind, *kind);
+        assert_eq!(latest.sha256, format!("{i:064}"));
+        assert_eq!(latest.bytes, bytes);
+        assert_eq!(latest.created_at, current.updated_at);
+    }
+    // Versions are per case.
+    let other = draft("c2", "2026-0002", "f", t(2, 9, 0, 0, 0));
+    s.create_case(&other, &[]).await.unwrap();
+    let mut w = edited(&other, "x", 1);
+    w.document = Some(NewDocument {
+        kind: DocumentKind::Locked,
+        sha256: "x".into(),
+        bytes: vec![],
+    });
+    s.update_case(&w).await.unwrap();
+    let latest = s.latest_document("c2").await.unwrap().unwrap();
+    assert_eq!((latest.version, latest.bytes.len()), (1, 0));
+    assert_eq!(s.latest_document("c1").await.unwrap().unwrap().version, 4);
+}
+
+fn evidence(field: &str, who: &str, n: u8) -> SignatureEvidence {
+    SignatureEvidence {
+        field: field.into(),
+        personnummer: pnr(who),
+        signed_sha256: format!("{n:064}"),
+        evidence: Evidence {
+            provider: "bankid".into(),
+            signature: vec![n, 0, 255, b'<'],
+            ocsp_response: vec![0x30, 0x82, n],
+            device_ip: Some("192.0.2.1".into()),
+            completed_at: t(4, 10, n as u32, 1, 500).and_utc(),
+            attributes: BTreeMap::from([
+                ("risk".to_owned(), "low".to_owned()),
+                ("bankIdIssueDate".to_owned(), "2024-01-01".to_owned()),
+            ]),
+        },
+    }
+}
+
+async fn signature_evidence_in_signing_order(s: S, _: &str) {
+    let case = full_case("c1", "2026-0001");
+    s.create_case(&case, &[]).await.unwrap();
+    let mut current = case;
+    let signers = [
+        ("case_worker", SIGNER, 1u8),
+        ("decision_maker", SIGNER2, 2),
+        ("witness", OTHER, 3),
+    ];
+    for (field, who, n) in signers {
+        let mut w = edited(&current, field, n as u32);
+        w.evidence = Some(evidence(field, who, n));
+        s.update_case(&w).await.unwrap();
+        current = w.case;
+    }
+    let stored = s.signature_evidence("c1").await.unwrap();
+    let expected: Vec<_> = signers.iter().map(|(f, w, n)| evidence(f, w, *n)).collect();
+    assert_eq!(stored, expected);
+    assert_eq!(s.signature_evidence("other").await.unwrap(), vec![]);
+}
+
+async fn sessions_expire_and_are_purged(s: S, _: &str) {
+    let now = t(5, 12, 0, 0, 0);
+    let session = |id: &str, expires| SessionRecord {
+        id_hash: id.into(),
+        data: json!({"user": {"name": "Åsa"}, "csrf": "x", "orders": [1, 2]}),
+        expires_at: expires,
+    };
+    let live = session("live", t(5, 12, 30, 0, 0));
+    let old = session("old", t(5, 11, 0, 0, 0));
+    let at_now = session("edge", now);
+    for r in [&live, &old, &at_now] {
+        s.put_session(r).await.unwrap();
+    }
+    assert_eq!(
+        s.get_session("live", now).await.unwrap(),
+        Some(live.clone())
+    );
+    // Expired ones are not returned (expiring exactly now counts as expired).
+    assert_eq!(s.get_session("old", now).await.unwrap(), None);
+    assert_eq!(s.get_session("edge", now).await.unwrap(), None);
+    assert_eq!(s.get_session("missing", now).await.unwrap(), None);
+    // Replacing keeps one row with the new contents.
+    let renewed = SessionRecord {
+        data: json!({"user": null}),
+        expires_at: t(5, 13, 0, 0, 0),
+        ..live.clone()
+    };
+    s.put_session(&renewed).await.unwrap();
+    assert_eq!(
+        s.get_session("live", t(5, 12, 45, 0, 0)).await.unwrap(),
+        Some(renewed.clone())
+    );
+    // Purge removes exactly the expired ones.
+    assert_eq!(s.purge_sessions(now).await.unwrap(), 2);
+    assert_eq!(s.purge_sessions(now).await.unwrap(), 0);
+    assert_eq!(s.get_session("old", t(1, 0, 0, 0, 0)).await.unwrap(), None);
+    assert_eq!(
+        s.get_session("live", now).await.unwrap(),
+        Some(renewed.clone())
+    );
+    s.delete_session("live").await.unwrap();
+    assert_eq!(s.get_session("live", now).await.unwrap(), None);
+    // Deleting what is not there is fine.
+    s.delete_session("live").await.unwrap();
+    assert_eq!(s.purge_sessions(t(30, 0, 0, 0, 0)).await.unwrap(), 0);
+}

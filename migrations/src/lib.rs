@@ -1,0 +1,19 @@
+//! Blankett's database schema: one forward-only set of sea-orm migrations, written in Rust,
+//! that runs on SQLite and PostgreSQL. `blankett-store` runs [`Migrator::up`] on connect.
+//!
+//! A merged migration is never edited: a change to the schema is a new migration.
+
+pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_initial;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial::Migration)]
+    }
+}
