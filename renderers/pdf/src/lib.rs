@@ -12,6 +12,7 @@
 //! Rendering is CPU-bound: callers on an async runtime use `spawn_blocking`.
 
 mod diag;
+pub mod pages;
 mod world;
 
 use std::collections::BTreeMap;
