@@ -24,6 +24,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the web application. With no configuration: ./blankett.db (SQLite), the flows in
+    /// flows/ and form-defs/, the test eID, on http://127.0.0.1:8080/.
+    Serve {
+        /// A TOML configuration file (environment variables BLANKETT__SECTION__KEY override it).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The database, e.g. postgres://user@host/db (overrides the configuration).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Where to listen, e.g. 127.0.0.1:8080 or 0.0.0.0:8080 (overrides the configuration).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Log format: `text` (default on a terminal) or `json`.
+        #[arg(long)]
+        log_format: Option<String>,
+    },
     /// Load flows and form-defs and report every problem as file:line:col.
     Check {
         /// Flow folders, folders of flows, form-def folders or files (default: flows form-defs).
@@ -81,6 +97,43 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn serve(
+    config: Option<PathBuf>,
+    database_url: Option<String>,
+    listen: Option<std::net::SocketAddr>,
+    log_format: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
+    let json = match log_format.as_deref() {
+        Some("json") => true,
+        Some("text") => false,
+        Some(other) => anyhow::bail!("--log-format: `{other}` is not `text` or `json`"),
+        None => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let mut cfg = blankett_web::app::Config::load(config.as_deref(), std::env::vars())?;
+    if let Some(url) = database_url {
+        cfg.database_url = url;
+    }
+    if let Some(addr) = listen {
+        cfg.listen = addr;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(blankett_web::app::serve(cfg))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
@@ -172,6 +225,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             preview_dir,
             now,
         } => render(&flow, answers.as_deref(), &out, preview_dir.as_deref(), now),
+        Command::Serve {
+            config,
+            database_url,
+            listen,
+            log_format,
+        } => serve(config, database_url, listen, log_format),
         Command::Eid(args) => blankett_web::eid_cmd::run(args),
         Command::Dev(args) => blankett_web::sign_cmd::run(args),
         Command::Verify(args) => blankett_web::sign_cmd::verify(args),

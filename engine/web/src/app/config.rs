@@ -1,0 +1,383 @@
+//! The typed configuration of `blankett serve`: defaults, then a TOML file (`--config`),
+//! then environment variables `BLANKETT__SECTION__KEY` (e.g. `BLANKETT__DATABASE_URL`,
+//! `BLANKETT__EID__TEST_EID=false`). Checked at start-up; the server refuses to start with a
+//! clear message rather than run half-configured.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use blankett_core::ids::Personnummer;
+use blankett_eid::Environment;
+use blankett_eid::config::{BankIdSettings, EidSettings};
+use serde::Deserialize;
+
+/// Why the configuration is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_environment")]
+    pub environment: Environment,
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The address people use, for links in messages (default: `http://{listen}`).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// `sqlite://blankett.db?mode=rwc` (default) or `postgres://…`.
+    #[serde(default = "default_database_url")]
+    pub database_url: String,
+    /// Folders of flows and form-defs.
+    #[serde(default = "default_definitions")]
+    pub definitions: Vec<PathBuf>,
+    /// Where the server keeps files of its own (the development PKI).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub site: Site,
+    #[serde(default)]
+    pub cookies: Cookies,
+    #[serde(default)]
+    pub eid: EidSection,
+    #[serde(default)]
+    pub signing: Signing,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Who is a case worker, and in which units (flow owners). In development with no list,
+    /// the first test identity (197701172392) is a case worker of every unit.
+    #[serde(default)]
+    pub case_workers: Vec<CaseWorker>,
+    /// Folder of the TOML file, against which relative paths in it are read.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    /// The municipality's name, shown in every page header.
+    #[serde(default = "default_site_name")]
+    pub name: String,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Site {
+            name: default_site_name(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cookies {
+    /// Send the session cookie only over HTTPS. Default: on in production, off otherwise
+    /// (the development server speaks plain HTTP on 127.0.0.1).
+    #[serde(default)]
+    pub secure: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EidSection {
+    /// The built-in test eID. Default: on in development, off otherwise; refused in
+    /// production.
+    #[serde(default)]
+    pub test_eid: Option<bool>,
+    #[serde(default)]
+    pub bankid: Option<BankIdSettings>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signing {
+    /// Folder with the issuing CA (`ca.pem`, `ca-key.pem`) and TSA. When not set, a
+    /// development PKI is created under `data_dir/dev-pki` (refused in production).
+    #[serde(default)]
+    pub pki_dir: Option<PathBuf>,
+    /// An RFC 3161 time-stamping service; default: the PKI's own TSA.
+    #[serde(default)]
+    pub tsa_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body (bytes).
+    #[serde(default = "default_body")]
+    pub body_bytes: usize,
+    /// eID orders (login and signing) one client address may start per minute.
+    #[serde(default = "default_eid_per_minute")]
+    pub eid_starts_per_minute: u32,
+    /// Idle time after which a session ends (minutes). Drafts are saved on every step, so
+    /// nothing typed is lost when it does.
+    #[serde(default = "default_session_minutes")]
+    pub session_idle_minutes: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes: default_body(),
+            eid_starts_per_minute: default_eid_per_minute(),
+            session_idle_minutes: default_session_minutes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseWorker {
+    pub personnummer: Personnummer,
+    /// The flow owners (`owner:` in flow.yaml) whose cases this person handles; empty = all.
+    #[serde(default)]
+    pub units: Vec<String>,
+}
+
+fn default_environment() -> Environment {
+    Environment::Development
+}
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_database_url() -> String {
+    "sqlite://blankett.db?mode=rwc".into()
+}
+fn default_definitions() -> Vec<PathBuf> {
+    vec![PathBuf::from("flows"), PathBuf::from("form-defs")]
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("blankett-data")
+}
+fn default_site_name() -> String {
+    "Exempelstads kommun".into()
+}
+fn default_body() -> usize {
+    256 * 1024
+}
+fn default_eid_per_minute() -> u32 {
+    20
+}
+fn default_session_minutes() -> u32 {
+    120
+}
+
+impl Config {
+    /// Reads the file (if any) and the environment (`vars`, normally `std::env::vars()`).
+    pub fn load(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                text.parse::<toml::Table>().map_err(|e| ConfigError::File {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in vars {
+            if name == "BLANKETT_ENVIRONMENT" {
+                table.insert(
+                    "environment".into(),
+                    toml::Value::String(value.trim().to_lowercase()),
+                );
+                continue;
+            }
+            let Some(rest) = name.strip_prefix("BLANKETT__") else {
+                continue;
+            };
+            let keys: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+            set_path(&mut table, &keys, env_value(&value)).map_err(|message| ConfigError::Env {
+                name: name.clone(),
+                message,
+            })?;
+        }
+        let mut config: Config =
+            table
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::File {
+                    path: file.map_or("configuration".into(), |p| p.display().to_string()),
+                    message: e.to_string(),
+                })?;
+        config.base_dir = file
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Ok(config)
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    pub fn test_eid_enabled(&self) -> bool {
+        self.eid
+            .test_eid
+            .unwrap_or(self.environment == Environment::Development)
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.cookies.secure.unwrap_or(self.is_production())
+    }
+
+    /// The eID provider settings for `engine/eid`.
+    pub fn eid_settings(&self) -> EidSettings {
+        EidSettings {
+            environment: self.environment,
+            bankid: self.eid.bankid.clone(),
+            test_eid: self.test_eid_enabled(),
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// Refuses what must never run in production: the test eID, the development CA, a
+    /// session cookie that may travel over plain HTTP. Every problem at once.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.is_production() {
+            if self.test_eid_enabled() {
+                problems.push("production: the test eID is enabled (set eid.test_eid = false)");
+            }
+            if self.signing.pki_dir.is_none() {
+                problems.push(
+                    "production: no signing PKI is configured (signing.pki_dir); the development CA is refused",
+                );
+            }
+            if !self.secure_cookies() {
+                problems
+                    .push("production: cookies.secure = false is refused (sessions need HTTPS)");
+            }
+            if self.eid.bankid.is_none() {
+                problems.push("production: no eID provider is configured (eid.bankid)");
+            }
+        }
+        if self.limits.body_bytes < 1024 {
+            problems.push("limits.body_bytes must be at least 1024");
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems.join("\n")))
+        }
+    }
+
+    /// The units a person handles cases for, if they are a case worker.
+    pub fn case_worker_units(&self, who: &Personnummer) -> Option<&[String]> {
+        if self.case_workers.is_empty() && self.environment == Environment::Development {
+            return (who.as_str() == "197701172392").then_some(&[][..]);
+        }
+        self.case_workers
+            .iter()
+            .find(|c| &c.personnummer == who)
+            .map(|c| c.units.as_slice())
+    }
+}
+
+/// An environment value: a TOML literal when it parses as one (`false`, `8080`, `["a"]`),
+/// otherwise a string.
+fn env_value(v: &str) -> toml::Value {
+    format!("v = {v}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(v.to_owned()))
+}
+
+fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Result<(), String> {
+    match keys {
+        [] => Err("empty key".into()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_path(t, rest, value),
+                _ => Err(format!("`{first}` is not a section")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn vars(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect()
+    }
+
+    #[test]
+    fn defaults_are_a_development_server_on_sqlite_with_the_test_eid() {
+        let c = Config::load(None, vars(&[])).unwrap();
+        assert_eq!(c.environment, Environment::Development);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.database_url.starts_with("sqlite://"));
+        assert!(c.test_eid_enabled());
+        assert!(!c.secure_cookies());
+        c.check().unwrap();
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys_with_typed_values() {
+        let c = Config::load(
+            None,
+            vars(&[
+                ("BLANKETT__DATABASE_URL", "postgres://x@h/db"),
+                ("BLANKETT__EID__TEST_EID", "false"),
+                ("BLANKETT__LIMITS__BODY_BYTES", "4096"),
+                ("UNRELATED", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.database_url, "postgres://x@h/db");
+        assert!(!c.test_eid_enabled());
+        assert_eq!(c.limits.body_bytes, 4096);
+    }
+
+    #[test]
+    fn production_refuses_the_test_eid_the_development_ca_and_insecure_cookies() {
+        let c = Config::load(
+            None,
+            vars(&[
+                ("BLANKETT_ENVIRONMENT", "production"),
+                ("BLANKETT__EID__TEST_EID", "true"),
+                ("BLANKETT__COOKIES__SECURE", "false"),
+            ]),
+        )
+        .unwrap();
+        let msg = c.check().unwrap_err().to_string();
+        assert!(msg.contains("test eID"), "{msg}");
+        assert!(msg.contains("development CA"), "{msg}");
+        assert!(msg.contains("cookies.secure"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = Config::load(None, vars(&[("BLANKETT__NO_SUCH_KEY", "1")])).unwrap_err();
+        assert!(e.to_string().contains("no_such_key"), "{e}");
+    }
+}

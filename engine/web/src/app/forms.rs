@@ -1,0 +1,449 @@
+//! HTML forms: reading `application/x-www-form-urlencoded` bodies (repeated keys kept),
+//! the CSRF check, turning a step's form into typed answers, and turning answers and field
+//! errors back into the step page's field view models.
+
+use std::collections::BTreeSet;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use blankett_core::Field;
+use blankett_core::def::{Display, FieldType};
+use blankett_core::model::Step;
+use blankett_core::rules::FieldError;
+use serde_json::{Map, Value, json};
+
+use super::{AppError, Ctx, session};
+
+/// A submitted form: every name/value pair in order.
+pub struct Form(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for Form {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Form, AppError> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(AppError::BadRequest("expected a form"));
+        }
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| AppError::BadRequest("the form is too large or unreadable"))?;
+        Ok(Form::parse(&body))
+    }
+}
+
+impl Form {
+    pub fn parse(body: &[u8]) -> Form {
+        Form(
+            form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Refuses the form unless it carries the session's CSRF token.
+    pub fn check_csrf(&self, ctx: &Ctx) -> Result<(), AppError> {
+        let expected = ctx.session.read(|d| d.csrf.clone());
+        match self.get("_csrf") {
+            Some(given) if session::tokens_match(&expected, given) => Ok(()),
+            _ => Err(AppError::Csrf),
+        }
+    }
+
+    /// The case revision the form was rendered from (optimistic locking).
+    pub fn revision(&self) -> Result<u64, AppError> {
+        self.get("_revision")
+            .and_then(|r| r.parse().ok())
+            .ok_or(AppError::BadRequest("the form has no revision"))
+    }
+
+    /// The item indexes of a repeating group named `prefix` present in the form.
+    fn indexes(&self, prefix: &str) -> BTreeSet<usize> {
+        let p = format!("{prefix}.");
+        self.0
+            .iter()
+            .filter_map(|(k, _)| {
+                let rest = k.strip_prefix(&p)?;
+                rest.split('.').next()?.parse::<usize>().ok()
+            })
+            .filter(|i| *i < 1000)
+            .collect()
+    }
+}
+
+/// The step's answers as typed JSON, read from the form. Values that do not parse as their
+/// type stay strings, so validation reports them and the page shows what was typed.
+pub fn step_answers(step: &Step, form: &Form) -> Value {
+    let mut obj = Map::new();
+    read_fields(&step.fields, form, "", &mut obj);
+    Value::Object(obj)
+}
+
+fn read_fields(fields: &[Field], form: &Form, prefix: &str, obj: &mut Map<String, Value>) {
+    for f in fields {
+        let path = f.local_path();
+        let name = format!("{prefix}{}", path.join("."));
+        let value = match f.kind {
+            FieldType::Info | FieldType::File => continue,
+            FieldType::Group => {
+                let mut items = Vec::new();
+                for i in form.indexes(&name) {
+                    let mut item = Map::new();
+                    read_fields(&f.children, form, &format!("{name}.{i}."), &mut item);
+                    items.push(Value::Object(item));
+                }
+                Value::Array(items)
+            }
+            FieldType::MultiChoice => Value::Array(
+                form.all(&name)
+                    .into_iter()
+                    .filter(|v| !v.is_empty())
+                    .map(|v| Value::String(v.to_owned()))
+                    .collect(),
+            ),
+            FieldType::Boolean => match form.get(&name) {
+                Some("true") => Value::Bool(true),
+                Some("false") => Value::Bool(false),
+                _ => Value::Null,
+            },
+            FieldType::Integer => match form.get(&name).map(str::trim) {
+                None | Some("") => Value::Null,
+                Some(t) => t
+                    .replace([' ', '\u{a0}'], "")
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::String(t.to_owned())),
+            },
+            FieldType::Decimal => match form.get(&name).map(str::trim) {
+                None | Some("") => Value::Null,
+                Some(t) => t
+                    .replace([' ', '\u{a0}'], "")
+                    .replace(',', ".")
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|n| serde_json::Number::from_f64(n).map(Value::Number))
+                    .unwrap_or_else(|| Value::String(t.to_owned())),
+            },
+            _ => match form.get(&name) {
+                Some(v) => Value::String(v.to_owned()),
+                None => Value::Null,
+            },
+        };
+        set_at(obj, &path, value);
+    }
+}
+
+fn set_at(obj: &mut Map<String, Value>, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            obj.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = obj
+                .entry(first.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            if let Value::Object(m) = entry {
+                set_at(m, rest, value);
+            }
+        }
+    }
+}
+
+/// Adds an empty item to the group at dotted `path` (relative to the step), or removes
+/// item `path.N`.
+pub fn add_item(answers: &mut Value, path: &str) {
+    if let Some(Value::Array(items)) = pointer_mut(answers, path) {
+        items.push(json!({}));
+    } else if let Some(slot) = pointer_slot(answers, path) {
+        *slot = json!([{}]);
+    }
+}
+
+pub fn remove_item(answers: &mut Value, path: &str) {
+    let Some((group, index)) = path.rsplit_once('.') else {
+        return;
+    };
+    let Ok(i) = index.parse::<usize>() else {
+        return;
+    };
+    if let Some(Value::Array(items)) = pointer_mut(answers, group)
+        && i < items.len()
+    {
+        items.remove(i);
+    }
+}
+
+fn pointer_mut<'a>(v: &'a mut Value, dotted: &str) -> Option<&'a mut Value> {
+    let pointer: String = dotted.split('.').map(|s| format!("/{s}")).collect();
+    v.pointer_mut(&pointer)
+}
+
+fn pointer_slot<'a>(v: &'a mut Value, dotted: &str) -> Option<&'a mut Value> {
+    let mut cur = v;
+    for seg in dotted.split('.') {
+        let m = cur.as_object_mut()?;
+        cur = m.entry(seg.to_owned()).or_insert(Value::Null);
+    }
+    Some(cur)
+}
+
+/// What the step page needs to draw one field (see `step.html`).
+pub struct FieldContext<'a> {
+    pub step_id: &'a str,
+    pub errors: &'a [FieldError],
+    pub en: bool,
+    /// Visibility by dotted path relative to the step, from `rules::visible_fields`.
+    pub visible: &'a [(String, bool)],
+}
+
+impl FieldContext<'_> {
+    fn shown(&self, path: &str) -> bool {
+        self.visible
+            .iter()
+            .find(|(p, _)| p == path)
+            .is_none_or(|(_, s)| *s)
+    }
+
+    fn error(&self, path: &str) -> Option<String> {
+        let full = format!("{}.{path}", self.step_id);
+        self.errors
+            .iter()
+            .find(|e| e.path == full)
+            .map(|e| self.text(&e.message).to_owned())
+    }
+
+    fn text<'t>(&self, t: &'t blankett_core::Text) -> &'t str {
+        if self.en { &t.en } else { &t.sv }
+    }
+}
+
+/// The `id` of a field's input (and the error summary's link target).
+pub fn anchor(path: &str) -> String {
+    format!("f-{}", path.replace('.', "-"))
+}
+
+/// View models of the shown fields, with the values of `answers` (the step's object).
+pub fn field_views(
+    fields: &[Field],
+    answers: &Value,
+    cx: &FieldContext<'_>,
+    prefix: &str,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    for f in fields {
+        let path = format!("{prefix}{}", f.local_path().join("."));
+        if !cx.shown(&path) {
+            continue;
+        }
+        let value = get_path(answers, &f.local_path());
+        let section = f
+            .section
+            .as_ref()
+            .and_then(|s| s.label.as_ref())
+            .map(|l| cx.text(l).to_owned());
+        let mut view = json!({
+            "path": path,
+            "name": path,
+            "id": anchor(&path),
+            "label": cx.text(&f.label),
+            "help": f.help.as_ref().map(|h| cx.text(h)),
+            "required": f.required,
+            "error": cx.error(&path),
+            "section": section,
+            "readonly": f.compute.is_some(),
+            "value": "",
+            "options": [],
+            "input_type": "text",
+            "inputmode": Value::Null,
+            "autocomplete": f.autocomplete,
+            "paragraphs": [],
+            "items": [],
+        });
+        let set = |view: &mut Value, k: &str, v: Value| {
+            if let Value::Object(m) = view {
+                m.insert(k.to_owned(), v);
+            }
+        };
+        let kind = match f.kind {
+            FieldType::Info => {
+                let paragraphs: Vec<&str> = f
+                    .text
+                    .as_ref()
+                    .map(|t| cx.text(t).split("\n\n").collect())
+                    .unwrap_or_default();
+                set(&mut view, "paragraphs", json!(paragraphs));
+                "info"
+            }
+            FieldType::Textarea => "textarea",
+            FieldType::Boolean => {
+                let current = value.and_then(Value::as_bool);
+                set(
+                    &mut view,
+                    "options",
+                    json!([
+                        {"value": "true", "label": if cx.en {"Yes"} else {"Ja"}, "checked": current == Some(true)},
+                        {"value": "false", "label": if cx.en {"No"} else {"Nej"}, "checked": current == Some(false)},
+                    ]),
+                );
+                "boolean"
+            }
+            FieldType::Choice | FieldType::MultiChoice => {
+                let chosen: Vec<String> = match value {
+                    Some(Value::Array(a)) => a.iter().map(value_string).collect(),
+                    Some(v) => vec![value_string(v)],
+                    None => Vec::new(),
+                };
+                let options: Vec<Value> = f
+                    .options
+                    .iter()
+                    .map(|o| json!({"value": o.value, "label": cx.text(&o.label), "checked": chosen.contains(&o.value)}))
+                    .collect();
+                set(&mut view, "options", Value::Array(options));
+                match (f.kind, f.display) {
+                    (FieldType::MultiChoice, _) => "checkboxes",
+                    (_, Some(Display::Select)) => "select",
+                    (_, Some(Display::Radio)) => "radio",
+                    _ if f.options.len() > 6 => "select",
+                    _ => "radio",
+                }
+            }
+            FieldType::File => "file",
+            FieldType::Group => {
+                let items: Vec<Value> = match value {
+                    Some(Value::Array(a)) => a.clone(),
+                    _ => Vec::new(),
+                };
+                let min = f.min.unwrap_or(0.0).max(0.0) as usize;
+                let max = f.max.map(|m| m as usize).unwrap_or(50);
+                let mut items = items;
+                while items.len() < min.max(1) {
+                    items.push(json!({}));
+                }
+                let views: Vec<Value> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        json!({
+                            "index": i,
+                            "number": i + 1,
+                            "fields": field_views(&f.children, item, cx, &format!("{path}.{i}.")),
+                        })
+                    })
+                    .collect();
+                set(&mut view, "can_add", json!(items.len() < max));
+                set(&mut view, "can_remove", json!(items.len() > min.max(1)));
+                set(&mut view, "items", Value::Array(views));
+                "group"
+            }
+            other => {
+                let (input_type, inputmode) = match other {
+                    FieldType::Email => ("email", None),
+                    FieldType::Phone => ("tel", None),
+                    FieldType::Date => ("date", None),
+                    FieldType::Datetime => ("datetime-local", None),
+                    FieldType::Integer | FieldType::Personnummer => ("text", Some("numeric")),
+                    FieldType::Decimal => ("text", Some("decimal")),
+                    _ => ("text", None),
+                };
+                set(&mut view, "input_type", json!(input_type));
+                set(&mut view, "inputmode", json!(inputmode));
+                "input"
+            }
+        };
+        if !matches!(
+            f.kind,
+            FieldType::Group | FieldType::Choice | FieldType::MultiChoice | FieldType::Boolean
+        ) && let Some(v) = value
+        {
+            set(&mut view, "value", Value::String(display_input(f, v)));
+        }
+        set(&mut view, "kind", json!(kind));
+        out.push(view);
+    }
+    out
+}
+
+fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    let mut cur = v;
+    for seg in path {
+        cur = cur.get(seg)?;
+    }
+    (!cur.is_null()).then_some(cur)
+}
+
+/// A value as typed into a text input (decimals with a comma, as Swedes write them).
+fn display_input(f: &Field, v: &Value) -> String {
+    match (f.kind, v) {
+        (FieldType::Decimal, Value::Number(n)) => n.to_string().replace('.', ","),
+        _ => value_string(v),
+    }
+}
+
+pub fn value_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Every dotted field path (relative to the step) of fields that hold a value and are shown.
+pub fn shown_value_paths(visible: &[(String, bool)]) -> BTreeSet<String> {
+    visible
+        .iter()
+        .filter(|(_, s)| *s)
+        .map(|(p, _)| p.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn repeated_keys_and_escapes_are_kept() {
+        let f = Form::parse(b"a=1&a=2&b=%C3%A5+%26");
+        assert_eq!(f.all("a"), vec!["1", "2"]);
+        assert_eq!(f.get("b"), Some("å &"));
+        assert_eq!(f.indexes("g"), BTreeSet::new());
+        let g = Form::parse(b"g.0.x=1&g.2.x=2&g.x.y=3&gg.1.x=4");
+        assert_eq!(g.indexes("g"), BTreeSet::from([0, 2]));
+    }
+
+    #[test]
+    fn groups_grow_and_shrink() {
+        let mut v = json!({"g": [{"a": 1}]});
+        add_item(&mut v, "g");
+        assert_eq!(v, json!({"g": [{"a": 1}, {}]}));
+        remove_item(&mut v, "g.0");
+        assert_eq!(v, json!({"g": [{}]}));
+        let mut w = json!({});
+        add_item(&mut w, "p.g");
+        assert_eq!(w, json!({"p": {"g": [{}]}}));
+    }
+}

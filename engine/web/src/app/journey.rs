@@ -1,0 +1,547 @@
+//! The applicant's journey: the catalogue, starting a case, one page per step (drafts saved
+//! on every post), the review page and the receipt.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use blankett_core::Flow;
+use blankett_core::case::{self, Actor, Case, Command, Outcome, Status};
+use blankett_core::def::{Starter, StepKind};
+use blankett_core::model::{Step, Text};
+use blankett_core::rules::{FieldError, prefill, step_applies, top_context, visible_fields};
+use blankett_core::store::CaseWrite;
+use serde_json::{Value, json};
+
+use super::forms::{self, FieldContext, Form};
+use super::review;
+use super::{AppError, AppState, Ctx, redirect};
+use crate::clock;
+
+/// `GET /`: the e-services.
+pub async fn catalogue(State(app): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
+    let actor = ctx.actor(&app);
+    let services: Vec<Value> = app
+        .flows
+        .iter()
+        .filter(|f| {
+            f.def.start.contains(&Starter::Citizen) || actor.as_ref().is_none_or(|a| a.case_worker)
+        })
+        .map(|f| {
+            let desc = f.def.description.as_ref().map(Text::from);
+            json!({
+                "id": f.id,
+                "title": ctx.t(&f.title.sv, &f.title.en),
+                "description": desc.as_ref().map(|d| ctx.t(&d.sv, &d.en).to_owned()),
+                "for_case_workers": !f.def.start.contains(&Starter::Citizen),
+            })
+        })
+        .collect();
+    ctx.page(
+        &app,
+        "catalogue.html",
+        ctx.t("E-tjänster", "E-services"),
+        json!({ "services": services }),
+    )
+}
+
+/// `POST /e/{flow}/start`: creates a draft and goes to its first step.
+pub async fn start(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(flow_id): Path<String>,
+    form: Form,
+) -> Result<Response, AppError> {
+    form.check_csrf(&ctx)?;
+    let flow = app.flow(&flow_id).ok_or(AppError::NotFound)?;
+    let Some(actor) = ctx.actor(&app) else {
+        return Err(AppError::Login { next: "/".into() });
+    };
+    let as_ = if actor.case_worker && flow.def.start.contains(&Starter::CaseWorker) {
+        Starter::CaseWorker
+    } else {
+        Starter::Citizen
+    };
+    if as_ == Starter::CaseWorker && !app.handles(&actor, &flow) {
+        return Err(AppError::Forbidden);
+    }
+    let (now, _) = clock::now_local();
+    let number = app
+        .store
+        .next_case_number(now.date().year_ce().1 as i32)
+        .await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let out = case::start(&flow, id, number, &actor, as_, now).map_err(|e| match e {
+        case::CaseError::Forbidden(_) => AppError::Forbidden,
+        other => AppError::from(other),
+    })?;
+    app.store.create_case(&out.case, &out.events).await?;
+    tracing::info!(case_id = %out.case.id, flow = %flow.id, "case started");
+    Ok(redirect(&next_location(&out.case, &flow)))
+}
+
+/// Where the case's filler goes next: its current step, or the review page.
+fn next_location(case: &Case, flow: &Flow) -> String {
+    match case.current_step.as_deref().and_then(|s| flow.step(s)) {
+        Some(s) if s.kind == StepKind::Form => format!("/cases/{}/steps/{}", case.id, s.id),
+        _ => format!("/cases/{}/review", case.id),
+    }
+}
+
+use chrono::Datelike as _;
+
+/// Loads a case the logged-in person may fill in now, with its flow.
+async fn fillable(
+    app: &AppState,
+    ctx: &Ctx,
+    id: &str,
+) -> Result<(Case, Arc<Flow>, Actor), AppError> {
+    let actor = ctx.require_actor(app)?;
+    let case = app.store.get_case(id).await?.ok_or(AppError::NotFound)?;
+    let flow = app.flow_of(&case).await?;
+    if !app.may_view(&actor, &case, &flow) {
+        return Err(AppError::NotFound);
+    }
+    Ok((case, flow, actor))
+}
+
+/// The steps the actor fills that apply now, then the review step.
+fn journey_steps<'f>(flow: &'f Flow, case: &Case, actor: &Actor) -> Vec<&'f Step> {
+    let (now, _) = clock::now_local();
+    let env = case::env_for(case, flow, now, Some(&actor.person));
+    let top = top_context(flow, &case.answers, &env);
+    flow.steps
+        .iter()
+        .filter(|s| {
+            step_applies(s, &top)
+                && (s.kind == StepKind::Review || case::may_fill(flow, case, s, actor, &env))
+        })
+        .collect()
+}
+
+fn progress(flow: &Flow, case: &Case, actor: &Actor, step_id: Option<&str>) -> Value {
+    let steps = journey_steps(flow, case, actor);
+    let total = steps.len().max(1);
+    let current = match step_id {
+        Some(id) => steps.iter().position(|s| s.id == id).map_or(1, |i| i + 1),
+        None => total,
+    };
+    json!({"current": current, "total": total})
+}
+
+struct StepRender<'a> {
+    case: &'a Case,
+    flow: &'a Flow,
+    actor: &'a Actor,
+    step: &'a Step,
+    answers: Value,
+    errors: Vec<FieldError>,
+}
+
+fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response, AppError> {
+    let (now, _) = clock::now_local();
+    let env = case::env_for(r.case, r.flow, now, Some(&r.actor.person));
+    let mut all = r.case.answers.clone();
+    if let Value::Object(m) = &mut all {
+        m.insert(r.step.id.clone(), r.answers.clone());
+    }
+    let visible = visible_fields(r.flow, r.step, &all, &env);
+    let en = ctx.en();
+    let cx = FieldContext {
+        step_id: &r.step.id,
+        errors: &r.errors,
+        en,
+        visible: &visible,
+    };
+    let fields = forms::field_views(&r.step.fields, &r.answers, &cx, "");
+    let errors: Vec<Value> = r
+        .errors
+        .iter()
+        .map(|e| {
+            let rel = e
+                .path
+                .strip_prefix(&format!("{}.", r.step.id))
+                .unwrap_or(&e.path);
+            json!({"anchor": forms::anchor(rel), "message": if en { &e.message.en } else { &e.message.sv }})
+        })
+        .collect();
+    let has_previous = case::previous_step(r.flow, r.case, &r.step.id, &env, r.actor).is_some();
+    let title = ctx.t(&r.step.title.sv, &r.step.title.en).to_owned();
+    let page_title = if errors.is_empty() {
+        title.clone()
+    } else {
+        format!("{} {title}", ctx.t("Fel:", "Error:"))
+    };
+    let mut resp = ctx.page(
+        app,
+        "step.html",
+        &page_title,
+        json!({
+            "progress": progress(r.flow, r.case, r.actor, Some(&r.step.id)),
+            "flow_title": ctx.t(&r.flow.title.sv, &r.flow.title.en),
+            "case_number": r.case.number,
+            "step_title": title,
+            "step_description": r.step.description.as_ref().map(|d| ctx.t(&d.sv, &d.en)),
+            "action": format!("/cases/{}/steps/{}", r.case.id, r.step.id),
+            "visibility_url": "",
+            "revision": r.case.revision,
+            "fields": fields,
+            "errors": errors,
+            "has_previous": has_previous,
+        }),
+    )?;
+    if !r.errors.is_empty() {
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+/// `GET /cases/{id}/steps/{step}`.
+pub async fn step_page(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path((id, step_id)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let (case, flow, actor) = fillable(&app, &ctx, &id).await?;
+    let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
+    if step.kind == StepKind::Review {
+        return Ok(redirect(&format!("/cases/{id}/review")));
+    }
+    if !journey_steps(&flow, &case, &actor)
+        .iter()
+        .any(|s| s.id == step.id)
+    {
+        return Ok(redirect(&format!("/cases/{id}")));
+    }
+    let (now, _) = clock::now_local();
+    let env = case::env_for(&case, &flow, now, Some(&actor.person));
+    let answers = match case.answers.get(&step.id) {
+        Some(v) if v.is_object() => v.clone(),
+        _ => prefill(step, &env),
+    };
+    render_step(
+        &app,
+        &ctx,
+        StepRender {
+            case: &case,
+            flow: &flow,
+            actor: &actor,
+            step,
+            answers,
+            errors: Vec::new(),
+        },
+    )
+}
+
+/// Writes a command's outcome; a stale revision becomes `Err(None)` so the caller can show
+/// "someone else changed this case" with what was typed.
+pub async fn write(
+    app: &AppState,
+    expected: u64,
+    out: &Outcome,
+    extra: Option<CaseWrite>,
+) -> Result<(), Option<AppError>> {
+    let w = match extra {
+        Some(w) => w,
+        None => CaseWrite {
+            case: out.case.clone(),
+            expected_revision: expected,
+            events: out.events.clone(),
+            document: None,
+            evidence: None,
+        },
+    };
+    match app.store.update_case(&w).await {
+        Ok(()) => Ok(()),
+        Err(blankett_core::store::StoreError::Conflict { .. }) => Err(None),
+        Err(e) => Err(Some(e.into())),
+    }
+}
+
+pub fn conflict_notice(ctx: &Ctx) -> String {
+    ctx.t(
+        "Någon annan har ändrat ärendet medan du arbetade. Dina uppgifter nedan är inte sparade än – kontrollera dem och spara igen.",
+        "Someone else changed this case while you were working. Your entries below are not saved yet – check them and save again.",
+    )
+    .to_owned()
+}
+
+/// `POST /cases/{id}/steps/{step}`: saves the draft (always), then goes on, back, or stays.
+pub async fn save_step(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path((id, step_id)): Path<(String, String)>,
+    form: Form,
+) -> Result<Response, AppError> {
+    form.check_csrf(&ctx)?;
+    let (case, flow, actor) = fillable(&app, &ctx, &id).await?;
+    let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
+    let expected = form.revision()?;
+    let action = form.get("_action").unwrap_or("next").to_owned();
+    let mut answers = forms::step_answers(step, &form);
+    if let Some(group) = action.strip_prefix("add:") {
+        forms::add_item(&mut answers, group);
+    } else if let Some(item) = action.strip_prefix("remove:") {
+        forms::remove_item(&mut answers, item);
+    }
+    let (now, _) = clock::now_local();
+    let env = case::env_for(&case, &flow, now, Some(&actor.person));
+    let shown_before = forms::shown_value_paths(&visible_fields(&flow, step, &case.answers, &env));
+
+    let out = match case::apply(
+        &flow,
+        &case,
+        &actor,
+        expected,
+        Command::SaveStep {
+            step: step.id.clone(),
+            answers: answers.clone(),
+        },
+        now,
+    ) {
+        Ok(out) => out,
+        Err(case::CaseError::Conflict { .. }) => {
+            return stale(&app, &ctx, &case, &flow, &actor, step, answers);
+        }
+        Err(case::CaseError::Forbidden(_) | case::CaseError::InvalidTransition { .. }) => {
+            return Ok(redirect(&format!("/cases/{id}")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match write(&app, expected, &out, None).await {
+        Ok(()) => {}
+        Err(None) => {
+            let fresh = app.store.get_case(&id).await?.ok_or(AppError::NotFound)?;
+            return stale(&app, &ctx, &fresh, &flow, &actor, step, answers);
+        }
+        Err(Some(e)) => return Err(e),
+    }
+    let saved = out.case;
+    let here = format!("/cases/{id}/steps/{}", step.id);
+    match action.as_str() {
+        "save" => {
+            ctx.session.set_notice(
+                "Utkastet är sparat. Du kan fortsätta nu eller senare via Mina sidor.",
+                "The draft is saved. You can continue now or later from My pages.",
+            );
+            Ok(redirect(&here))
+        }
+        a if a.starts_with("add:") || a.starts_with("remove:") => Ok(redirect(&here)),
+        "back" => {
+            let back = case::apply(
+                &flow,
+                &saved,
+                &actor,
+                saved.revision,
+                Command::Back {
+                    from: step.id.clone(),
+                },
+                now,
+            );
+            match back {
+                Ok(b) => {
+                    // Going back is navigation; losing the race only means staying here.
+                    let _ = write(&app, saved.revision, &b, None).await;
+                    Ok(redirect(&next_location(&b.case, &flow)))
+                }
+                Err(_) => Ok(redirect(&here)),
+            }
+        }
+        _ => {
+            if !out.errors.is_empty() {
+                let step_answers = saved.answers.get(&step.id).cloned().unwrap_or(json!({}));
+                return render_step(
+                    &app,
+                    &ctx,
+                    StepRender {
+                        case: &saved,
+                        flow: &flow,
+                        actor: &actor,
+                        step,
+                        answers: step_answers,
+                        errors: out.errors,
+                    },
+                );
+            }
+            let env = case::env_for(&saved, &flow, now, Some(&actor.person));
+            let shown_after =
+                forms::shown_value_paths(&visible_fields(&flow, step, &saved.answers, &env));
+            if shown_after.difference(&shown_before).next().is_some() {
+                ctx.session.set_notice(
+                    "Dina svar är sparade. Fler frågor har tillkommit på den här sidan.",
+                    "Your answers are saved. More questions have appeared on this page.",
+                );
+                return Ok(redirect(&here));
+            }
+            Ok(redirect(&next_location(&saved, &flow)))
+        }
+    }
+}
+
+/// The step page again after a lost race: the typed values, the new revision, a notice.
+fn stale(
+    app: &AppState,
+    ctx: &Ctx,
+    fresh: &Case,
+    flow: &Flow,
+    actor: &Actor,
+    step: &Step,
+    answers: Value,
+) -> Result<Response, AppError> {
+    let notice = conflict_notice(ctx);
+    ctx.session.set_notice(notice.clone(), notice);
+    let mut resp = render_step(
+        app,
+        ctx,
+        StepRender {
+            case: fresh,
+            flow,
+            actor,
+            step,
+            answers,
+            errors: Vec::new(),
+        },
+    )?;
+    *resp.status_mut() = StatusCode::CONFLICT;
+    Ok(resp)
+}
+
+/// `GET /cases/{id}/review`: check your answers.
+pub async fn review_page(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let (case, flow, actor) = fillable(&app, &ctx, &id).await?;
+    if !matches!(case.status, Status::Draft | Status::Returned) || actor.person != case.applicant {
+        return Ok(redirect(&format!("/cases/{id}")));
+    }
+    render_review(&app, &ctx, &case, &flow, &actor, &[])
+}
+
+fn render_review(
+    app: &AppState,
+    ctx: &Ctx,
+    case: &Case,
+    flow: &Flow,
+    actor: &Actor,
+    errors: &[FieldError],
+) -> Result<Response, AppError> {
+    let (now, _) = clock::now_local();
+    let env = case::env_for(case, flow, now, Some(&actor.person));
+    let en = ctx.en();
+    let steps = review::summary(flow, case, &env, en, &|s: &Step| {
+        case::may_fill(flow, case, s, actor, &env)
+            .then(|| format!("/cases/{}/steps/{}", case.id, s.id))
+    });
+    let error_links: Vec<Value> = errors
+        .iter()
+        .map(|e| {
+            let (step, rel) = e.path.split_once('.').unwrap_or((&e.path, ""));
+            json!({
+                "anchor": format!("/cases/{}/steps/{step}#{}", case.id, forms::anchor(rel)),
+                "message": if en { &e.message.en } else { &e.message.sv },
+            })
+        })
+        .collect();
+    // The error summary links to other pages here, so `anchor` holds a full link.
+    let by_case_worker = case.started_as == Starter::CaseWorker;
+    let back = journey_steps(flow, case, actor)
+        .iter()
+        .rev()
+        .find(|s| s.kind == StepKind::Form)
+        .map(|s| format!("/cases/{}/steps/{}", case.id, s.id));
+    let mut resp = ctx.page(
+        app,
+        "review.html",
+        ctx.t("Kontrollera dina svar", "Check your answers"),
+        json!({
+            "progress": progress(flow, case, actor, None),
+            "flow_title": ctx.t(&flow.title.sv, &flow.title.en),
+            "case_number": case.number,
+            "steps": steps,
+            "errors": error_links,
+            "revision": case.revision,
+            "submit_action": format!("/cases/{}/submit", case.id),
+            "submit_label": if by_case_worker { ctx.t("Klar – till granskning", "Done – to approval") } else { ctx.t("Skicka in", "Submit") },
+            "submit_text": if by_case_worker {
+                ctx.t("Underlaget är klart. Därefter godkänner du ärendet och dokumentet skapas för underskrift.", "The report is complete. Then you approve the case and the document is created for signing.")
+            } else {
+                ctx.t("När du skickar in går ärendet till en handläggare.", "When you submit, the case goes to a case worker.")
+            },
+            "back_url": back,
+        }),
+    )?;
+    if !errors.is_empty() {
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+/// `POST /cases/{id}/submit`.
+pub async fn submit(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, AppError> {
+    form.check_csrf(&ctx)?;
+    let (case, flow, actor) = fillable(&app, &ctx, &id).await?;
+    let expected = form.revision()?;
+    let (now, _) = clock::now_local();
+    let out = match case::apply(&flow, &case, &actor, expected, Command::Submit, now) {
+        Ok(o) => o,
+        Err(case::CaseError::Invalid(errors)) => {
+            return render_review(&app, &ctx, &case, &flow, &actor, &errors);
+        }
+        Err(case::CaseError::Conflict { .. }) => {
+            let n = conflict_notice(&ctx);
+            ctx.session.set_notice(n.clone(), n);
+            return Ok(redirect(&format!("/cases/{id}/review")));
+        }
+        Err(case::CaseError::InvalidTransition { .. }) => {
+            return Ok(redirect(&format!("/cases/{id}")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match write(&app, expected, &out, None).await {
+        Ok(()) => {}
+        Err(None) => {
+            let n = conflict_notice(&ctx);
+            ctx.session.set_notice(n.clone(), n);
+            return Ok(redirect(&format!("/cases/{id}/review")));
+        }
+        Err(Some(e)) => return Err(e),
+    }
+    tracing::info!(case_id = %id, "case submitted");
+    if out.case.status == Status::InReview {
+        ctx.session.set_notice(
+            "Underlaget är klart. Granska och godkänn ärendet nedan.",
+            "The report is complete. Review and approve the case below.",
+        );
+        return Ok(redirect(&format!("/cases/{id}")));
+    }
+    Ok(redirect(&format!("/cases/{id}/receipt")))
+}
+
+/// `GET /cases/{id}/receipt`.
+pub async fn receipt(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let (case, flow, _) = fillable(&app, &ctx, &id).await?;
+    ctx.page(
+        &app,
+        "receipt.html",
+        ctx.t("Ärendet är inskickat", "The case has been submitted"),
+        json!({
+            "heading": ctx.t("Ärendet är inskickat", "The case has been submitted"),
+            "case_number": case.number,
+            "message": format!("{} {}", ctx.t("Tack! Ditt ärende har kommit in till", "Thank you. Your case has reached"), ctx.t(&flow.title.sv, &flow.title.en)),
+            "case_url": format!("/cases/{id}"),
+        }),
+    )
+    .map(IntoResponse::into_response)
+}

@@ -1,0 +1,406 @@
+//! eID in the browser: logging in, waiting for an order (with and without JavaScript), the
+//! animated BankID QR code, cancelling, and the built-in test eID's own page.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use blankett_core::eid::{EidError, OrderHandle, Progress, Refusal, StartRequest};
+use blankett_core::ids::Personnummer;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::forms::Form;
+use super::session::{PendingOrder, Purpose, SessionUser};
+use super::{AppError, AppState, Ctx, redirect, safe_next, signing};
+use crate::clock;
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+fn provider_label(id: &str, ctx: &Ctx) -> String {
+    match id {
+        "test" => ctx.t("Test-e-legitimation", "Test eID").to_owned(),
+        "bankid" => "BankID".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+pub fn provider_views(app: &AppState, ctx: &Ctx) -> Vec<Value> {
+    app.providers
+        .ids()
+        .into_iter()
+        .map(|id| json!({"id": id, "label": provider_label(id, ctx)}))
+        .collect()
+}
+
+/// `GET /login`.
+pub async fn login_page(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    axum::extract::Query(q): axum::extract::Query<NextQuery>,
+) -> Result<Response, AppError> {
+    let next = safe_next(q.next.as_deref().unwrap_or("/"));
+    ctx.page(
+        &app,
+        "login.html",
+        ctx.t("Logga in", "Log in"),
+        json!({"providers": provider_views(&app, &ctx), "next": next, "message": Value::Null}),
+    )
+}
+
+/// Parses `bankid:same-device` / `bankid:other-device` / `test`.
+fn chosen_provider(form: &Form) -> Result<(String, bool), AppError> {
+    let raw = form
+        .get("provider")
+        .ok_or(AppError::BadRequest("no eID provider chosen"))?;
+    Ok(match raw.split_once(':') {
+        Some((p, mode)) => (p.to_owned(), mode == "same-device"),
+        None => (raw.to_owned(), false),
+    })
+}
+
+/// Starts an eID order for `purpose` and goes to the waiting page (or the test eID's page).
+pub async fn start_order(
+    app: &AppState,
+    ctx: &Ctx,
+    provider_id: &str,
+    same_device: bool,
+    request: StartRequest,
+    purpose: Purpose,
+) -> Result<Response, AppError> {
+    if !app.allow_eid_start(ctx.ip) {
+        return Err(AppError::TooManyRequests);
+    }
+    let provider = app
+        .providers
+        .get(provider_id)
+        .map_err(|_| AppError::BadRequest("unknown eID provider"))?;
+    // A new order replaces an earlier one of this session.
+    if let Some(old) = ctx.session.read(|d| d.order.clone())
+        && let Ok(p) = app.providers.for_order(&old.handle)
+    {
+        let _ = p.cancel(&old.handle).await;
+    }
+    let handle = match provider.start(&request, clock::now_utc()).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(provider = %provider_id, error = %e, "eID order not started");
+            return Err(eid_unavailable(e));
+        }
+    };
+    let to_test_page = handle.provider == "test";
+    let order_ref = handle.order_ref.clone();
+    ctx.session.write(|d| {
+        d.order = Some(PendingOrder {
+            handle,
+            purpose,
+            same_device,
+        })
+    });
+    if to_test_page {
+        return Ok(redirect(&format!("/test-eid/{order_ref}")));
+    }
+    Ok(redirect("/eid/wait"))
+}
+
+fn eid_unavailable(e: EidError) -> AppError {
+    match e {
+        EidError::Provider {
+            retryable: true, ..
+        }
+        | EidError::Transport(_) => AppError::Internal(format!("eID provider unavailable: {e}")),
+        other => AppError::Internal(format!("eID start failed: {other}")),
+    }
+}
+
+/// `POST /login/start`.
+pub async fn start_login(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    form: Form,
+) -> Result<Response, AppError> {
+    form.check_csrf(&ctx)?;
+    let (provider, same_device) = chosen_provider(&form)?;
+    let next = safe_next(form.get("next").unwrap_or("/"));
+    start_order(
+        &app,
+        &ctx,
+        &provider,
+        same_device,
+        StartRequest::auth(ctx.ip),
+        Purpose::Login { next },
+    )
+    .await
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    State(_app): State<AppState>,
+    ctx: Ctx,
+    form: Form,
+) -> Result<Response, AppError> {
+    form.check_csrf(&ctx)?;
+    ctx.session.log_out();
+    Ok(redirect("/"))
+}
+
+/// Where an order stands after one collect.
+pub enum Poll {
+    Pending { message: String },
+    Done { next: String },
+    Failed { message: String, back: String },
+}
+
+/// Collects the session's order once; on completion logs in or signs.
+pub async fn poll(app: &AppState, ctx: &Ctx) -> Result<Poll, AppError> {
+    let Some(order) = ctx.session.read(|d| d.order.clone()) else {
+        return Ok(Poll::Failed {
+            message: ctx
+                .t(
+                    "Det finns ingen pågående legitimering.",
+                    "There is no eID order in progress.",
+                )
+                .to_owned(),
+            back: "/".into(),
+        });
+    };
+    let back = match &order.purpose {
+        Purpose::Login { next } => format!("/login?next={}", super::urlencode(next)),
+        Purpose::Sign { case_id, .. } => format!("/cases/{case_id}/sign"),
+    };
+    let provider = app
+        .providers
+        .for_order(&order.handle)
+        .map_err(AppError::internal)?;
+    let progress = provider.collect(&order.handle, clock::now_utc()).await;
+    let en = ctx.en();
+    let pick = |m: &blankett_core::eid::UserMessage| if en { m.en.clone() } else { m.sv.clone() };
+    match progress {
+        Ok(Progress::Pending { message, .. }) => Ok(Poll::Pending {
+            message: pick(&message),
+        }),
+        Ok(Progress::Failed { message, .. }) => {
+            ctx.session.write(|d| d.order = None);
+            Ok(Poll::Failed {
+                message: pick(&message),
+                back,
+            })
+        }
+        Ok(Progress::Complete(done)) => {
+            ctx.session.write(|d| d.order = None);
+            match &order.purpose {
+                Purpose::Login { next } => {
+                    ctx.session.log_in(SessionUser {
+                        personnummer: done.identity.personnummer.clone(),
+                        name: done.identity.full_name.clone(),
+                        provider: order.handle.provider.clone(),
+                    });
+                    tracing::info!(provider = %order.handle.provider, "logged in");
+                    Ok(Poll::Done { next: next.clone() })
+                }
+                Purpose::Sign { .. } => {
+                    let next = signing::complete(app, ctx, &order, *done).await?;
+                    Ok(Poll::Done { next })
+                }
+            }
+        }
+        Err(EidError::Refused(r)) => {
+            ctx.session.write(|d| d.order = None);
+            tracing::warn!(refusal = ?r, "eID completion refused");
+            let message = match r {
+                Refusal::WrongPerson => ctx.t(
+                    "Legitimeringen gjordes av en annan person än den som ska skriva under. Inget har skrivits under.",
+                    "The eID was used by another person than the designated signer. Nothing was signed.",
+                ),
+                _ => ctx.t(
+                    "Legitimeringen kunde inte godtas. Inget har ändrats.",
+                    "The eID result could not be accepted. Nothing was changed.",
+                ),
+            };
+            Ok(Poll::Failed {
+                message: message.to_owned(),
+                back,
+            })
+        }
+        Err(EidError::Provider {
+            message,
+            retryable: false,
+            ..
+        }) => {
+            ctx.session.write(|d| d.order = None);
+            Ok(Poll::Failed {
+                message: pick(&message),
+                back,
+            })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "eID collect failed");
+            Ok(Poll::Pending {
+                message: ctx
+                    .t(
+                        "Tjänsten för e-legitimation svarar inte just nu. Vi försöker igen.",
+                        "The eID service does not answer right now. We keep trying.",
+                    )
+                    .to_owned(),
+            })
+        }
+    }
+}
+
+/// `GET /eid/wait`: the waiting page (collects once; "check again" without JavaScript).
+pub async fn wait_page(State(app): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
+    let order = ctx.session.read(|d| d.order.clone());
+    match poll(&app, &ctx).await? {
+        Poll::Done { next } => Ok(redirect(&next)),
+        Poll::Failed { message, back } => {
+            ctx.session.set_notice(message.clone(), message);
+            Ok(redirect(&back))
+        }
+        Poll::Pending { message } => {
+            let order = order.ok_or(AppError::NotFound)?;
+            let provider = app
+                .providers
+                .for_order(&order.handle)
+                .map_err(AppError::internal)?;
+            let is_test = order.handle.provider == "test";
+            let heading = match order.purpose {
+                Purpose::Login { .. } => ctx.t("Legitimera dig", "Identify yourself"),
+                Purpose::Sign { .. } => ctx.t("Skriv under", "Sign"),
+            };
+            let qr =
+                !order.same_device && provider.qr_data(&order.handle, clock::now_utc()).is_some();
+            ctx.page(
+                &app,
+                "eid_wait.html",
+                heading,
+                json!({
+                    "heading": heading,
+                    "message": message,
+                    "poll_url": "/eid/status",
+                    "poll_page": "/eid/wait",
+                    "qr_url": if qr { Some("/eid/qr") } else { None },
+                    "autostart_url": if order.same_device { provider.autostart_url(&order.handle) } else { None },
+                    "test_url": if is_test { Some(format!("/test-eid/{}", order.handle.order_ref)) } else { None },
+                }),
+            )
+        }
+    }
+}
+
+/// `GET /eid/status`: the same as the waiting page, as JSON for the script.
+pub async fn status_json(State(app): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
+    let body = match poll(&app, &ctx).await? {
+        Poll::Pending { message } => json!({"done": false, "message": message}),
+        Poll::Done { next } => json!({"done": true, "next": next}),
+        Poll::Failed { message, back } => {
+            ctx.session.set_notice(message.clone(), message.clone());
+            json!({"done": true, "next": back, "message": message})
+        }
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET /eid/qr`: the current animated QR code as SVG (changes every second).
+pub async fn qr_svg(State(app): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
+    let order = ctx
+        .session
+        .read(|d| d.order.clone())
+        .ok_or(AppError::NotFound)?;
+    let provider = app
+        .providers
+        .for_order(&order.handle)
+        .map_err(AppError::internal)?;
+    let data = provider
+        .qr_data(&order.handle, clock::now_utc())
+        .ok_or(AppError::NotFound)?;
+    let code = qrcode::QrCode::new(data.as_bytes()).map_err(AppError::internal)?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .build();
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+/// `POST /eid/cancel`.
+pub async fn cancel(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    form: Form,
+) -> Result<Response, AppError> {
+    form.check_csrf(&ctx)?;
+    let order = ctx.session.write(|d| d.order.take());
+    let back = match &order {
+        Some(o) => {
+            if let Ok(p) = app.providers.for_order(&o.handle) {
+                let _ = p.cancel(&o.handle).await;
+            }
+            match &o.purpose {
+                Purpose::Login { next } => format!("/login?next={}", super::urlencode(next)),
+                Purpose::Sign { case_id, .. } => format!("/cases/{case_id}/sign"),
+            }
+        }
+        None => "/".to_owned(),
+    };
+    ctx.session
+        .set_notice("Legitimeringen avbröts.", "The eID order was cancelled.");
+    Ok(redirect(&back))
+}
+
+fn own_test_order(ctx: &Ctx, order_ref: &str) -> Result<OrderHandle, AppError> {
+    ctx.session
+        .read(|d| d.order.clone())
+        .filter(|o| o.handle.provider == "test" && o.handle.order_ref == order_ref)
+        .map(|o| o.handle)
+        .ok_or(AppError::NotFound)
+}
+
+/// `GET /test-eid/{order}`: the test eID's page (development only).
+pub async fn test_eid_page(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(order_ref): Path<String>,
+) -> Result<Response, AppError> {
+    if app.test_eid.is_none() {
+        return Err(AppError::NotFound);
+    }
+    let handle = own_test_order(&ctx, &order_ref)?;
+    let identities: Vec<Value> = blankett_eid::test_eid::identities()
+        .into_iter()
+        .map(|i| json!({"personnummer": i.personnummer.as_str(), "name": i.full_name}))
+        .collect();
+    ctx.page(
+        &app,
+        "test_eid.html",
+        ctx.t("Test-e-legitimation", "Test eID"),
+        json!({
+            "identities": identities,
+            "visible_text": handle.request.visible_text,
+            "action": format!("/test-eid/{order_ref}"),
+        }),
+    )
+}
+
+/// `POST /test-eid/{order}`: approve as a test person, or cancel.
+pub async fn test_eid_decide(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(order_ref): Path<String>,
+    form: Form,
+) -> Result<Response, AppError> {
+    form.check_csrf(&ctx)?;
+    let test = app.test_eid.clone().ok_or(AppError::NotFound)?;
+    own_test_order(&ctx, &order_ref)?;
+    let result = if form.get("decision") == Some("approve") {
+        let pnr = form
+            .get("personnummer")
+            .and_then(|p| Personnummer::parse(p).ok())
+            .ok_or(AppError::BadRequest("choose a test person"))?;
+        test.approve(&order_ref, &pnr)
+    } else {
+        test.user_cancel(&order_ref)
+    };
+    result.map_err(|_| AppError::BadRequest("the test order has ended"))?;
+    Ok(redirect("/eid/wait"))
+}

@@ -1,0 +1,364 @@
+//! The web application: `blankett serve`.
+//!
+//! Server-rendered pages (minijinja, `renderers/html`) that work without JavaScript, on one
+//! axum router. Layers, outermost first: request id + access log + metrics, security
+//! headers, the session (loaded from and saved to the store) which also renders error
+//! pages. Handlers take a [`Ctx`] (session, request id, client address) and return HTML, a
+//! redirect or an [`AppError`].
+
+pub mod config;
+mod error;
+mod forms;
+mod journey;
+mod login;
+mod ops;
+mod review;
+mod session;
+mod signing;
+mod state;
+mod worker;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use blankett_core::case::{Actor, Person};
+use serde_json::{Value, json};
+
+pub use config::{Config, ConfigError};
+pub use error::AppError;
+pub use session::{Session, SessionUser};
+pub use state::{AppState, StartError};
+
+use crate::clock;
+use error::ErrorPage;
+
+/// Everything a handler needs about the request.
+pub struct Ctx {
+    pub session: Session,
+    pub request_id: String,
+    pub ip: IpAddr,
+    /// Path and query, for "return here" links.
+    pub path: String,
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Ctx, AppError> {
+        let session = parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or_else(|| AppError::internal("session layer missing"))?;
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".into());
+        Ok(Ctx {
+            session,
+            request_id,
+            ip,
+            path,
+        })
+    }
+}
+
+impl Ctx {
+    pub fn en(&self) -> bool {
+        self.session.read(|d| d.lang.as_deref() == Some("en"))
+    }
+
+    pub fn lang(&self) -> &'static str {
+        if self.en() { "en" } else { "sv" }
+    }
+
+    /// Picks the text in the session's language.
+    pub fn t<'a>(&self, sv: &'a str, en: &'a str) -> &'a str {
+        if self.en() { en } else { sv }
+    }
+
+    /// The logged-in person as an actor of the case machine.
+    pub fn actor(&self, app: &AppState) -> Option<Actor> {
+        let user = self.session.user()?;
+        let case_worker = app.config.case_worker_units(&user.personnummer).is_some();
+        Some(Actor {
+            person: Person {
+                personnummer: user.personnummer,
+                name: user.name,
+            },
+            case_worker,
+        })
+    }
+
+    /// The actor, or a redirect to the login page that comes back here.
+    pub fn require_actor(&self, app: &AppState) -> Result<Actor, AppError> {
+        self.actor(app).ok_or_else(|| AppError::Login {
+            next: self.path.clone(),
+        })
+    }
+
+    /// Renders a page: the layout's fields plus `page`'s.
+    pub fn page(
+        &self,
+        app: &AppState,
+        template: &str,
+        title: &str,
+        page: Value,
+    ) -> Result<Response, AppError> {
+        let mut ctx = self.layout(app, title);
+        if let (Value::Object(base), Value::Object(extra)) = (&mut ctx, page) {
+            base.extend(extra);
+        }
+        let html = app
+            .pages
+            .render(template, &ctx)
+            .map_err(AppError::internal)?;
+        Ok(Html(html).into_response())
+    }
+
+    fn layout(&self, app: &AppState, title: &str) -> Value {
+        let user = self
+            .actor(app)
+            .map(|a| json!({"name": a.person.name, "case_worker": a.case_worker}));
+        json!({
+            "lang": self.lang(),
+            "page_title": title,
+            "site": {"name": app.config.site.name, "development": !app.config.is_production()},
+            "user": user,
+            "csrf": self.session.csrf(),
+            "return_to": self.path,
+            "notice": self.session.take_notice(self.en()),
+        })
+    }
+}
+
+#[derive(Clone)]
+struct RequestId(String);
+
+/// A `303 See Other` to `location` (after a POST: the browser then GETs it).
+pub fn redirect(location: &str) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+pub fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A local path to return to after login: only paths on this site (no `//host`).
+pub fn safe_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
+/// The application's routes and layers.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.limits.body_bytes;
+    Router::new()
+        .route("/", get(journey::catalogue))
+        .route("/lang", post(ops::set_lang))
+        .route("/login", get(login::login_page))
+        .route("/login/start", post(login::start_login))
+        .route("/logout", post(login::logout))
+        .route("/eid/wait", get(login::wait_page))
+        .route("/eid/status", get(login::status_json))
+        .route("/eid/qr", get(login::qr_svg))
+        .route("/eid/cancel", post(login::cancel))
+        .route(
+            "/test-eid/{order}",
+            get(login::test_eid_page).post(login::test_eid_decide),
+        )
+        .route("/e/{flow}/start", post(journey::start))
+        .route(
+            "/cases/{id}/steps/{step}",
+            get(journey::step_page).post(journey::save_step),
+        )
+        .route("/cases/{id}/review", get(journey::review_page))
+        .route("/cases/{id}/submit", post(journey::submit))
+        .route("/cases/{id}/receipt", get(journey::receipt))
+        .route("/cases/{id}", get(worker::case_page))
+        .route("/cases/{id}/assign", post(worker::assign))
+        .route("/cases/{id}/return", post(worker::return_case))
+        .route("/cases/{id}/reject", post(worker::reject))
+        .route("/cases/{id}/approve", post(worker::approve))
+        .route("/cases/{id}/reopen", post(worker::reopen))
+        .route("/cases/{id}/withdraw", post(worker::withdraw))
+        .route("/cases/{id}/document", get(signing::download))
+        .route("/cases/{id}/document/pages/{n}", get(signing::page_image))
+        .route("/cases/{id}/sign", get(signing::sign_page))
+        .route("/cases/{id}/sign/start", post(signing::start))
+        .route("/cases/{id}/decline", post(signing::decline))
+        .route("/my", get(worker::my_pages))
+        .route("/inbox", get(worker::inbox))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/static/{file}", get(ops::static_file))
+        .fallback(ops::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), session_layer))
+        .layer(middleware::from_fn(ops::security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), ops::observe))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Loads the session before the handler, saves it after, and turns error responses into
+/// pages in the visitor's language.
+async fn session_layer(
+    State(app): State<AppState>,
+    mut req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let now = clock::now_utc().naive_utc();
+    let token = req
+        .headers()
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(session::cookie_value)
+        .map(str::to_owned);
+    let loaded = match &token {
+        Some(t) => app.load_session(t, now).await,
+        None => Ok(None),
+    };
+    let session = match loaded {
+        Ok(Some(data)) => Session::new(data, token),
+        Ok(None) => Session::new(session::SessionData::default(), None),
+        Err(e) => {
+            tracing::error!(error = %e, "session store unavailable");
+            return (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable").into_response();
+        }
+    };
+    req.extensions_mut().insert(session.clone());
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let path = req.uri().path().to_owned();
+
+    let mut resp = next.run(req).await;
+
+    if let Some(page) = resp.extensions().get::<ErrorPage>().cloned() {
+        if let Some(cause) = &page.cause {
+            tracing::error!(request_id = %request_id, path = %path, cause = %cause, "request failed");
+        }
+        resp = error_page(&app, &session, &page, &request_id);
+    }
+    match app.save_session(&session, now).await {
+        Ok(Some(cookie)) => {
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(request_id = %request_id, error = %e, "session not saved");
+            return (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable").into_response();
+        }
+    }
+    resp
+}
+
+fn error_page(app: &AppState, session: &Session, page: &ErrorPage, request_id: &str) -> Response {
+    let en = session.read(|d| d.lang.as_deref() == Some("en"));
+    let (heading, message) = match page.status {
+        StatusCode::NOT_FOUND => (
+            ("Sidan finns inte", "Page not found"),
+            (
+                "Sidan eller ärendet finns inte, eller så har du inte tillgång till det.",
+                "The page or case does not exist, or you do not have access to it.",
+            ),
+        ),
+        StatusCode::FORBIDDEN => (
+            ("Åtgärden är inte tillåten", "Not allowed"),
+            (
+                "Formuläret kunde inte tas emot, eller så får du inte göra detta. Gå tillbaka, ladda om sidan och försök igen.",
+                "The form could not be accepted, or you may not do this. Go back, reload the page and try again.",
+            ),
+        ),
+        StatusCode::TOO_MANY_REQUESTS => (
+            ("För många försök", "Too many attempts"),
+            (
+                "Vänta en minut och försök igen.",
+                "Wait a minute and try again.",
+            ),
+        ),
+        StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => (
+            ("Felaktig begäran", "Bad request"),
+            (
+                "Det som skickades kunde inte tas emot. Inget har ändrats.",
+                "What was sent could not be accepted. Nothing was changed.",
+            ),
+        ),
+        _ => (
+            ("Något gick fel", "Something went wrong"),
+            (
+                "Ett tekniskt fel uppstod. Det du har sparat finns kvar. Försök igen om en stund.",
+                "A technical error occurred. What you saved is kept. Try again in a while.",
+            ),
+        ),
+    };
+    let pick = |p: (&'static str, &'static str)| if en { p.1 } else { p.0 };
+    let ctx = json!({
+        "lang": if en { "en" } else { "sv" },
+        "page_title": pick(heading),
+        "site": {"name": app.config.site.name, "development": !app.config.is_production()},
+        "user": Value::Null,
+        "csrf": session.csrf(),
+        "return_to": "/",
+        "heading": pick(heading),
+        "message": pick(message),
+        "request_id": request_id,
+    });
+    match app.pages.render("error.html", &ctx) {
+        Ok(html) => (page.status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "error page failed");
+            (page.status, pick(heading).to_owned()).into_response()
+        }
+    }
+}
+
+/// Starts the server and runs until Ctrl-C / SIGTERM.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let state = AppState::start(config).await?;
+    let listener = tokio::net::TcpListener::bind(state.config.listen)
+        .await
+        .map_err(|e| StartError::Listen(format!("{}: {e}", state.config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(e.to_string()))?;
+    println!("Blankett listens on http://{addr}/ ({})", state.describe());
+    state.spawn_background();
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(|e| StartError::Listen(e.to_string()))
+}

@@ -1,0 +1,395 @@
+//! The signing ceremony: the signer sees page images of the exact locked bytes (and can
+//! download them), signs through eID, and the engine adds their PAdES signature in a new
+//! incremental update. After the last signature the document gets validation data and a
+//! document timestamp (PAdES B-LTA) and the case is completed.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use blankett_core::case::{self, Actor, Case, Command, Person, Status, current_signer};
+use blankett_core::document::{safe_filename, sha256_hex};
+use blankett_core::eid::{Completion, DocumentBinding, StartRequest};
+use blankett_core::store::{CaseWrite, DocumentKind, NewDocument, SignatureEvidence};
+use blankett_pades::{Placement, SignatureRequest, SignerIdentity};
+use serde_json::{Value, json};
+
+use super::forms::Form;
+use super::journey::{conflict_notice, write};
+use super::login::{provider_views, start_order};
+use super::session::{PendingOrder, Purpose};
+use super::worker::visible_case;
+use super::{AppError, AppState, Ctx, redirect};
+use crate::clock;
+
+/// Pixels per point of the page images (1.5 → an A4 page is 893 px wide).
+const PAGE_SCALE: f32 = 1.5;
+
+/// `GET /cases/{id}/document`: the newest version of the document (signed, once signed).
+pub async fn download(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let (case, flow, _) = visible_case(&app, &ctx, &id).await?;
+    let doc = app
+        .store
+        .latest_document(&case.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let name = safe_filename(&format!("{}-{}.pdf", flow.id, case.number));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        doc.bytes,
+    )
+        .into_response())
+}
+
+/// `GET /cases/{id}/document/pages/{n}`: page `n` (from 1) as PNG, drawn from the stored bytes.
+pub async fn page_image(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path((id, n)): Path<(String, usize)>,
+) -> Result<Response, AppError> {
+    let (case, _, _) = visible_case(&app, &ctx, &id).await?;
+    let doc = app
+        .store
+        .latest_document(&case.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if n == 0 {
+        return Err(AppError::NotFound);
+    }
+    let png = tokio::task::spawn_blocking(move || {
+        blankett_pdf::pages::page_png(&doc.bytes, n - 1, PAGE_SCALE)
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(|_| AppError::NotFound)?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png.0).into_response())
+}
+
+/// The case and signature index if it is `actor`'s turn to sign.
+fn my_turn(case: &Case, actor: &Actor) -> Option<usize> {
+    (case.status == Status::Signing)
+        .then(|| current_signer(case))
+        .flatten()
+        .filter(|i| case.signatures[*i].person == actor.person)
+}
+
+/// `GET /cases/{id}/sign`.
+pub async fn sign_page(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
+    render_sign(&app, &ctx, &case, &flow, &actor, None).await
+}
+
+async fn render_sign(
+    app: &AppState,
+    ctx: &Ctx,
+    case: &Case,
+    flow: &blankett_core::Flow,
+    actor: &Actor,
+    decline_error: Option<String>,
+) -> Result<Response, AppError> {
+    let Some(i) = my_turn(case, actor) else {
+        return Ok(redirect(&format!("/cases/{}", case.id)));
+    };
+    let doc = app
+        .store
+        .latest_document(&case.id)
+        .await?
+        .ok_or_else(|| AppError::internal("a case being signed has no document"))?;
+    let sha = doc.sha256.clone();
+    let pages = tokio::task::spawn_blocking(move || blankett_pdf::pages::page_count(&doc.bytes))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)?;
+    let pages: Vec<Value> = (1..=pages)
+        .map(|n| json!({"number": n, "url": format!("/cases/{}/document/pages/{n}", case.id)}))
+        .collect();
+    let sig = &case.signatures[i];
+    let errors: Vec<Value> = decline_error
+        .iter()
+        .map(|m| json!({"anchor": "reason", "message": m}))
+        .collect();
+    let mut resp = ctx.page(
+        app,
+        "sign.html",
+        ctx.t("Granska och signera", "Review and sign"),
+        json!({
+            "flow_title": ctx.t(&flow.title.sv, &flow.title.en),
+            "case_number": case.number,
+            "signer_label": ctx.t(&sig.label.sv, &sig.label.en),
+            "sha256": sha,
+            "download_url": format!("/cases/{}/document", case.id),
+            "pages": pages,
+            "providers": provider_views(app, ctx),
+            "start_action": format!("/cases/{}/sign/start", case.id),
+            "decline_action": format!("/cases/{}/decline", case.id),
+            "revision": case.revision,
+            "errors": errors,
+            "decline_error": decline_error,
+            "open_form": if decline_error.is_some() { Some("decline") } else { None },
+        }),
+    )?;
+    if decline_error.is_some() {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+/// `POST /cases/{id}/sign/start`: starts a signing order bound to the locked bytes.
+pub async fn start(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, AppError> {
+    form.check_csrf(&ctx)?;
+    let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
+    let Some(i) = my_turn(&case, &actor) else {
+        return Err(AppError::Forbidden);
+    };
+    let doc = app
+        .store
+        .latest_document(&case.id)
+        .await?
+        .ok_or_else(|| AppError::internal("a case being signed has no document"))?;
+    // The signer signs what they were shown: refuse if the document changed since.
+    if form.get("sha256") != Some(doc.sha256.as_str()) || form.revision()? != case.revision {
+        let n = conflict_notice(&ctx);
+        ctx.session.set_notice(n.clone(), n);
+        return Ok(redirect(&format!("/cases/{id}/sign")));
+    }
+    let raw = form
+        .get("provider")
+        .ok_or(AppError::BadRequest("no eID provider chosen"))?;
+    let (provider, same_device) = match raw.split_once(':') {
+        Some((p, mode)) => (p.to_owned(), mode == "same-device"),
+        None => (raw.to_owned(), false),
+    };
+    let title = format!("{} – {}", flow.title.sv, case.number);
+    let binding = DocumentBinding::of_bytes(&title, &case.number, &doc.bytes);
+    let request = StartRequest::sign_document(
+        ctx.ip,
+        &binding,
+        case.signatures[i].person.personnummer.clone(),
+    );
+    start_order(
+        &app,
+        &ctx,
+        &provider,
+        same_device,
+        request,
+        Purpose::Sign {
+            case_id: case.id.clone(),
+            revision: case.revision,
+            sha256: doc.sha256,
+        },
+    )
+    .await
+}
+
+/// Called when a signing order completed: signs the PDF and records it. Returns where to go.
+pub async fn complete(
+    app: &AppState,
+    ctx: &Ctx,
+    order: &PendingOrder,
+    done: Completion,
+) -> Result<String, AppError> {
+    let Purpose::Sign {
+        case_id,
+        revision,
+        sha256,
+    } = &order.purpose
+    else {
+        return Err(AppError::internal("not a signing order"));
+    };
+    let back = format!("/cases/{case_id}");
+    let case = app
+        .store
+        .get_case(case_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let flow = app.flow_of(&case).await?;
+    let doc = app
+        .store
+        .latest_document(case_id)
+        .await?
+        .ok_or_else(|| AppError::internal("a case being signed has no document"))?;
+    if case.revision != *revision || doc.sha256 != *sha256 {
+        let n = conflict_notice(ctx);
+        ctx.session.set_notice(n.clone(), n);
+        return Ok(format!("{back}/sign"));
+    }
+    let signer = Actor {
+        person: Person {
+            personnummer: done.identity.personnummer.clone(),
+            name: done.identity.full_name.clone(),
+        },
+        case_worker: app
+            .config
+            .case_worker_units(&done.identity.personnummer)
+            .is_some(),
+    };
+    let Some(i) = my_turn(&case, &signer) else {
+        return Err(AppError::Forbidden);
+    };
+    let sig = case.signatures[i].clone();
+    let last = case.signatures[i + 1..].is_empty();
+    let identity = SignerIdentity {
+        given_name: done.identity.given_name.clone(),
+        surname: done.identity.surname.clone(),
+        full_name: done.identity.full_name.clone(),
+        personnummer: Some(done.identity.personnummer.as_str().to_owned()),
+    };
+    let method = match done.evidence.provider.as_str() {
+        "bankid" => "BankID".to_owned(),
+        "test" => "Test-e-legitimation (ej giltig)".to_owned(),
+        other => other.to_owned(),
+    };
+    let role = sig.label.sv.clone();
+    let pades = app.pades.clone();
+    let bytes = doc.bytes;
+    let field = sig.field.clone();
+    let placement = sig.placement.clone().map(|p| Placement {
+        page: p.page as usize,
+        rect: p.rect,
+    });
+    let now_utc = clock::now_utc();
+    let signed = tokio::task::spawn_blocking(move || {
+        let request = SignatureRequest {
+            field: &field,
+            placement,
+            identity: &identity,
+            role: &role,
+            method: &method,
+            time: now_utc,
+        };
+        let signed = pades.sign(&bytes, &request)?;
+        if last {
+            pades.seal_long_term(&signed, now_utc)
+        } else {
+            Ok(signed)
+        }
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(AppError::internal)?;
+    let new_sha = sha256_hex(&signed);
+    let (now, _) = clock::now_local();
+    let out = case::apply(
+        &flow,
+        &case,
+        &signer,
+        case.revision,
+        Command::Sign {
+            signed_document_sha256: new_sha.clone(),
+        },
+        now,
+    )?;
+    let w = CaseWrite {
+        case: out.case.clone(),
+        expected_revision: case.revision,
+        events: out.events.clone(),
+        document: Some(NewDocument {
+            kind: if last {
+                DocumentKind::Final
+            } else {
+                DocumentKind::Signed
+            },
+            sha256: new_sha,
+            bytes: signed,
+        }),
+        evidence: Some(SignatureEvidence {
+            field: sig.field.clone(),
+            personnummer: done.identity.personnummer.clone(),
+            signed_sha256: sha256.clone(),
+            evidence: done.evidence.clone(),
+        }),
+    };
+    match write(app, case.revision, &out, Some(w)).await {
+        Ok(()) => {}
+        Err(None) => {
+            let n = conflict_notice(ctx);
+            ctx.session.set_notice(n.clone(), n);
+            return Ok(format!("{back}/sign"));
+        }
+        Err(Some(e)) => return Err(e),
+    }
+    tracing::info!(case_id = %case_id, field = %sig.field, "document signed");
+    if out.case.status == Status::Completed {
+        ctx.session.set_notice(
+            "Du har skrivit under. Alla underskrifter är klara och dokumentet kan laddas ner.",
+            "You have signed. All signatures are in and the document can be downloaded.",
+        );
+    } else {
+        ctx.session.set_notice(
+            "Du har skrivit under. Nästa undertecknare har fått dokumentet.",
+            "You have signed. The next signer has been given the document.",
+        );
+    }
+    Ok(back)
+}
+
+/// `POST /cases/{id}/decline`.
+pub async fn decline(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, AppError> {
+    form.check_csrf(&ctx)?;
+    let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
+    if my_turn(&case, &actor).is_none() {
+        return Err(AppError::Forbidden);
+    }
+    let expected = form.revision()?;
+    let reason = form.get("reason").unwrap_or("").to_owned();
+    let (now, _) = clock::now_local();
+    let out = match case::apply(
+        &flow,
+        &case,
+        &actor,
+        expected,
+        Command::Decline { reason },
+        now,
+    ) {
+        Ok(o) => o,
+        Err(case::CaseError::Invalid(_)) => {
+            let msg = ctx
+                .t("Skriv varför du avböjer.", "Write why you decline.")
+                .to_owned();
+            return render_sign(&app, &ctx, &case, &flow, &actor, Some(msg)).await;
+        }
+        Err(case::CaseError::Conflict { .. }) => {
+            let n = conflict_notice(&ctx);
+            ctx.session.set_notice(n.clone(), n);
+            return Ok(redirect(&format!("/cases/{id}/sign")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match write(&app, expected, &out, None).await {
+        Ok(()) => {}
+        Err(None) => {
+            let n = conflict_notice(&ctx);
+            ctx.session.set_notice(n.clone(), n);
+            return Ok(redirect(&format!("/cases/{id}/sign")));
+        }
+        Err(Some(e)) => return Err(e),
+    }
+    ctx.session.set_notice(
+        "Du har avböjt att skriva under. Handläggaren har fått ditt skäl.",
+        "You have declined to sign. The case worker has been given your reason.",
+    );
+    Ok(redirect(&format!("/cases/{id}")))
+}

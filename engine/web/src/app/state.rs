@@ -1,0 +1,367 @@
+//! The application's state: configuration, the store, the loaded flows, the eID providers,
+//! the document renderer and the signer, shared by every request.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use blankett_core::case::Case;
+use blankett_core::eid::{IdentityProvider, Providers};
+use blankett_core::store::{FlowVersion, SessionRecord, Store, StoreError};
+use blankett_core::{Flow, Severity, Sources, load};
+use blankett_eid::bankid::{BankIdClient, BankIdProvider};
+use blankett_eid::test_eid::TestEid;
+use blankett_html::Pages;
+use blankett_pades::{DevPki, DevTsa, Pades};
+use blankett_pdf::{TypstRenderer, check_template};
+use chrono::{Duration, NaiveDateTime};
+
+use super::config::{Config, ConfigError};
+use super::ops::Metrics;
+use super::session::{self, Session, SessionData};
+use crate::{clock, defs_fs};
+
+/// Why the server did not start. Each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("the flows have {count} error(s); run `blankett check` for details:\n{first}")]
+    Flows { count: usize, first: String },
+    #[error("database: {0}")]
+    Database(String),
+    #[error("eID: {0}")]
+    Eid(String),
+    #[error("signing: {0}")]
+    Signing(String),
+    #[error("pages: {0}")]
+    Pages(String),
+    #[error("listen: {0}")]
+    Listen(String),
+}
+
+/// Shared by every request; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    /// The flows as loaded at start, by id.
+    pub flows: Arc<Vec<Arc<Flow>>>,
+    /// Older flow versions that cases in flight are pinned to, by content hash.
+    pinned: Arc<Mutex<HashMap<String, Arc<Flow>>>>,
+    pub providers: Providers,
+    pub test_eid: Option<Arc<TestEid>>,
+    pub renderer: Arc<TypstRenderer>,
+    pub pades: Arc<Pades>,
+    pub pages: Arc<Pages>,
+    pub metrics: Arc<Metrics>,
+    rate: Arc<Mutex<HashMap<IpAddr, (Instant, u32)>>>,
+    backend: &'static str,
+}
+
+impl AppState {
+    /// Checks the configuration, loads and checks the flows, connects to (and migrates) the
+    /// database, builds the eID providers and the signer.
+    pub async fn start(config: Config) -> Result<AppState, StartError> {
+        config.check()?;
+        let paths: Vec<PathBuf> = config
+            .definitions
+            .iter()
+            .map(|p| config.base_dir.join(p))
+            .collect();
+        let sources = defs_fs::read(&paths);
+        let (defs, mut diags) = load(&sources);
+        let renderer = TypstRenderer::new();
+        for flow in &defs.flows {
+            for d in check_template(&renderer, flow) {
+                diags.add(d);
+            }
+        }
+        if diags.error_count() > 0 {
+            let first = diags
+                .sorted()
+                .into_iter()
+                .filter(|d| d.severity == Severity::Error)
+                .take(5)
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(StartError::Flows {
+                count: diags.error_count(),
+                first,
+            });
+        }
+
+        let store = blankett_store::SeaStore::connect(&config.database_url)
+            .await
+            .map_err(|e| StartError::Database(e.to_string()))?;
+        let backend = store.backend_name();
+        let store: Arc<dyn Store> = Arc::new(store);
+
+        let (now_local, _) = clock::now_local();
+        for flow in &defs.flows {
+            let snapshot = pinned_sources(&sources, flow);
+            let text = serde_json::to_string(&snapshot)
+                .map_err(|e| StartError::Database(e.to_string()))?;
+            store
+                .save_flow_version(&FlowVersion {
+                    content_hash: flow.content_hash.clone(),
+                    flow_id: flow.id.clone(),
+                    sources: text,
+                    first_seen: now_local,
+                })
+                .await
+                .map_err(|e| StartError::Database(e.to_string()))?;
+        }
+
+        let mut list: Vec<Arc<dyn IdentityProvider>> = Vec::new();
+        if let Some(b) = &config.eid.bankid {
+            let cfg = b
+                .load(&config.base_dir)
+                .map_err(|e| StartError::Eid(e.to_string()))?;
+            let client = BankIdClient::new(&cfg).map_err(|e| StartError::Eid(e.to_string()))?;
+            list.push(Arc::new(BankIdProvider::new(client)));
+        }
+        let test_eid = if config.test_eid_enabled() {
+            let t = Arc::new(
+                TestEid::new(config.environment).map_err(|e| StartError::Eid(e.to_string()))?,
+            );
+            list.push(t.clone());
+            Some(t)
+        } else {
+            None
+        };
+        if list.is_empty() {
+            return Err(StartError::Eid(
+                "no eID provider is enabled (eid.bankid or eid.test_eid)".into(),
+            ));
+        }
+
+        let now = clock::now_utc();
+        let pki_dir = match &config.signing.pki_dir {
+            Some(d) => config.base_dir.join(d),
+            None => config.data_dir.join("dev-pki"),
+        };
+        let pki = Arc::new(
+            DevPki::load_or_create(&pki_dir, now)
+                .map_err(|e| StartError::Signing(format!("{}: {e}", pki_dir.display())))?,
+        );
+        let tsa = DevTsa::new(&pki, Arc::new(clock::now_utc))
+            .map_err(|e| StartError::Signing(e.to_string()))?;
+        let mut pades = Pades::new(pki.clone()).with_revocation(pki.clone());
+        pades = match &config.signing.tsa_url {
+            Some(url) => pades.with_tsa(Arc::new(
+                blankett_pades::tsa::HttpTsa::new(url, None)
+                    .map_err(|e| StartError::Signing(e.to_string()))?,
+            )),
+            None => pades.with_tsa(Arc::new(tsa)),
+        };
+
+        let pages = Pages::new().map_err(|e| StartError::Pages(e.to_string()))?;
+        Ok(AppState {
+            config: Arc::new(config),
+            store,
+            flows: Arc::new(defs.flows.into_iter().map(Arc::new).collect()),
+            pinned: Arc::new(Mutex::new(HashMap::new())),
+            providers: Providers::new(list),
+            test_eid,
+            renderer: Arc::new(renderer),
+            pades: Arc::new(pades),
+            pages: Arc::new(pages),
+            metrics: Arc::new(Metrics::default()),
+            rate: Arc::new(Mutex::new(HashMap::new())),
+            backend,
+        })
+    }
+
+    /// One line for the start-up message.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:?}, {} database, {} flow(s), eID: {}",
+            self.config.environment,
+            self.backend,
+            self.flows.len(),
+            self.providers.ids().join(", ")
+        )
+        .to_lowercase()
+    }
+
+    /// Background work: purging expired sessions every ten minutes.
+    pub fn spawn_background(&self) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                let now = clock::now_utc().naive_utc();
+                if let Err(e) = store.purge_sessions(now).await {
+                    tracing::warn!(error = %e, "purging sessions failed");
+                }
+            }
+        });
+    }
+
+    /// The current version of a flow.
+    pub fn flow(&self, id: &str) -> Option<Arc<Flow>> {
+        self.flows.iter().find(|f| f.id == id).cloned()
+    }
+
+    /// The flow version a case is pinned to (loaded from the store if the files changed
+    /// since the case started).
+    pub async fn flow_of(&self, case: &Case) -> Result<Arc<Flow>, super::AppError> {
+        if let Some(f) = self.flow(&case.flow_id)
+            && f.content_hash == case.flow_hash
+        {
+            return Ok(f);
+        }
+        if let Some(f) = self.pinned_cache(&case.flow_hash) {
+            return Ok(f);
+        }
+        let version = self
+            .store
+            .flow_version(&case.flow_hash)
+            .await?
+            .ok_or_else(|| super::AppError::internal("the case's flow version is not stored"))?;
+        let sources: Sources =
+            serde_json::from_str(&version.sources).map_err(super::AppError::internal)?;
+        let (defs, _) = load(&sources);
+        let flow = defs
+            .flows
+            .into_iter()
+            .find(|f| f.id == case.flow_id && f.content_hash == case.flow_hash)
+            .map(Arc::new)
+            .ok_or_else(|| super::AppError::internal("the stored flow version does not load"))?;
+        if let Ok(mut m) = self.pinned.lock() {
+            m.insert(case.flow_hash.clone(), flow.clone());
+        }
+        Ok(flow)
+    }
+
+    fn pinned_cache(&self, hash: &str) -> Option<Arc<Flow>> {
+        self.pinned.lock().ok()?.get(hash).cloned()
+    }
+
+    /// Counts an eID start for `ip`; false when over the limit for this minute.
+    pub fn allow_eid_start(&self, ip: IpAddr) -> bool {
+        let limit = self.config.limits.eid_starts_per_minute;
+        let Ok(mut m) = self.rate.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        if m.len() > 10_000 {
+            m.retain(|_, (t, _)| now.duration_since(*t).as_secs() < 60);
+        }
+        let entry = m.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0).as_secs() >= 60 {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= limit
+    }
+
+    pub(crate) async fn load_session(
+        &self,
+        token: &str,
+        now: NaiveDateTime,
+    ) -> Result<Option<SessionData>, StoreError> {
+        let Some(rec) = self
+            .store
+            .get_session(&session::hash_token(token), now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        // A row that does not parse (an older format) is a fresh session, not an error.
+        let mut data: SessionData = serde_json::from_value(rec.data).unwrap_or_default();
+        // Extend an idle session at most every five minutes, not on every request.
+        let idle = Duration::minutes(i64::from(self.config.limits.session_idle_minutes));
+        data.extend = rec.expires_at - now < idle - Duration::minutes(5);
+        Ok(Some(data))
+    }
+
+    /// Saves the session if it changed; returns a `Set-Cookie` value when the cookie changes.
+    pub(crate) async fn save_session(
+        &self,
+        session: &Session,
+        now: NaiveDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        let secure = if self.config.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        };
+        let (old, new_token, data, destroy) = {
+            let mut inner = session.lock();
+            if inner.destroy {
+                (inner.token.take(), None, None, true)
+            } else if !inner.dirty && !inner.rotate && !inner.data.extend {
+                return Ok(None);
+            } else {
+                let old = inner.token.clone();
+                let new_token = if inner.rotate || old.is_none() {
+                    let t = session::random_token();
+                    if t.is_empty() {
+                        return Err(StoreError::Backend("no randomness for a session id".into()));
+                    }
+                    inner.token = Some(t.clone());
+                    Some(t)
+                } else {
+                    None
+                };
+                inner.data.extend = false;
+                let old = if inner.rotate { old } else { None };
+                inner.rotate = false;
+                inner.dirty = false;
+                (old, new_token, Some(inner.data.clone()), false)
+            }
+        };
+        if let Some(old) = &old {
+            self.store.delete_session(&session::hash_token(old)).await?;
+        }
+        if destroy {
+            return Ok(Some(format!(
+                "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
+                session::COOKIE
+            )));
+        }
+        let Some(data) = data else { return Ok(None) };
+        let token = match (&new_token, session.lock().token.clone()) {
+            (Some(t), _) => t.clone(),
+            (None, Some(t)) => t,
+            (None, None) => return Ok(None),
+        };
+        let expires_at =
+            now + Duration::minutes(i64::from(self.config.limits.session_idle_minutes));
+        self.store
+            .put_session(&SessionRecord {
+                id_hash: session::hash_token(&token),
+                data: serde_json::to_value(&data)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?,
+                expires_at,
+            })
+            .await?;
+        Ok(new_token.map(|t| {
+            format!(
+                "{}={t}; Path=/; HttpOnly; SameSite=Lax{secure}",
+                session::COOKIE
+            )
+        }))
+    }
+}
+
+/// The sources one flow needs, kept with its content hash.
+fn pinned_sources(all: &Sources, flow: &Flow) -> Sources {
+    Sources {
+        flows: all
+            .flows
+            .iter()
+            .filter(|f| f.folder_name == flow.id)
+            .cloned()
+            .collect(),
+        form_defs: all.form_defs.clone(),
+        shared: all.shared.clone(),
+        problems: Vec::new(),
+    }
+}

@@ -1,0 +1,753 @@
+//! The case page (for everyone with access), the case worker's inbox and actions (assign,
+//! return, reject, approve, reopen), withdrawing, and My pages.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use blankett_core::Flow;
+use blankett_core::case::{
+    self, Actor, Case, Command, EventKind, SignatureState, Status, current_signer,
+};
+use blankett_core::def::Starter;
+use blankett_core::document::{DocumentContext, RenderOptions, render_request};
+use blankett_core::rules::{FieldError, validate_all};
+use blankett_core::store::{CaseFilter, CaseWrite, DocumentKind, NewDocument};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::forms::Form;
+use super::journey::{conflict_notice, write};
+use super::review;
+use super::{AppError, AppState, Ctx, redirect};
+use crate::clock;
+
+impl AppState {
+    /// Whether `actor` handles cases of `flow` (a case worker of its owning unit).
+    pub fn handles(&self, actor: &Actor, flow: &Flow) -> bool {
+        actor.case_worker
+            && self
+                .config
+                .case_worker_units(&actor.person.personnummer)
+                .is_some_and(|units| units.is_empty() || units.contains(&flow.def.owner))
+    }
+
+    /// Who may see a case: its applicant, its signers, and case workers of the flow's unit
+    /// (a citizen's draft stays private until it is submitted).
+    pub fn may_view(&self, actor: &Actor, case: &Case, flow: &Flow) -> bool {
+        actor.person == case.applicant
+            || case.signatures.iter().any(|s| s.person == actor.person)
+            || case.assignee.as_ref() == Some(&actor.person)
+            || (self.handles(actor, flow)
+                && !(case.status == Status::Draft && case.started_as == Starter::Citizen)
+                && case.status != Status::Withdrawn)
+    }
+}
+
+/// Loads a case the logged-in person may see.
+pub async fn visible_case(
+    app: &AppState,
+    ctx: &Ctx,
+    id: &str,
+) -> Result<(Case, Arc<Flow>, Actor), AppError> {
+    let actor = ctx.require_actor(app)?;
+    let case = app.store.get_case(id).await?.ok_or(AppError::NotFound)?;
+    let flow = app.flow_of(&case).await?;
+    if !app.may_view(&actor, &case, &flow) {
+        return Err(AppError::NotFound);
+    }
+    Ok((case, flow, actor))
+}
+
+pub fn status_view(ctx: &Ctx, s: Status) -> Value {
+    let (code, sv, en) = match s {
+        Status::Draft => ("draft", "Utkast", "Draft"),
+        Status::Submitted => ("submitted", "Inskickat", "Submitted"),
+        Status::InReview => ("in_review", "Handläggs", "In review"),
+        Status::Returned => ("returned", "Åter till sökande", "Returned"),
+        Status::Signing => ("signing", "Under signering", "Being signed"),
+        Status::Declined => ("declined", "Underskrift avböjd", "Signature declined"),
+        Status::SigningExpired => ("signing_expired", "Signeringen gick ut", "Signing expired"),
+        Status::Completed => ("completed", "Klart", "Completed"),
+        Status::Rejected => ("rejected", "Avslaget", "Rejected"),
+        Status::Withdrawn => ("withdrawn", "Återkallat", "Withdrawn"),
+    };
+    json!({"code": code, "label": ctx.t(sv, en)})
+}
+
+const ALL_STATUSES: [Status; 10] = [
+    Status::Draft,
+    Status::Submitted,
+    Status::InReview,
+    Status::Returned,
+    Status::Signing,
+    Status::Declined,
+    Status::SigningExpired,
+    Status::Completed,
+    Status::Rejected,
+    Status::Withdrawn,
+];
+
+fn event_label(ctx: &Ctx, k: &EventKind) -> String {
+    let (sv, en) = match k {
+        EventKind::Started => ("Ärendet skapades", "Case started"),
+        EventKind::StepSaved(_) => ("Uppgifter sparades", "Answers saved"),
+        EventKind::WentBack(_) => ("Gick tillbaka ett steg", "Went back a step"),
+        EventKind::Submitted => ("Skickades in", "Submitted"),
+        EventKind::Assigned => ("Tilldelades handläggare", "Assigned"),
+        EventKind::Returned => ("Skickades tillbaka", "Returned"),
+        EventKind::Rejected => ("Avslogs", "Rejected"),
+        EventKind::Approved => ("Godkändes; dokumentet låstes", "Approved; document locked"),
+        EventKind::SignatureRequested(_) => ("Underskrift begärdes", "Signature requested"),
+        EventKind::Signed(_) => ("Undertecknades", "Signed"),
+        EventKind::Declined(_) => ("Underskrift avböjdes", "Signature declined"),
+        EventKind::SigningExpired(_) => ("Signeringen gick ut", "Signing expired"),
+        EventKind::Reopened => ("Öppnades igen", "Reopened"),
+        EventKind::Completed => ("Klart", "Completed"),
+        EventKind::Withdrawn => ("Återkallades", "Withdrawn"),
+        EventKind::Viewed => ("Öppnades av handläggare", "Viewed by a case worker"),
+    };
+    let field = match k {
+        EventKind::SignatureRequested(f)
+        | EventKind::Signed(f)
+        | EventKind::Declined(f)
+        | EventKind::SigningExpired(f) => format!(" ({f})"),
+        _ => String::new(),
+    };
+    format!("{}{field}", ctx.t(sv, en))
+}
+
+fn role_label(ctx: &Ctx, role: &str) -> String {
+    match role {
+        "applicant" => ctx.t("Sökande", "Applicant").to_owned(),
+        "case_worker" => ctx.t("Handläggare", "Case worker").to_owned(),
+        "other" => String::new(),
+        r => r.replace('_', " "),
+    }
+}
+
+/// `GET /cases/{id}`.
+pub async fn case_page(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
+    let (now, _) = clock::now_local();
+    if actor.case_worker && actor.person != case.applicant {
+        // The audit trail of reads: which case worker opened which case, and when.
+        app.store
+            .append_events(&case.id, &[case::viewed(&case, &actor, now)])
+            .await?;
+    }
+    render_case(&app, &ctx, &case, &flow, &actor, &[], None).await
+}
+
+async fn render_case(
+    app: &AppState,
+    ctx: &Ctx,
+    case: &Case,
+    flow: &Flow,
+    actor: &Actor,
+    errors: &[FieldError],
+    open_form: Option<&str>,
+) -> Result<Response, AppError> {
+    let (now, _) = clock::now_local();
+    let env = case::env_for(case, flow, now, Some(&actor.person));
+    let en = ctx.en();
+    let is_assignee = actor.case_worker && case.assignee.as_ref() == Some(&actor.person);
+    let handles = app.handles(actor, flow);
+    let s = case.status;
+    let fills = matches!(s, Status::Draft | Status::Returned | Status::InReview)
+        && case.current_step.is_some()
+        && case::may_fill(
+            flow,
+            case,
+            case.current_step
+                .as_deref()
+                .and_then(|st| flow.step(st))
+                .unwrap_or(&flow.steps[0]),
+            actor,
+            &env,
+        );
+    let drafting = matches!(s, Status::Draft | Status::Returned) && actor.person == case.applicant;
+    let continue_url = if fills {
+        case.current_step
+            .as_ref()
+            .map(|st| format!("/cases/{}/steps/{st}", case.id))
+    } else if drafting {
+        Some(format!("/cases/{}/review", case.id))
+    } else if is_assignee && s == Status::InReview {
+        flow.steps
+            .iter()
+            .find(|st| {
+                st.kind == blankett_core::def::StepKind::Form
+                    && case::may_fill(flow, case, st, actor, &env)
+            })
+            .map(|st| format!("/cases/{}/steps/{}", case.id, st.id))
+    } else {
+        None
+    };
+    let my_turn = s == Status::Signing
+        && current_signer(case).is_some_and(|i| case.signatures[i].person == actor.person);
+    let has_document = case.document_sha256.is_some();
+    let signatures: Vec<Value> = case
+        .signatures
+        .iter()
+        .map(|sig| {
+            let state = match &sig.state {
+                SignatureState::Waiting => ctx.t("väntar på tur", "waiting").to_owned(),
+                SignatureState::Requested { .. } => ctx.t("ska skriva under nu", "to sign now").to_owned(),
+                SignatureState::Signed { at } => format!("{} {}", ctx.t("undertecknade", "signed"), at.format("%Y-%m-%d %H:%M")),
+                SignatureState::Declined { reason, .. } => format!("{}: {reason}", ctx.t("avböjde", "declined")),
+                SignatureState::Expired { .. } => ctx.t("tiden gick ut", "expired").to_owned(),
+            };
+            json!({"label": ctx.t(&sig.label.sv, &sig.label.en), "name": sig.person.name, "state": state})
+        })
+        .collect();
+    let steps = review::summary(flow, case, &env, en, &|_| None);
+    let events: Vec<Value> = if handles || is_assignee {
+        app.store
+            .events(&case.id)
+            .await?
+            .iter()
+            .map(|e| {
+                json!({
+                    "at": e.at.format("%Y-%m-%d %H:%M").to_string(),
+                    "what": event_label(ctx, &e.kind),
+                    "detail": e.detail,
+                    "by": role_label(ctx, &e.actor_role),
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let error_views: Vec<Value> = errors
+        .iter()
+        .map(|e| {
+            let (step, rel) = e.path.split_once('.').unwrap_or((&e.path, ""));
+            let anchor = if flow.step(step).is_some() {
+                format!(
+                    "/cases/{}/steps/{step}#{}",
+                    case.id,
+                    super::forms::anchor(rel)
+                )
+            } else {
+                format!("#{}", e.path)
+            };
+            json!({"anchor": anchor, "message": if en { &e.message.en } else { &e.message.sv }})
+        })
+        .collect();
+    let title = format!("{} {}", ctx.t("Ärende", "Case"), case.number);
+    ctx.page(
+        app,
+        "case.html",
+        &title,
+        json!({
+            "flow_title": ctx.t(&flow.title.sv, &flow.title.en),
+            "case_number": case.number,
+            "status": status_view(ctx, s),
+            "base": format!("/cases/{}", case.id),
+            "revision": case.revision,
+            "return_comment": if actor.person == case.applicant { case.return_comment.clone() } else { None },
+            "errors": error_views,
+            "open_form": open_form,
+            "actions": {
+                "continue_url": continue_url,
+                "continue_label": if drafting { ctx.t("Fortsätt med ärendet", "Continue with the case") } else { ctx.t("Fyll i uppgifter", "Fill in details") },
+                "sign_url": if my_turn { Some(format!("/cases/{}/sign", case.id)) } else { None },
+                "download_url": if has_document { Some(format!("/cases/{}/document", case.id)) } else { None },
+                "download_label": if s == Status::Completed { ctx.t("Ladda ner det undertecknade dokumentet (PDF)", "Download the signed document (PDF)") } else { ctx.t("Ladda ner dokumentet (PDF)", "Download the document (PDF)") },
+                "assign": handles && matches!(s, Status::Submitted | Status::InReview) && !is_assignee,
+                "approve": is_assignee && s == Status::InReview,
+                "return_to_applicant": is_assignee && s == Status::InReview && case.started_as == Starter::Citizen,
+                "reject": (is_assignee && s == Status::InReview) || (handles && s == Status::Submitted),
+                "reopen": is_assignee && matches!(s, Status::Declined | Status::SigningExpired),
+                "withdraw": (actor.person == case.applicant && matches!(s, Status::Draft | Status::Submitted | Status::Returned))
+                    || (is_assignee && matches!(s, Status::Draft | Status::InReview)),
+            },
+            "signatures": signatures,
+            "steps": steps,
+            "events": events,
+        }),
+    )
+}
+
+/// Applies a simple command from a case page form and returns to the case page.
+async fn act(
+    app: AppState,
+    ctx: Ctx,
+    id: String,
+    form: Form,
+    command: Command,
+    open_form: &str,
+    done: (&str, &str),
+) -> Result<Response, AppError> {
+    form.check_csrf(&ctx)?;
+    let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
+    let expected = form.revision()?;
+    let (now, _) = clock::now_local();
+    let out = match case::apply(&flow, &case, &actor, expected, command, now) {
+        Ok(o) => o,
+        Err(case::CaseError::Invalid(errors)) => {
+            return render_case(&app, &ctx, &case, &flow, &actor, &errors, Some(open_form)).await;
+        }
+        Err(case::CaseError::Conflict { .. }) => {
+            let n = conflict_notice(&ctx);
+            ctx.session.set_notice(n.clone(), n);
+            return Ok(redirect(&format!("/cases/{id}")));
+        }
+        Err(case::CaseError::InvalidTransition { .. }) => {
+            ctx.session.set_notice(
+                "Det går inte att göra så i ärendets nuvarande läge.",
+                "That is not possible in the case's current state.",
+            );
+            return Ok(redirect(&format!("/cases/{id}")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match write(&app, expected, &out, None).await {
+        Ok(()) => {}
+        Err(None) => {
+            let n = conflict_notice(&ctx);
+            ctx.session.set_notice(n.clone(), n);
+            return Ok(redirect(&format!("/cases/{id}")));
+        }
+        Err(Some(e)) => return Err(e),
+    }
+    ctx.session.set_notice(done.0, done.1);
+    Ok(redirect(&format!("/cases/{id}")))
+}
+
+pub async fn assign(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, AppError> {
+    act(
+        app,
+        ctx,
+        id,
+        form,
+        Command::Assign,
+        "",
+        ("Ärendet är tilldelat dig.", "The case is assigned to you."),
+    )
+    .await
+}
+
+pub async fn return_case(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, AppError> {
+    let comment = form.get("comment").unwrap_or("").to_owned();
+    act(
+        app,
+        ctx,
+        id,
+        form,
+        Command::Return { comment },
+        "return",
+        (
+            "Ärendet är skickat tillbaka till den sökande.",
+            "The case is returned to the applicant.",
+        ),
+    )
+    .await
+}
+
+pub async fn reject(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, AppError> {
+    let reason = form.get("reason").unwrap_or("").to_owned();
+    act(
+        app,
+        ctx,
+        id,
+        form,
+        Command::Reject { reason },
+        "reject",
+        ("Ärendet är avslaget.", "The case is rejected."),
+    )
+    .await
+}
+
+pub async fn reopen(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, AppError> {
+    act(
+        app,
+        ctx,
+        id,
+        form,
+        Command::Reopen,
+        "",
+        ("Ärendet är öppnat igen.", "The case is reopened."),
+    )
+    .await
+}
+
+pub async fn withdraw(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, AppError> {
+    act(
+        app,
+        ctx,
+        id,
+        form,
+        Command::Withdraw,
+        "",
+        ("Ärendet är återkallat.", "The case is withdrawn."),
+    )
+    .await
+}
+
+/// `POST /cases/{id}/approve`: renders the document, locks its bytes and starts signing.
+pub async fn approve(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, AppError> {
+    form.check_csrf(&ctx)?;
+    let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
+    let expected = form.revision()?;
+    if expected != case.revision {
+        let n = conflict_notice(&ctx);
+        ctx.session.set_notice(n.clone(), n);
+        return Ok(redirect(&format!("/cases/{id}")));
+    }
+    let is_assignee = actor.case_worker && case.assignee.as_ref() == Some(&actor.person);
+    if !is_assignee || case.status != Status::InReview {
+        return Err(AppError::Forbidden);
+    }
+    let (now, offset) = clock::now_local();
+    let env = case::env_for(&case, &flow, now, Some(&actor.person));
+    let report = validate_all(&flow, &case.answers, &env);
+    if !report.errors.is_empty() {
+        return render_case(&app, &ctx, &case, &flow, &actor, &report.errors, None).await;
+    }
+    let mut preview = case.clone();
+    preview.answers = report.answers.clone();
+    let signers = match case::resolve_signers(&flow, &preview, &env) {
+        Ok(s) => s,
+        Err(e) => {
+            let err = FieldError {
+                path: "signers".into(),
+                code: "signers",
+                message: blankett_core::Text::new(
+                    format!("Undertecknarna kan inte bestämmas: {e}"),
+                    format!("The signers cannot be determined: {e}"),
+                ),
+            };
+            return render_case(&app, &ctx, &case, &flow, &actor, &[err], None).await;
+        }
+    };
+    let author = app.config.site.name.clone();
+    let request = render_request(
+        &DocumentContext {
+            flow: &flow,
+            case: &preview,
+            answers: &report.answers,
+            signers: &signers,
+            env: &env,
+            author: &author,
+        },
+        now,
+        offset,
+    )
+    .map_err(AppError::internal)?;
+    let renderer = app.renderer.clone();
+    let rendered =
+        tokio::task::spawn_blocking(move || renderer.render(&request, RenderOptions::default()))
+            .await
+            .map_err(AppError::internal)?;
+    let rendered = match rendered {
+        Ok(r) => r,
+        Err(blankett_core::document::RenderError::UnsupportedCharacters(chars)) => {
+            let list: String = chars.iter().map(|c| format!("“{c}” ")).collect();
+            let err = FieldError {
+                path: "document".into(),
+                code: "characters",
+                message: blankett_core::Text::new(
+                    format!(
+                        "Svaren innehåller tecken som dokumentet inte kan visa: {list}. Ändra dem och försök igen."
+                    ),
+                    format!(
+                        "The answers contain characters the document cannot show: {list}. Change them and try again."
+                    ),
+                ),
+            };
+            return render_case(&app, &ctx, &case, &flow, &actor, &[err], None).await;
+        }
+        Err(e) => return Err(AppError::internal(e)),
+    };
+    let mut out = match case::apply(
+        &flow,
+        &case,
+        &actor,
+        expected,
+        Command::Approve {
+            document_sha256: rendered.sha256.clone(),
+        },
+        now,
+    ) {
+        Ok(o) => o,
+        Err(case::CaseError::Invalid(errors)) => {
+            return render_case(&app, &ctx, &case, &flow, &actor, &errors, None).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for sig in &mut out.case.signatures {
+        sig.placement = rendered
+            .signature_fields
+            .iter()
+            .find(|f| f.name == sig.field)
+            .map(|f| case::Placement {
+                page: f.page,
+                rect: f.rect,
+            });
+    }
+    let w = CaseWrite {
+        case: out.case.clone(),
+        expected_revision: expected,
+        events: out.events.clone(),
+        document: Some(NewDocument {
+            kind: DocumentKind::Locked,
+            sha256: rendered.sha256.clone(),
+            bytes: rendered.pdf,
+        }),
+        evidence: None,
+    };
+    match write(&app, expected, &out, Some(w)).await {
+        Ok(()) => {}
+        Err(None) => {
+            let n = conflict_notice(&ctx);
+            ctx.session.set_notice(n.clone(), n);
+            return Ok(redirect(&format!("/cases/{id}")));
+        }
+        Err(Some(e)) => return Err(e),
+    }
+    tracing::info!(case_id = %id, "case approved; document locked");
+    if out.case.status == Status::Signing
+        && current_signer(&out.case).is_some_and(|i| out.case.signatures[i].person == actor.person)
+    {
+        ctx.session.set_notice(
+            "Dokumentet är skapat och låst. Nu är det din tur att skriva under.",
+            "The document is created and locked. It is your turn to sign.",
+        );
+        return Ok(redirect(&format!("/cases/{id}/sign")));
+    }
+    ctx.session.set_notice(
+        "Dokumentet är skapat och låst och har skickats för underskrift.",
+        "The document is created, locked and sent for signing.",
+    );
+    Ok(redirect(&format!("/cases/{id}")))
+}
+
+fn case_rows(
+    app: &AppState,
+    ctx: &Ctx,
+    list: &[blankett_core::store::CaseSummary],
+    action: &dyn Fn(&blankett_core::store::CaseSummary) -> Option<(String, String)>,
+) -> Vec<Value> {
+    list.iter()
+        .map(|c| {
+            let flow_title = app
+                .flow(&c.flow_id)
+                .map(|f| ctx.t(&f.title.sv, &f.title.en).to_owned())
+                .unwrap_or_else(|| c.flow_id.clone());
+            let (action_url, action_label) = action(c).unzip();
+            json!({
+                "url": format!("/cases/{}", c.id),
+                "number": c.number,
+                "flow_title": flow_title,
+                "status": status_view(ctx, c.status),
+                "updated": c.updated_at.format("%Y-%m-%d %H:%M").to_string(),
+                "action_url": action_url,
+                "action_label": action_label,
+                "assignee": "",
+            })
+        })
+        .collect()
+}
+
+/// `GET /my`: My pages.
+pub async fn my_pages(State(app): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
+    let actor = ctx.require_actor(&app)?;
+    let me = actor.person.personnummer.clone();
+    let waiting = app
+        .store
+        .list_cases(&CaseFilter {
+            awaiting_signature_by: Some(me.clone()),
+            statuses: vec![Status::Signing],
+            ..CaseFilter::default()
+        })
+        .await?;
+    let mine = app
+        .store
+        .list_cases(&CaseFilter {
+            involving: Some(me.clone()),
+            ..CaseFilter::default()
+        })
+        .await?;
+    let drafts: Vec<_> = mine
+        .iter()
+        .filter(|c| matches!(c.status, Status::Draft | Status::Returned) && c.applicant == me)
+        .cloned()
+        .collect();
+    let ongoing: Vec<_> = mine
+        .iter()
+        .filter(|c| {
+            let my_draft =
+                matches!(c.status, Status::Draft | Status::Returned) && c.applicant == me;
+            !c.status.is_final() && !my_draft
+        })
+        .cloned()
+        .collect();
+    let finished: Vec<_> = mine
+        .iter()
+        .filter(|c| c.status.is_final())
+        .cloned()
+        .collect();
+    let sign_action = |c: &blankett_core::store::CaseSummary| {
+        Some((
+            format!("/cases/{}/sign", c.id),
+            ctx.t("Skriv under", "Sign").to_owned(),
+        ))
+    };
+    let draft_action = |c: &blankett_core::store::CaseSummary| {
+        Some((
+            format!("/cases/{}", c.id),
+            ctx.t("Fortsätt", "Continue").to_owned(),
+        ))
+    };
+    let download = |c: &blankett_core::store::CaseSummary| {
+        (c.status == Status::Completed).then(|| {
+            (
+                format!("/cases/{}/document", c.id),
+                ctx.t("Ladda ner PDF", "Download PDF").to_owned(),
+            )
+        })
+    };
+    let sections = json!([
+        {"title": ctx.t("Väntar på din underskrift", "Waiting for your signature"), "empty": ctx.t("Inget väntar på dig.", "Nothing is waiting for you."), "cases": case_rows(&app, &ctx, &waiting, &sign_action)},
+        {"title": ctx.t("Utkast", "Drafts"), "empty": ctx.t("Inga utkast.", "No drafts."), "cases": case_rows(&app, &ctx, &drafts, &draft_action)},
+        {"title": ctx.t("Pågående ärenden", "Ongoing cases"), "empty": ctx.t("Inga pågående ärenden.", "No ongoing cases."), "cases": case_rows(&app, &ctx, &ongoing, &|_| None)},
+        {"title": ctx.t("Avslutade ärenden", "Finished cases"), "empty": ctx.t("Inga avslutade ärenden.", "No finished cases."), "cases": case_rows(&app, &ctx, &finished, &download)},
+    ]);
+    ctx.page(
+        &app,
+        "my_pages.html",
+        ctx.t("Mina sidor", "My pages"),
+        json!({"sections": sections}),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    flow: Option<String>,
+    status: Option<String>,
+    assignee: Option<String>,
+}
+
+/// `GET /inbox`: the case worker's inbox, filtered by flow, status and assignee.
+pub async fn inbox(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<InboxQuery>,
+) -> Result<Response, AppError> {
+    let actor = ctx.require_actor(&app)?;
+    if !actor.case_worker {
+        return Err(AppError::NotFound);
+    }
+    let flows: Vec<Arc<Flow>> = app
+        .flows
+        .iter()
+        .filter(|f| app.handles(&actor, f))
+        .cloned()
+        .collect();
+    let flow_filter = q.flow.filter(|f| flows.iter().any(|x| x.id == *f));
+    let status_filter = q.status.as_deref().and_then(|s| {
+        ALL_STATUSES
+            .iter()
+            .find(|st| status_view(&ctx, **st)["code"] == s)
+            .copied()
+    });
+    let assignee = q.assignee.unwrap_or_else(|| "any".into());
+    let filter = CaseFilter {
+        flow_ids: match &flow_filter {
+            Some(f) => vec![f.clone()],
+            None => flows.iter().map(|f| f.id.clone()).collect(),
+        },
+        statuses: match status_filter {
+            Some(s) => vec![s],
+            None => vec![
+                Status::Draft,
+                Status::Submitted,
+                Status::InReview,
+                Status::Signing,
+                Status::Declined,
+                Status::SigningExpired,
+            ],
+        },
+        assignee: (assignee == "me").then(|| actor.person.personnummer.clone()),
+        unassigned: assignee == "none",
+        ..CaseFilter::default()
+    };
+    let list = if filter.flow_ids.is_empty() {
+        Vec::new()
+    } else {
+        app.store.list_cases(&filter).await?
+    };
+    let list: Vec<_> = list
+        .into_iter()
+        .filter(|c| {
+            !(c.status == Status::Draft && c.assignee.as_ref() != Some(&actor.person.personnummer))
+        })
+        .collect();
+    let mut rows = case_rows(&app, &ctx, &list, &|_| None);
+    for (row, c) in rows.iter_mut().zip(&list) {
+        row["assignee"] = json!(match &c.assignee {
+            Some(p) if *p == actor.person.personnummer => ctx.t("Jag", "Me").to_owned(),
+            Some(_) => ctx.t("Annan handläggare", "Another case worker").to_owned(),
+            None => ctx.t("Ingen", "Nobody").to_owned(),
+        });
+    }
+    let flow_opts: Vec<Value> = flows
+        .iter()
+        .map(|f| json!({"id": f.id, "title": ctx.t(&f.title.sv, &f.title.en), "selected": flow_filter.as_deref() == Some(f.id.as_str())}))
+        .collect();
+    let status_opts: Vec<Value> = ALL_STATUSES
+        .iter()
+        .map(|s| {
+            let mut v = status_view(&ctx, *s);
+            v["selected"] = json!(Some(*s) == status_filter);
+            v
+        })
+        .collect();
+    let assignee_opts = json!([
+        {"code": "any", "label": ctx.t("Alla", "Anyone"), "selected": assignee == "any"},
+        {"code": "me", "label": ctx.t("Mina ärenden", "Mine"), "selected": assignee == "me"},
+        {"code": "none", "label": ctx.t("Ej tilldelade", "Unassigned"), "selected": assignee == "none"},
+    ]);
+    ctx.page(
+        &app,
+        "inbox.html",
+        ctx.t("Inkorg", "Inbox"),
+        json!({"cases": rows, "flows": flow_opts, "statuses": status_opts, "assignees": assignee_opts}),
+    )
+}

@@ -1,0 +1,356 @@
+//! A real server on port 0 (SQLite in a temporary folder, or a fresh PostgreSQL database)
+//! and a cookie-keeping HTTP client that reads forms the way a browser would.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use blankett_web::app::{AppState, Config, router};
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use serde_json::Value;
+
+pub const PG_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub const CASE_WORKER: &str = "197701172392";
+pub const DECISION_MAKER: &str = "189001019802";
+pub const OUTSIDER: &str = "201212121212";
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh PostgreSQL database for one test; dropped with the value.
+pub struct PgDb {
+    admin: String,
+    pub name: String,
+}
+
+impl PgDb {
+    pub fn create() -> PgDb {
+        let admin =
+            std::env::var("BLANKETT_TEST_POSTGRES_URL").unwrap_or_else(|_| PG_DEFAULT.into());
+        let name = format!("blankett_web_{}", uuid::Uuid::new_v4().simple());
+        let out = std::process::Command::new("psql")
+            .args([
+                admin.as_str(),
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qc",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .output()
+            .expect("psql must be installed for the PostgreSQL tests");
+        assert!(
+            out.status.success(),
+            "PostgreSQL is not reachable at {admin} (set BLANKETT_TEST_POSTGRES_URL): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PgDb { admin, name }
+    }
+
+    pub fn url(&self) -> String {
+        let base = self
+            .admin
+            .rsplit_once('/')
+            .map_or(self.admin.as_str(), |(b, _)| b);
+        format!("{base}/{}", self.name)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([
+                self.admin.as_str(),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+    _pg: Option<PgDb>,
+}
+
+impl TestApp {
+    pub async fn start(db: Db) -> TestApp {
+        Self::start_with(db, &[]).await
+    }
+
+    pub async fn start_with(db: Db, extra: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, pg) = match db {
+            Db::Sqlite => (
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("blankett.db").display()
+                ),
+                None,
+            ),
+            Db::Postgres => {
+                let pg = PgDb::create();
+                (pg.url(), Some(pg))
+            }
+        };
+        let defs = format!(
+            "[\"{}\", \"{}\"]",
+            repo().join("flows").display(),
+            repo().join("form-defs").display()
+        );
+        let mut vars = vec![
+            ("BLANKETT__DATABASE_URL".to_owned(), url),
+            ("BLANKETT__DEFINITIONS".to_owned(), defs),
+            (
+                "BLANKETT__DATA_DIR".to_owned(),
+                format!("\"{}\"", dir.path().join("data").display()),
+            ),
+        ];
+        vars.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let config = Config::load(None, vars).unwrap();
+        let state = AppState::start(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        TestApp {
+            addr,
+            state,
+            dir,
+            _pg: pg,
+        }
+    }
+
+    /// A new browser: its own cookies.
+    pub fn browser(&self) -> Browser {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Browser {
+            base: format!("http://{}", self.addr),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            last_html: String::new(),
+        }
+    }
+
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("data/dev-pki/ca.pem")).unwrap()
+    }
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl Page {
+    /// The value of the first `name="…" value="…"` input with this name.
+    pub fn input(&self, name: &str) -> Option<String> {
+        let needle = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&needle)? + needle.len();
+        let end = self.body[start..].find('"')? + start;
+        Some(unescape(&self.body[start..end]))
+    }
+
+    /// The body with HTML escapes undone (`&#x2f;` is `/` in attributes).
+    pub fn html(&self) -> String {
+        unescape(&self.body)
+    }
+
+    pub fn csrf(&self) -> String {
+        self.input("_csrf").expect("page has a CSRF token")
+    }
+
+    pub fn revision(&self) -> String {
+        self.input("_revision").expect("page has a revision")
+    }
+
+    pub fn location(&self) -> &str {
+        self.location.as_deref().unwrap_or_else(|| {
+            panic!(
+                "expected a redirect, got {} {}",
+                self.status,
+                &self.body[..self.body.len().min(2000)]
+            )
+        })
+    }
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub last_html: String,
+}
+
+impl Browser {
+    pub async fn get(&mut self, path: &str) -> Page {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let page = read(r).await;
+        self.last_html = page.body.clone();
+        page
+    }
+
+    pub async fn bytes(&self, path: &str) -> (StatusCode, Vec<u8>) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.bytes().await.unwrap().to_vec())
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(String, String)]) -> Page {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let page = read(r).await;
+        self.last_html = page.body.clone();
+        page
+    }
+
+    /// Follows redirects (GET) from `page` until a page that is not a redirect.
+    pub async fn follow(&mut self, mut page: Page) -> (String, Page) {
+        let mut at = String::new();
+        for _ in 0..10 {
+            match page.location.clone() {
+                Some(loc) if page.status.is_redirection() => {
+                    at = loc.clone();
+                    page = self.get(&loc).await;
+                }
+                _ => return (at, page),
+            }
+        }
+        panic!("too many redirects");
+    }
+
+    /// Logs in with the test eID as `personnummer`; returns the page after login.
+    pub async fn log_in(&mut self, personnummer: &str, next: &str) -> (String, Page) {
+        let login = self.get(&format!("/login?next={next}")).await;
+        assert_eq!(login.status, StatusCode::OK);
+        let started = self
+            .post(
+                "/login/start",
+                &[
+                    f("_csrf", &login.csrf()),
+                    f("provider", "test"),
+                    f("next", next),
+                ],
+            )
+            .await;
+        self.approve_test_eid(started, personnummer).await
+    }
+
+    /// On the test eID's page (`started` redirects there), approves as `personnummer`.
+    pub async fn approve_test_eid(&mut self, started: Page, personnummer: &str) -> (String, Page) {
+        let test_page_path = started.location().to_owned();
+        assert!(test_page_path.starts_with("/test-eid/"), "{test_page_path}");
+        let test_page = self.get(&test_page_path).await;
+        let approved = self
+            .post(
+                &test_page_path,
+                &[
+                    f("_csrf", &test_page.csrf()),
+                    f("decision", "approve"),
+                    f("personnummer", personnummer),
+                ],
+            )
+            .await;
+        self.follow(approved).await
+    }
+
+    pub async fn log_out(&mut self) {
+        let page = self.get("/").await;
+        let out = self.post("/logout", &[f("_csrf", &page.csrf())]).await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER);
+    }
+}
+
+async fn read(r: reqwest::Response) -> Page {
+    let status = r.status();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = r.text().await.unwrap_or_default();
+    Page {
+        status,
+        location,
+        body,
+    }
+}
+
+pub fn f(k: &str, v: &str) -> (String, String) {
+    (k.to_owned(), v.to_owned())
+}
+
+/// A step's answers (JSON) as the form fields a browser would send.
+pub fn form_fields(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                form_fields(&p, x, out);
+            }
+        }
+        Value::Array(a) if a.iter().all(|x| x.is_object()) => {
+            for (i, x) in a.iter().enumerate() {
+                form_fields(&format!("{prefix}.{i}"), x, out);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                out.push((prefix.to_owned(), scalar(x)));
+            }
+        }
+        other => out.push((prefix.to_owned(), scalar(other))),
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
