@@ -11,6 +11,10 @@
 
 mod entity;
 
+/// The sea-orm this store is built on, for tools that work beside it on the same pool (the load
+/// benchmark's bare baseline handler).
+pub use sea_orm;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -100,6 +104,12 @@ impl SeaStore {
         let db = Database::connect(opts).await.map_err(db_err("connect"))?;
         Migrator::up(&db, None).await.map_err(db_err("migrate"))?;
         Ok(SeaStore { db, backend })
+    }
+
+    /// The connection pool, for tools that measure the database beside the store (the load
+    /// benchmark's bare handler); the application itself goes through [`Store`].
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     /// `"sqlite"` or `"postgres"`.

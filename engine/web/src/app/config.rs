@@ -342,6 +342,20 @@ mod tests {
     }
 
     #[test]
+    fn the_example_production_configuration_is_read_and_passes_the_check() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/blankett.toml");
+        let c = Config::load(Some(&file), vars(&[])).unwrap();
+        assert_eq!(c.environment, Environment::Production);
+        assert!(c.database_url.starts_with("postgres://"));
+        assert!(!c.test_eid_enabled());
+        assert!(c.secure_cookies());
+        assert!(c.eid.bankid.is_some());
+        assert_eq!(c.case_workers.len(), 1);
+        assert_eq!(c.case_workers[0].units, ["socialnamnden"]);
+        c.check().unwrap();
+    }
+
+    #[test]
     fn environment_overrides_nested_keys_with_typed_values() {
         let c = Config::load(
             None,

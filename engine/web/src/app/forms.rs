@@ -197,6 +197,32 @@ pub fn remove_item(answers: &mut Value, path: &str) {
     }
 }
 
+/// Gives every repeating group (also nested ones) of `fields` in the step object `answers` as
+/// many empty items as the page draws when it has fewer (its minimum, at least one), so that
+/// visibility is decided for exactly the items the person sees.
+pub fn pad_groups(fields: &[Field], answers: &mut Value) {
+    for f in fields {
+        if f.kind != FieldType::Group {
+            continue;
+        }
+        let min = (f.min.unwrap_or(0.0).max(0.0) as usize).max(1);
+        let Some(slot) = pointer_slot(answers, &f.local_path().join(".")) else {
+            continue;
+        };
+        if !slot.is_array() {
+            *slot = json!([]);
+        }
+        if let Value::Array(items) = slot {
+            while items.len() < min {
+                items.push(json!({}));
+            }
+            for item in items.iter_mut() {
+                pad_groups(&f.children, item);
+            }
+        }
+    }
+}
+
 fn pointer_mut<'a>(v: &'a mut Value, dotted: &str) -> Option<&'a mut Value> {
     let pointer: String = dotted.split('.').map(|s| format!("/{s}")).collect();
     v.pointer_mut(&pointer)
@@ -411,13 +437,19 @@ pub fn value_string(v: &Value) -> String {
     }
 }
 
-/// Every dotted field path (relative to the step) of fields that hold a value and are shown.
-pub fn shown_value_paths(visible: &[(String, bool)]) -> BTreeSet<String> {
-    visible
+/// Whether saving revealed questions the page did not show: a field that was evaluated as
+/// hidden before the save and is shown after it. A field that was not evaluated before (an
+/// item of a repeating group the page added by itself) was shown by the page, as
+/// [`FieldContext`] shows every field it has no verdict on, so it is not new.
+pub fn revealed(before: &[(String, bool)], after: &[(String, bool)]) -> bool {
+    let hidden: BTreeSet<&str> = before
         .iter()
-        .filter(|(_, s)| *s)
-        .map(|(p, _)| p.clone())
-        .collect()
+        .filter(|(_, shown)| !*shown)
+        .map(|(p, _)| p.as_str())
+        .collect();
+    after
+        .iter()
+        .any(|(p, shown)| *shown && hidden.contains(p.as_str()))
 }
 
 #[cfg(test)]
@@ -433,6 +465,22 @@ mod tests {
         assert_eq!(f.indexes("g"), BTreeSet::new());
         let g = Form::parse(b"g.0.x=1&g.2.x=2&g.x.y=3&gg.1.x=4");
         assert_eq!(g.indexes("g"), BTreeSet::from([0, 2]));
+    }
+
+    #[test]
+    fn only_fields_that_were_hidden_count_as_revealed() {
+        let v = |x: &[(&str, bool)]| -> Vec<(String, bool)> {
+            x.iter().map(|(p, s)| ((*p).to_owned(), *s)).collect()
+        };
+        let before = v(&[("kind", true), ("detail", false)]);
+        // An item the page showed by default, without a verdict before: not new.
+        let items = v(&[("kind", true), ("detail", false), ("g.0.name", true)]);
+        assert!(!revealed(&before, &items));
+        // A choice that shows a hidden field: new.
+        let shown = v(&[("kind", true), ("detail", true)]);
+        assert!(revealed(&before, &shown));
+        // Hiding a field is not a new question.
+        assert!(!revealed(&shown, &before));
     }
 
     #[test]

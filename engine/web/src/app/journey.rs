@@ -56,14 +56,42 @@ pub async fn start(
     form.check_csrf(&ctx)?;
     let flow = app.flow(&flow_id).ok_or(AppError::NotFound)?;
     let Some(actor) = ctx.actor(&app) else {
-        return Err(AppError::Login { next: "/".into() });
+        // Remember the intent (this post carried the CSRF token); the login comes back to
+        // `GET /e/{flow}/start`, which starts the case.
+        ctx.session
+            .write(|d| d.pending_start = Some(flow.id.clone()));
+        return Err(AppError::Login {
+            next: format!("/e/{}/start", flow.id),
+        });
     };
+    start_case(&app, &flow, &actor).await
+}
+
+/// `GET /e/{flow}/start`: after a login that "Start" asked for, starts that e-service once;
+/// otherwise (a bookmark, a reload) back to the catalogue, where starting is a button.
+pub async fn start_after_login(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(flow_id): Path<String>,
+) -> Result<Response, AppError> {
+    let flow = app.flow(&flow_id).ok_or(AppError::NotFound)?;
+    let pending = ctx.session.read(|d| d.pending_start.clone());
+    match (ctx.actor(&app), pending) {
+        (Some(actor), Some(p)) if p == flow.id => {
+            ctx.session.write(|d| d.pending_start = None);
+            start_case(&app, &flow, &actor).await
+        }
+        _ => Ok(redirect("/")),
+    }
+}
+
+async fn start_case(app: &AppState, flow: &Arc<Flow>, actor: &Actor) -> Result<Response, AppError> {
     let as_ = if actor.case_worker && flow.def.start.contains(&Starter::CaseWorker) {
         Starter::CaseWorker
     } else {
         Starter::Citizen
     };
-    if as_ == Starter::CaseWorker && !app.handles(&actor, &flow) {
+    if as_ == Starter::CaseWorker && !app.handles(actor, flow) {
         return Err(AppError::Forbidden);
     }
     let (now, _) = clock::now_local();
@@ -72,13 +100,13 @@ pub async fn start(
         .next_case_number(now.date().year_ce().1 as i32)
         .await?;
     let id = uuid::Uuid::new_v4().to_string();
-    let out = case::start(&flow, id, number, &actor, as_, now).map_err(|e| match e {
+    let out = case::start(flow, id, number, actor, as_, now).map_err(|e| match e {
         case::CaseError::Forbidden(_) => AppError::Forbidden,
         other => AppError::from(other),
     })?;
     app.store.create_case(&out.case, &out.events).await?;
     tracing::info!(case_id = %out.case.id, flow = %flow.id, "case started");
-    Ok(redirect(&next_location(&out.case, &flow)))
+    Ok(redirect(&next_location(&out.case, flow)))
 }
 
 /// Where the case's filler goes next: its current step, or the review page.
@@ -143,8 +171,10 @@ fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response,
     let (now, _) = clock::now_local();
     let env = case::env_for(r.case, r.flow, now, Some(&r.actor.person));
     let mut all = r.case.answers.clone();
+    let mut drawn = r.answers.clone();
+    forms::pad_groups(&r.step.fields, &mut drawn);
     if let Value::Object(m) = &mut all {
-        m.insert(r.step.id.clone(), r.answers.clone());
+        m.insert(r.step.id.clone(), drawn);
     }
     let visible = visible_fields(r.flow, r.step, &all, &env);
     let en = ctx.en();
@@ -287,7 +317,13 @@ pub async fn save_step(
     }
     let (now, _) = clock::now_local();
     let env = case::env_for(&case, &flow, now, Some(&actor.person));
-    let shown_before = forms::shown_value_paths(&visible_fields(&flow, step, &case.answers, &env));
+    // What the page showed: the stored answers with the group items the page drew.
+    let mut drawn = case.answers.clone();
+    if let Some(obj) = drawn.as_object_mut() {
+        let step_obj = obj.entry(step.id.clone()).or_insert_with(|| json!({}));
+        forms::pad_groups(&step.fields, step_obj);
+    }
+    let shown_before = visible_fields(&flow, step, &drawn, &env);
 
     let out = match case::apply(
         &flow,
@@ -365,9 +401,8 @@ pub async fn save_step(
                 );
             }
             let env = case::env_for(&saved, &flow, now, Some(&actor.person));
-            let shown_after =
-                forms::shown_value_paths(&visible_fields(&flow, step, &saved.answers, &env));
-            if shown_after.difference(&shown_before).next().is_some() {
+            let shown_after = visible_fields(&flow, step, &saved.answers, &env);
+            if forms::revealed(&shown_before, &shown_after) {
                 ctx.session.set_notice(
                     "Dina svar är sparade. Fler frågor har tillkommit på den här sidan.",
                     "Your answers are saved. More questions have appeared on this page.",

@@ -191,7 +191,10 @@ pub fn router(state: AppState) -> Router {
             "/test-eid/{order}",
             get(login::test_eid_page).post(login::test_eid_decide),
         )
-        .route("/e/{flow}/start", post(journey::start))
+        .route(
+            "/e/{flow}/start",
+            post(journey::start).get(journey::start_after_login),
+        )
         .route(
             "/cases/{id}/steps/{step}",
             get(journey::step_page).post(journey::save_step),

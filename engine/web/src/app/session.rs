@@ -56,6 +56,10 @@ pub struct SessionData {
     /// A one-time message for the next page ("saved", "signed").
     #[serde(default)]
     pub notice: Option<(String, String)>,
+    /// The e-service whose "Start" was pressed before logging in; started right after the
+    /// login (`GET /e/{flow}/start`) without a second press.
+    #[serde(default)]
+    pub pending_start: Option<String>,
     /// Set when loaded close to expiry: the session layer then saves it with a new expiry.
     #[serde(skip)]
     pub extend: bool,
