@@ -231,6 +231,9 @@ fn pointer_mut<'a>(v: &'a mut Value, dotted: &str) -> Option<&'a mut Value> {
 fn pointer_slot<'a>(v: &'a mut Value, dotted: &str) -> Option<&'a mut Value> {
     let mut cur = v;
     for seg in dotted.split('.') {
+        if cur.is_null() {
+            *cur = json!({});
+        }
         let m = cur.as_object_mut()?;
         cur = m.entry(seg.to_owned()).or_insert(Value::Null);
     }
