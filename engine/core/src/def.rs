@@ -432,6 +432,36 @@ pub struct SigningDef {
     #[serde(default = "default_expires")]
     #[schemars(regex(pattern = r"^[0-9]+[dw]$"))]
     pub expires_after: String,
+    /// The eID assurance level every signer must sign with (eIDAS terms): only eID providers
+    /// at this level or higher are offered, and a signature made at a lower level is refused.
+    /// Default `substantial` (BankID, Freja eID+). The development test eID is accepted
+    /// whatever this says, and only outside production.
+    #[serde(default)]
+    pub assurance: Assurance,
+}
+
+/// An eID assurance level a flow can ask for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Assurance {
+    /// eIDAS low.
+    Low,
+    /// eIDAS substantial (Svensk e-legitimation, tillitsnivå 3).
+    #[default]
+    Substantial,
+    /// eIDAS high (tillitsnivå 4).
+    High,
+}
+
+impl Assurance {
+    /// The level of the eID port that satisfies this requirement.
+    pub fn level(self) -> crate::eid::AssuranceLevel {
+        match self {
+            Assurance::Low => crate::eid::AssuranceLevel::Low,
+            Assurance::Substantial => crate::eid::AssuranceLevel::Substantial,
+            Assurance::High => crate::eid::AssuranceLevel::High,
+        }
+    }
 }
 
 fn default_expires() -> String {

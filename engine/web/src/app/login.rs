@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use blankett_core::eid::{EidError, OrderHandle, Progress, Refusal, StartRequest};
+use blankett_core::eid::{AssuranceLevel, EidError, OrderHandle, Progress, Refusal, StartRequest};
 use blankett_core::ids::Personnummer;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -31,6 +31,28 @@ pub fn provider_views(app: &AppState, ctx: &Ctx) -> Vec<Value> {
     app.providers
         .ids()
         .into_iter()
+        .map(|id| json!({"id": id, "label": provider_label(id, ctx)}))
+        .collect()
+}
+
+/// Whether an identity or provider at `level` may be used where `required` is asked for: at
+/// that level or higher, or the development test eID, which is only ever enabled outside
+/// production.
+pub fn level_accepted(level: AssuranceLevel, required: AssuranceLevel, test_eid: bool) -> bool {
+    level.satisfies(required) || (level == AssuranceLevel::Test && test_eid)
+}
+
+/// The providers offered where `required` is asked for (a flow's signing).
+pub fn provider_views_at(app: &AppState, ctx: &Ctx, required: AssuranceLevel) -> Vec<Value> {
+    let test_eid = app.config.test_eid_enabled();
+    app.providers
+        .ids()
+        .into_iter()
+        .filter(|id| {
+            app.providers
+                .get(id)
+                .is_ok_and(|p| level_accepted(p.assurance(), required, test_eid))
+        })
         .map(|id| json!({"id": id, "label": provider_label(id, ctx)}))
         .collect()
 }
@@ -403,4 +425,20 @@ pub async fn test_eid_decide(
     };
     result.map_err(|_| AppError::BadRequest("the test order has ended"))?;
     Ok(redirect("/eid/wait"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flow_level_admits_equal_or_higher_levels_and_the_test_eid_only_when_enabled() {
+        use AssuranceLevel::*;
+        assert!(level_accepted(Substantial, Substantial, false));
+        assert!(level_accepted(High, Substantial, false));
+        assert!(!level_accepted(Substantial, High, false));
+        assert!(!level_accepted(Low, Substantial, true));
+        assert!(level_accepted(Test, High, true));
+        assert!(!level_accepted(Test, Low, false));
+    }
 }

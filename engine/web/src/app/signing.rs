@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::forms::Form;
 use super::journey::{conflict_notice, write};
-use super::login::{provider_views, start_order};
+use super::login::{level_accepted, provider_views_at, start_order};
 use super::session::{PendingOrder, Purpose};
 use super::worker::visible_case;
 use super::{AppError, AppState, Ctx, redirect};
@@ -132,7 +132,7 @@ async fn render_sign(
             "sha256": sha,
             "download_url": format!("/cases/{}/document", case.id),
             "pages": pages,
-            "providers": provider_views(app, ctx),
+            "providers": provider_views_at(app, ctx, required_level(flow)),
             "start_action": format!("/cases/{}/sign/start", case.id),
             "decline_action": format!("/cases/{}/decline", case.id),
             "revision": case.revision,
@@ -177,6 +177,17 @@ pub async fn start(
         Some((p, mode)) => (p.to_owned(), mode == "same-device"),
         None => (raw.to_owned(), false),
     };
+    // Only a provider at the flow's assurance level may sign (the page offers no other).
+    let level = app
+        .providers
+        .get(&provider)
+        .map_err(|_| AppError::BadRequest("unknown eID provider"))?
+        .assurance();
+    if !level_accepted(level, required_level(&flow), app.config.test_eid_enabled()) {
+        return Err(AppError::BadRequest(
+            "this eID does not reach the assurance level the e-service requires",
+        ));
+    }
     let title = format!("{} – {}", flow.title.sv, case.number);
     let binding = DocumentBinding::of_bytes(&title, &case.number, &doc.bytes);
     let request = StartRequest::sign_document(
@@ -244,6 +255,18 @@ pub async fn complete(
     let Some(i) = my_turn(&case, &signer) else {
         return Err(AppError::Forbidden);
     };
+    if !level_accepted(
+        done.assurance,
+        required_level(&flow),
+        app.config.test_eid_enabled(),
+    ) {
+        tracing::warn!(case_id = %case.id, "signature refused: eID assurance level too low");
+        ctx.session.set_notice(
+            "Den e-legitimation du använde har inte den tillitsnivå som e-tjänsten kräver. Inget har skrivits under.",
+            "The eID you used does not have the assurance level this e-service requires. Nothing was signed.",
+        );
+        return Ok(format!("{back}/sign"));
+    }
     let sig = case.signatures[i].clone();
     let last = case.signatures[i + 1..].is_empty();
     let identity = SignerIdentity {
@@ -392,4 +415,14 @@ pub async fn decline(
         "You have declined to sign. The case worker has been given your reason.",
     );
     Ok(redirect(&format!("/cases/{id}")))
+}
+
+/// The eID assurance level the flow's signers must sign with.
+fn required_level(flow: &blankett_core::model::Flow) -> blankett_core::eid::AssuranceLevel {
+    flow.def
+        .signing
+        .as_ref()
+        .map(|s| s.assurance)
+        .unwrap_or_default()
+        .level()
 }
