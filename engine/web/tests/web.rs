@@ -406,3 +406,113 @@ async fn pages_carry_security_headers_and_health_and_metrics_answer() {
     let body = missing.text().await.unwrap();
     assert!(body.contains("Sidan finns inte"), "{body}");
 }
+
+#[tokio::test]
+async fn start_before_login_starts_the_e_service_right_after_the_login() {
+    let app = TestApp::start(Db::Sqlite).await;
+    let mut b = app.browser();
+    let home = b.get("/").await;
+    let start = b.post("/e/lvu-6/start", &[f("_csrf", &home.csrf())]).await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER);
+    assert!(
+        start.location().starts_with("/login"),
+        "{}",
+        start.location()
+    );
+    let (at, page) = b.log_in(CASE_WORKER, "/e/lvu-6/start").await;
+    assert!(
+        at.starts_with("/cases/") && at.ends_with("/steps/matter"),
+        "landed on {at}"
+    );
+    assert_eq!(page.status, StatusCode::OK);
+    // Only once: a reload of the start address does not start a second case.
+    let again = b.get("/e/lvu-6/start").await;
+    assert_eq!(again.location(), "/");
+    let id = at.split('/').nth(2).unwrap();
+    let my = b.get("/my").await;
+    assert!(my.html().contains(id), "the draft is on My pages");
+    assert_eq!(
+        my.html().matches("/cases/").count(),
+        my.html().matches(id).count(),
+        "one case only"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_form_is_refused_with_a_clear_page_and_the_draft_is_kept() {
+    let app = TestApp::start_with(Db::Sqlite, &[("BLANKETT__LIMITS__BODY_BYTES", "4096")]).await;
+    let mut b = app.browser();
+    let (_, home) = b.log_in(CASE_WORKER, "/").await;
+    let at = b
+        .post("/e/lvu-6/start", &[f("_csrf", &home.csrf())])
+        .await
+        .location()
+        .to_owned();
+    let page = b.get(&at).await;
+    let fields = |committee: &str| {
+        vec![
+            f("_csrf", &page.csrf()),
+            f("_revision", &page.revision()),
+            f("_action", "save"),
+            f("committee", committee),
+        ]
+    };
+    let saved = b.post(&at, &fields("Socialnämnden")).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let huge = "x".repeat(10_000);
+    let page = b.get(&at).await;
+    let refused = b
+        .post(
+            &at,
+            &[
+                f("_csrf", &page.csrf()),
+                f("_revision", &page.revision()),
+                f("committee", &huge),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        refused.html().contains("Inget har ändrats"),
+        "{}",
+        refused.body
+    );
+    let after = b.get(&at).await;
+    assert!(
+        after.html().contains("value=\"Socialnämnden\""),
+        "the draft is kept"
+    );
+}
+
+#[tokio::test]
+async fn too_many_eid_starts_from_one_address_are_refused() {
+    let app = TestApp::start_with(
+        Db::Sqlite,
+        &[("BLANKETT__LIMITS__EID_STARTS_PER_MINUTE", "2")],
+    )
+    .await;
+    let mut b = app.browser();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let login = b.get("/login?next=/").await;
+        let r = b
+            .post(
+                "/login/start",
+                &[
+                    f("_csrf", &login.csrf()),
+                    f("provider", "test"),
+                    f("next", "/"),
+                ],
+            )
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::SEE_OTHER,
+            StatusCode::SEE_OTHER,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+}

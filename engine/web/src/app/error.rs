@@ -19,6 +19,9 @@ pub enum AppError {
     BadRequest(&'static str),
     #[error("too many requests")]
     TooManyRequests,
+    /// The request body is larger than `limits.body_bytes`.
+    #[error("request body too large")]
+    TooLarge,
     /// Logged in required; redirect to the login page.
     #[error("login required")]
     Login { next: String },
@@ -44,6 +47,7 @@ impl AppError {
             AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Login { .. } => StatusCode::SEE_OTHER,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -30,9 +30,13 @@ impl<S: Send + Sync> FromRequest<S> for Form {
         if !is_form {
             return Err(AppError::BadRequest("expected a form"));
         }
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| AppError::BadRequest("the form is too large or unreadable"))?;
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::TooLarge
+            } else {
+                AppError::BadRequest("the form is unreadable")
+            }
+        })?;
         Ok(Form::parse(&body))
     }
 }
