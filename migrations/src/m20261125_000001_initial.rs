@@ -33,6 +33,7 @@ enum Cases {
     Revision,
     ApplicantPnr,
     AssigneePnr,
+    PartiesKey,
     Data,
     CreatedAt,
     UpdatedAt,
@@ -52,7 +53,6 @@ enum CaseEvents {
     Table,
     Id,
     CaseId,
-    Seq,
     At,
     Kind,
     Data,
@@ -137,6 +137,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer(Cases::Revision))
                     .col(string(Cases::ApplicantPnr))
                     .col(string_null(Cases::AssigneePnr))
+                    .col(text(Cases::PartiesKey))
                     .col(text(Cases::Data))
                     .col(string(Cases::CreatedAt))
                     .col(string(Cases::UpdatedAt))
@@ -195,7 +196,6 @@ impl MigrationTrait for Migration {
                     .table(CaseEvents::Table)
                     .col(big_pk_auto(CaseEvents::Id))
                     .col(string(CaseEvents::CaseId))
-                    .col(big_integer(CaseEvents::Seq))
                     .col(string(CaseEvents::At))
                     .col(string(CaseEvents::Kind))
                     .col(text(CaseEvents::Data))
@@ -210,11 +210,10 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
-                    .name("idx_case_events_case_seq")
+                    .name("idx_case_events_case")
                     .table(CaseEvents::Table)
                     .col(CaseEvents::CaseId)
-                    .col(CaseEvents::Seq)
-                    .unique()
+                    .col(CaseEvents::Id)
                     .to_owned(),
             )
             .await?;

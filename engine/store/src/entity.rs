@@ -37,6 +37,10 @@ pub mod cases {
         pub revision: i64,
         pub applicant_pnr: String,
         pub assignee_pnr: Option<String>,
+        /// The `case_parties` rows of this version, as one text: a write whose parties are
+        /// unchanged (every step save) leaves `case_parties` alone.
+        #[sea_orm(column_type = "Text")]
+        pub parties_key: String,
         #[sea_orm(column_type = "Text")]
         pub data: String,
         pub created_at: String,
@@ -79,7 +83,6 @@ pub mod case_events {
         #[sea_orm(primary_key)]
         pub id: i64,
         pub case_id: String,
-        pub seq: i64,
         pub at: String,
         pub kind: String,
         #[sea_orm(column_type = "Text")]

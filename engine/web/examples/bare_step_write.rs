@@ -42,15 +42,15 @@ async fn main() -> anyhow::Result<()> {
     let (insert, update) = match backend {
         DatabaseBackend::Postgres => (
             "INSERT INTO cases (id, number, flow_id, flow_hash, status, revision, applicant_pnr, \
-             data, created_at, updated_at) VALUES ($1, $2, 'lvu-6', 'bench', 'draft', 0, \
-             '197701172392', '{}', $3, $3)",
+             parties_key, data, created_at, updated_at) VALUES ($1, $2, 'lvu-6', 'bench', \
+             'draft', 0, '197701172392', '', '{}', $3, $3)",
             "UPDATE cases SET data = $1, revision = revision + 1, updated_at = $2 \
              WHERE id = $3 AND revision = $4",
         ),
         _ => (
             "INSERT INTO cases (id, number, flow_id, flow_hash, status, revision, applicant_pnr, \
-             data, created_at, updated_at) VALUES (?, ?, 'lvu-6', 'bench', 'draft', 0, \
-             '197701172392', '{}', ?, ?)",
+             parties_key, data, created_at, updated_at) VALUES (?, ?, 'lvu-6', 'bench', \
+             'draft', 0, '197701172392', '', '{}', ?, ?)",
             "UPDATE cases SET data = ?, revision = revision + 1, updated_at = ? \
              WHERE id = ? AND revision = ?",
         ),
