@@ -289,6 +289,27 @@ pub async fn write(
     }
 }
 
+/// [`write`], for commands whose lost race needs no form shown again: on a stale revision
+/// it sets the "someone else changed this case" notice and returns the redirect to `back`.
+pub async fn write_or_back(
+    app: &AppState,
+    ctx: &Ctx,
+    expected: u64,
+    out: &Outcome,
+    extra: Option<CaseWrite>,
+    back: &str,
+) -> Result<Option<Response>, AppError> {
+    match write(app, expected, out, extra).await {
+        Ok(()) => Ok(None),
+        Err(None) => {
+            let n = conflict_notice(ctx);
+            ctx.session.set_notice(n.clone(), n);
+            Ok(Some(redirect(back)))
+        }
+        Err(Some(e)) => Err(e),
+    }
+}
+
 pub fn conflict_notice(ctx: &Ctx) -> String {
     ctx.t(
         "Någon annan har ändrat ärendet medan du arbetade. Dina uppgifter nedan är inte sparade än – kontrollera dem och spara igen.",
@@ -540,14 +561,17 @@ pub async fn submit(
         }
         Err(e) => return Err(e.into()),
     };
-    match write(&app, expected, &out, None).await {
-        Ok(()) => {}
-        Err(None) => {
-            let n = conflict_notice(&ctx);
-            ctx.session.set_notice(n.clone(), n);
-            return Ok(redirect(&format!("/cases/{id}/review")));
-        }
-        Err(Some(e)) => return Err(e),
+    let stale = write_or_back(
+        &app,
+        &ctx,
+        expected,
+        &out,
+        None,
+        &format!("/cases/{id}/review"),
+    )
+    .await?;
+    if let Some(stale) = stale {
+        return Ok(stale);
     }
     tracing::info!(case_id = %id, "case submitted");
     if out.case.status == Status::InReview {

@@ -14,7 +14,7 @@ use blankett_pades::{Placement, SignatureRequest, SignerIdentity};
 use serde_json::{Value, json};
 
 use super::forms::Form;
-use super::journey::{conflict_notice, write};
+use super::journey::{conflict_notice, write, write_or_back};
 use super::login::{level_accepted, provider_views_at, start_order};
 use super::session::{PendingOrder, Purpose};
 use super::worker::visible_case;
@@ -401,14 +401,17 @@ pub async fn decline(
         }
         Err(e) => return Err(e.into()),
     };
-    match write(&app, expected, &out, None).await {
-        Ok(()) => {}
-        Err(None) => {
-            let n = conflict_notice(&ctx);
-            ctx.session.set_notice(n.clone(), n);
-            return Ok(redirect(&format!("/cases/{id}/sign")));
-        }
-        Err(Some(e)) => return Err(e),
+    let stale = write_or_back(
+        &app,
+        &ctx,
+        expected,
+        &out,
+        None,
+        &format!("/cases/{id}/sign"),
+    )
+    .await?;
+    if let Some(stale) = stale {
+        return Ok(stale);
     }
     ctx.session.set_notice(
         "Du har avböjt att skriva under. Handläggaren har fått ditt skäl.",

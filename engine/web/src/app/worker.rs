@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::forms::Form;
-use super::journey::{conflict_notice, write};
+use super::journey::{conflict_notice, write_or_back};
 use super::review;
 use super::{AppError, AppState, Ctx, redirect};
 use crate::clock;
@@ -307,14 +307,9 @@ async fn act(
         }
         Err(e) => return Err(e.into()),
     };
-    match write(&app, expected, &out, None).await {
-        Ok(()) => {}
-        Err(None) => {
-            let n = conflict_notice(&ctx);
-            ctx.session.set_notice(n.clone(), n);
-            return Ok(redirect(&format!("/cases/{id}")));
-        }
-        Err(Some(e)) => return Err(e),
+    let stale = write_or_back(&app, &ctx, expected, &out, None, &format!("/cases/{id}")).await?;
+    if let Some(stale) = stale {
+        return Ok(stale);
     }
     ctx.session.set_notice(done.0, done.1);
     Ok(redirect(&format!("/cases/{id}")))
@@ -532,14 +527,9 @@ pub async fn approve(
         }),
         evidence: None,
     };
-    match write(&app, expected, &out, Some(w)).await {
-        Ok(()) => {}
-        Err(None) => {
-            let n = conflict_notice(&ctx);
-            ctx.session.set_notice(n.clone(), n);
-            return Ok(redirect(&format!("/cases/{id}")));
-        }
-        Err(Some(e)) => return Err(e),
+    let stale = write_or_back(&app, &ctx, expected, &out, Some(w), &format!("/cases/{id}")).await?;
+    if let Some(stale) = stale {
+        return Ok(stale);
     }
     tracing::info!(case_id = %id, "case approved; document locked");
     if out.case.status == Status::Signing
