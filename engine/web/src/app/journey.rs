@@ -12,10 +12,12 @@ use blankett_core::def::{Starter, StepKind};
 use blankett_core::model::{Step, Text};
 use blankett_core::rules::{FieldError, prefill, step_applies, top_context, visible_fields};
 use blankett_core::store::CaseWrite;
+use chrono::Datelike as _;
 use serde_json::{Value, json};
 
 use super::forms::{self, FieldContext, Form};
 use super::review;
+use super::worker::visible_case;
 use super::{AppError, AppState, Ctx, redirect};
 use crate::clock;
 
@@ -117,23 +119,6 @@ fn next_location(case: &Case, flow: &Flow) -> String {
     }
 }
 
-use chrono::Datelike as _;
-
-/// Loads a case the logged-in person may fill in now, with its flow.
-async fn fillable(
-    app: &AppState,
-    ctx: &Ctx,
-    id: &str,
-) -> Result<(Case, Arc<Flow>, Actor), AppError> {
-    let actor = ctx.require_actor(app)?;
-    let case = app.store.get_case(id).await?.ok_or(AppError::NotFound)?;
-    let flow = app.flow_of(&case).await?;
-    if !app.may_view(&actor, &case, &flow) {
-        return Err(AppError::NotFound);
-    }
-    Ok((case, flow, actor))
-}
-
 /// The steps the actor fills that apply now, then the review step.
 fn journey_steps<'f>(flow: &'f Flow, case: &Case, actor: &Actor) -> Vec<&'f Step> {
     let (now, _) = clock::now_local();
@@ -233,7 +218,7 @@ pub async fn step_page(
     ctx: Ctx,
     Path((id, step_id)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let (case, flow, actor) = fillable(&app, &ctx, &id).await?;
+    let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
     let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
     if step.kind == StepKind::Review {
         return Ok(redirect(&format!("/cases/{id}/review")));
@@ -301,13 +286,16 @@ pub async fn write_or_back(
 ) -> Result<Option<Response>, AppError> {
     match write(app, expected, out, extra).await {
         Ok(()) => Ok(None),
-        Err(None) => {
-            let n = conflict_notice(ctx);
-            ctx.session.set_notice(n.clone(), n);
-            Ok(Some(redirect(back)))
-        }
+        Err(None) => Ok(Some(stale_redirect(ctx, back))),
         Err(Some(e)) => Err(e),
     }
+}
+
+/// "Someone else changed this case" as a notice for the next page, and a redirect there.
+pub fn stale_redirect(ctx: &Ctx, back: &str) -> Response {
+    let n = conflict_notice(ctx);
+    ctx.session.set_notice(n.clone(), n);
+    redirect(back)
 }
 
 pub fn conflict_notice(ctx: &Ctx) -> String {
@@ -326,7 +314,7 @@ pub async fn save_step(
     form: Form,
 ) -> Result<Response, AppError> {
     form.check_csrf(&ctx)?;
-    let (case, flow, actor) = fillable(&app, &ctx, &id).await?;
+    let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
     let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
     let expected = form.revision()?;
     let action = form.get("_action").unwrap_or("next").to_owned();
@@ -469,7 +457,7 @@ pub async fn review_page(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let (case, flow, actor) = fillable(&app, &ctx, &id).await?;
+    let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
     if !matches!(case.status, Status::Draft | Status::Returned) || actor.person != case.applicant {
         return Ok(redirect(&format!("/cases/{id}")));
     }
@@ -543,7 +531,7 @@ pub async fn submit(
     form: Form,
 ) -> Result<Response, AppError> {
     form.check_csrf(&ctx)?;
-    let (case, flow, actor) = fillable(&app, &ctx, &id).await?;
+    let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
     let expected = form.revision()?;
     let (now, _) = clock::now_local();
     let out = match case::apply(&flow, &case, &actor, expected, Command::Submit, now) {
@@ -552,9 +540,7 @@ pub async fn submit(
             return render_review(&app, &ctx, &case, &flow, &actor, &errors);
         }
         Err(case::CaseError::Conflict { .. }) => {
-            let n = conflict_notice(&ctx);
-            ctx.session.set_notice(n.clone(), n);
-            return Ok(redirect(&format!("/cases/{id}/review")));
+            return Ok(stale_redirect(&ctx, &format!("/cases/{id}/review")));
         }
         Err(case::CaseError::InvalidTransition { .. }) => {
             return Ok(redirect(&format!("/cases/{id}")));
@@ -590,7 +576,7 @@ pub async fn receipt(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let (case, flow, _) = fillable(&app, &ctx, &id).await?;
+    let (case, flow, _) = visible_case(&app, &ctx, &id).await?;
     ctx.page(
         &app,
         "receipt.html",

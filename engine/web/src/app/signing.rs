@@ -14,7 +14,7 @@ use blankett_pades::{Placement, SignatureRequest, SignerIdentity};
 use serde_json::{Value, json};
 
 use super::forms::Form;
-use super::journey::{conflict_notice, write, write_or_back};
+use super::journey::{conflict_notice, stale_redirect, write, write_or_back};
 use super::login::{level_accepted, provider_views_at, start_order};
 use super::session::{PendingOrder, Purpose};
 use super::worker::visible_case;
@@ -166,9 +166,7 @@ pub async fn start(
         .ok_or_else(|| AppError::internal("a case being signed has no document"))?;
     // The signer signs what they were shown: refuse if the document changed since.
     if form.get("sha256") != Some(doc.sha256.as_str()) || form.revision()? != case.revision {
-        let n = conflict_notice(&ctx);
-        ctx.session.set_notice(n.clone(), n);
-        return Ok(redirect(&format!("/cases/{id}/sign")));
+        return Ok(stale_redirect(&ctx, &format!("/cases/{id}/sign")));
     }
     let raw = form
         .get("provider")
@@ -395,9 +393,7 @@ pub async fn decline(
             return render_sign(&app, &ctx, &case, &flow, &actor, Some(msg)).await;
         }
         Err(case::CaseError::Conflict { .. }) => {
-            let n = conflict_notice(&ctx);
-            ctx.session.set_notice(n.clone(), n);
-            return Ok(redirect(&format!("/cases/{id}/sign")));
+            return Ok(stale_redirect(&ctx, &format!("/cases/{id}/sign")));
         }
         Err(e) => return Err(e.into()),
     };

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::forms::Form;
-use super::journey::{conflict_notice, write_or_back};
+use super::journey::{stale_redirect, write_or_back};
 use super::review;
 use super::{AppError, AppState, Ctx, redirect};
 use crate::clock;
@@ -294,9 +294,7 @@ async fn act(
             return render_case(&app, &ctx, &case, &flow, &actor, &errors, Some(open_form)).await;
         }
         Err(case::CaseError::Conflict { .. }) => {
-            let n = conflict_notice(&ctx);
-            ctx.session.set_notice(n.clone(), n);
-            return Ok(redirect(&format!("/cases/{id}")));
+            return Ok(stale_redirect(&ctx, &format!("/cases/{id}")));
         }
         Err(case::CaseError::InvalidTransition { .. }) => {
             ctx.session.set_notice(
@@ -421,9 +419,7 @@ pub async fn approve(
     let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
     let expected = form.revision()?;
     if expected != case.revision {
-        let n = conflict_notice(&ctx);
-        ctx.session.set_notice(n.clone(), n);
-        return Ok(redirect(&format!("/cases/{id}")));
+        return Ok(stale_redirect(&ctx, &format!("/cases/{id}")));
     }
     let is_assignee = actor.case_worker && case.assignee.as_ref() == Some(&actor.person);
     if !is_assignee || case.status != Status::InReview {
