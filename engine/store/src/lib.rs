@@ -28,11 +28,13 @@ use blankett_core::store::{
 use blankett_migrations::{Migrator, MigratorTrait};
 use chrono::NaiveDateTime;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sqlx;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr, TransactionTrait,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseConnectionType, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, RuntimeErr, SqlErr, TransactionTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -54,7 +56,37 @@ pub const DEFAULT_LIST_LIMIT: u32 = 200;
 pub struct SeaStore {
     db: DatabaseConnection,
     backend: &'static str,
+    /// The same pool as `db`, seen through sqlx: for the case write that must be one round
+    /// trip (see [`SeaStore::update_case_fast`]).
+    pool: Option<Pool>,
 }
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// The common case write on SQLite, sent as one command: the update (which reports whether it
+/// applied) and, only if it did, the event, in one explicit transaction. `changes()` is the
+/// number of rows the preceding statement changed.
+const SQLITE_UPDATE_WITH_EVENT: &str = "BEGIN IMMEDIATE;
+UPDATE cases SET number = ?, flow_id = ?, flow_hash = ?, status = ?, revision = ?, data = ?,
+  updated_at = ? WHERE id = ? AND revision = ? AND parties_key = ? RETURNING revision;
+INSERT INTO case_events (case_id, at, kind, data) SELECT ?, ?, ?, ? WHERE changes() = 1;
+COMMIT;";
+
+/// The case write without an event: one statement on either database.
+const UPDATE_CASE: &str = "UPDATE cases SET number = $1, flow_id = $2, flow_hash = $3,
+  status = $4, revision = $5, data = $6, updated_at = $7
+  WHERE id = $8 AND revision = $9 AND parties_key = $10 RETURNING revision";
+
+/// The common case write on PostgreSQL: one statement, atomic by itself; the event is
+/// inserted only for the row the update returned.
+const POSTGRES_UPDATE_WITH_EVENT: &str = "WITH u AS (UPDATE cases SET number = $1,
+  flow_id = $2, flow_hash = $3, status = $4, revision = $5, data = $6, updated_at = $7
+  WHERE id = $8 AND revision = $9 AND parties_key = $10 RETURNING id)
+INSERT INTO case_events (case_id, at, kind, data) SELECT id, $11, $12, $13 FROM u RETURNING id";
 
 impl std::fmt::Debug for SeaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,7 +139,17 @@ impl SeaStore {
         };
         let db = Database::connect(opts).await.map_err(db_err("connect"))?;
         Migrator::up(&db, None).await.map_err(db_err("migrate"))?;
-        Ok(SeaStore { db, backend })
+        // Each getter is called only for the variant it serves (they panic on another).
+        let pool = match &db.inner {
+            DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
+                Some(Pool::Sqlite(db.get_sqlite_connection_pool().clone()))
+            }
+            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+                Some(Pool::Postgres(db.get_postgres_connection_pool().clone()))
+            }
+            _ => None,
+        };
+        Ok(SeaStore { db, backend, pool })
     }
 
     /// The connection pool, for tools that measure the database beside the store (the load
@@ -222,7 +264,93 @@ impl SeaStore {
         row.map(|r| from_json::<Case>(&r.data, "case")).transpose()
     }
 
+    /// The write of almost every command (a step save, going back, most case-worker actions)
+    /// in one round trip to the database: the parties are unchanged, there is at most one event,
+    /// and no document or evidence. Returns `false` when it did not apply, because the write is
+    /// not of that kind or because the update matched no row (a stale revision, changed
+    /// parties, no such case); the full transaction then does the write or tells which it was.
+    ///
+    /// On SQLite this halves the cost of a step save under load: each statement sent through
+    /// sea-orm is a hand-over to the connection's thread and back, and the transaction's
+    /// `BEGIN`, update, event and `COMMIT` were four of them.
+    async fn update_case_fast(&self, write: &CaseWrite) -> Result<bool, StoreError> {
+        let Some(pool) = &self.pool else {
+            return Ok(false);
+        };
+        if write.document.is_some() || write.evidence.is_some() || write.events.len() > 1 {
+            return Ok(false);
+        }
+        let case = &write.case;
+        let event = write.events.first().map(event_row).transpose()?;
+        let sql = match (pool, &event) {
+            (Pool::Sqlite(_), Some(_)) => SQLITE_UPDATE_WITH_EVENT,
+            (Pool::Postgres(_), Some(_)) => POSTGRES_UPDATE_WITH_EVENT,
+            (_, None) => UPDATE_CASE,
+        };
+        macro_rules! bound {
+            ($db:ty) => {{
+                let mut q = sqlx::query::<$db>(sql)
+                    .bind(case.number.clone())
+                    .bind(case.flow_id.clone())
+                    .bind(case.flow_hash.clone())
+                    .bind(enum_text(&case.status)?)
+                    .bind(to_i64(case.revision)?)
+                    .bind(to_json(case, "case")?)
+                    .bind(fmt_time(case.updated_at))
+                    .bind(case.id.clone())
+                    .bind(to_i64(write.expected_revision)?)
+                    .bind(parties_key(case));
+                if let Some((at, kind, data)) = &event {
+                    if matches!(pool, Pool::Sqlite(_)) {
+                        q = q.bind(case.id.clone());
+                    }
+                    q = q.bind(at.clone()).bind(kind.clone()).bind(data.clone());
+                }
+                q
+            }};
+        }
+        let rows = match pool {
+            // One statement: atomic, also when the caller gives up half-way.
+            Pool::Postgres(pool) => bound!(sqlx::Postgres)
+                .fetch_all(pool)
+                .await
+                .map_err(sqlx_err("update case"))?
+                .len(),
+            Pool::Sqlite(pool) => {
+                let q = bound!(sqlx::Sqlite);
+                let pool = pool.clone();
+                let explicit_txn = event.is_some();
+                // Its own task: a caller that goes away (the client hung up) must not stop the
+                // command between its `BEGIN` and `COMMIT`, which would leave the connection
+                // holding the write lock.
+                let task = tokio::spawn(async move {
+                    let mut conn = pool.acquire().await.map_err(sqlx_err("connect"))?;
+                    match q.fetch_all(&mut *conn).await {
+                        Ok(rows) => Ok(rows.len()),
+                        Err(e) => {
+                            // The failed command may have left its transaction open on this
+                            // connection: roll it back, or else never reuse the connection.
+                            if explicit_txn
+                                && sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err()
+                            {
+                                conn.close_on_drop();
+                            }
+                            Err(sqlx_err("update case")(e))
+                        }
+                    }
+                });
+                task.await.map_err(|_| {
+                    StoreError::Backend("update case: the write task failed".into())
+                })??
+            }
+        };
+        Ok(rows == 1)
+    }
+
     async fn update_case_impl(&self, write: &CaseWrite) -> Result<(), StoreError> {
+        if self.update_case_fast(write).await? {
+            return Ok(());
+        }
         let case = &write.case;
         let expected = to_i64(write.expected_revision)?;
         let txn = self.db.begin().await.map_err(db_err("begin"))?;
@@ -728,19 +856,13 @@ async fn insert_events(
     // Events are read back in `id` order: ids only grow, and appends to one case are
     // serialised by the write to its `cases` row that precedes them in the transaction.
     for ev in events {
-        let data = serde_json::to_value(ev).map_err(json_err("event"))?;
-        let kind = data
-            .get("kind")
-            .and_then(|k| k.get("type"))
-            .and_then(|t| t.as_str())
-            .unwrap_or_default()
-            .to_owned();
+        let (at, kind, data) = event_row(ev)?;
         rows.push(case_events::ActiveModel {
             id: NotSet,
             case_id: Set(case_id.to_owned()),
-            at: Set(fmt_time(ev.at)),
+            at: Set(at),
             kind: Set(kind),
-            data: Set(data.to_string()),
+            data: Set(data),
         });
     }
     case_events::Entity::insert_many(rows)
@@ -748,6 +870,18 @@ async fn insert_events(
         .await
         .map_err(db_err("insert events"))?;
     Ok(())
+}
+
+/// An event as the `at`, `kind` and `data` columns of its `case_events` row.
+fn event_row(ev: &Event) -> Result<(String, String, String), StoreError> {
+    let data = serde_json::to_value(ev).map_err(json_err("event"))?;
+    let kind = data
+        .get("kind")
+        .and_then(|k| k.get("type"))
+        .and_then(|t| t.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    Ok((fmt_time(ev.at), kind, data.to_string()))
 }
 
 fn fmt_time(t: NaiveDateTime) -> String {
@@ -811,29 +945,41 @@ fn db_err(op: &'static str) -> impl Fn(DbErr) -> StoreError {
     }
 }
 
-fn describe(e: &DbErr) -> String {
+/// A sqlx error, as [`db_err`] reports a sea-orm one.
+fn sqlx_err(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate,
+        _ => StoreError::Backend(format!("{op}: {}", describe_sqlx(&e))),
+    }
+}
+
+fn describe_sqlx(x: &sqlx::Error) -> String {
     use sea_orm::sqlx::Error as Sqlx;
+    match x {
+        Sqlx::Database(d) => format!(
+            "database error {} ({:?})",
+            d.code().unwrap_or_default(),
+            d.kind()
+        ),
+        Sqlx::Io(io) => format!("I/O error: {:?}", io.kind()),
+        Sqlx::PoolTimedOut => "timed out waiting for a connection".into(),
+        Sqlx::PoolClosed => "the pool is closed".into(),
+        Sqlx::Tls(_) => "TLS error".into(),
+        Sqlx::Configuration(_) => "bad connection configuration".into(),
+        Sqlx::RowNotFound => "row not found".into(),
+        Sqlx::ColumnNotFound(c) => format!("column {c} not found"),
+        Sqlx::ColumnDecode { index, .. } => format!("cannot decode column {index}"),
+        Sqlx::Decode(_) => "cannot decode a value".into(),
+        Sqlx::Protocol(_) => "protocol error".into(),
+        _ => "driver error".into(),
+    }
+}
+
+fn describe(e: &DbErr) -> String {
     match e {
         DbErr::Exec(RuntimeErr::SqlxError(x))
         | DbErr::Query(RuntimeErr::SqlxError(x))
-        | DbErr::Conn(RuntimeErr::SqlxError(x)) => match x.as_ref() {
-            Sqlx::Database(d) => format!(
-                "database error {} ({:?})",
-                d.code().unwrap_or_default(),
-                d.kind()
-            ),
-            Sqlx::Io(io) => format!("I/O error: {:?}", io.kind()),
-            Sqlx::PoolTimedOut => "timed out waiting for a connection".into(),
-            Sqlx::PoolClosed => "the pool is closed".into(),
-            Sqlx::Tls(_) => "TLS error".into(),
-            Sqlx::Configuration(_) => "bad connection configuration".into(),
-            Sqlx::RowNotFound => "row not found".into(),
-            Sqlx::ColumnNotFound(c) => format!("column {c} not found"),
-            Sqlx::ColumnDecode { index, .. } => format!("cannot decode column {index}"),
-            Sqlx::Decode(_) => "cannot decode a value".into(),
-            Sqlx::Protocol(_) => "protocol error".into(),
-            _ => "driver error".into(),
-        },
+        | DbErr::Conn(RuntimeErr::SqlxError(x)) => describe_sqlx(x),
         DbErr::ConnectionAcquire(a) => format!("no connection: {a}"),
         DbErr::Migration(_) => "migration failed".into(),
         DbErr::Conn(_) => "connection error".into(),

@@ -8,7 +8,9 @@ mod web;
 use blankett_pades::verify::{SignatureKind, verify_at};
 use reqwest::StatusCode;
 use serde_json::Value;
-use web::{Browser, CASE_WORKER, DECISION_MAKER, Db, OUTSIDER, TestApp, f, form_fields, repo};
+use web::{
+    Browser, CASE_WORKER, DECISION_MAKER, Db, OUTSIDER, Page, TestApp, f, form_fields, repo,
+};
 
 fn sample() -> Value {
     let text = std::fs::read_to_string(repo().join("flows/lvu-6/sample-answers.json")).unwrap();
@@ -303,6 +305,68 @@ async fn a_stale_edit_is_refused_and_the_other_edit_is_kept() {
     let id = at.split('/').nth(2).unwrap();
     let stored = app.state.store.get_case(id).await.unwrap().unwrap();
     assert_eq!(stored.answers["matter"]["committee"], "Socialnämnden A");
+}
+
+/// Each instance keeps its own copy of the cases it wrote, to save a read before the next
+/// write; a copy that another instance has made stale must be caught by the write's revision
+/// check, never written over the other instance's edit.
+async fn an_edit_on_another_instance_is_never_overwritten(db: Db) {
+    let a = TestApp::start(db).await;
+    let b = a.second_instance().await;
+    let mut on_a = a.browser();
+    let mut on_b = b.browser();
+    let (_, home) = on_a.log_in(CASE_WORKER, "/").await;
+    on_b.log_in(CASE_WORKER, "/").await;
+    let started = on_a
+        .post("/e/lvu-6/start", &[f("_csrf", &home.csrf())])
+        .await;
+    let at = started.location().to_owned();
+    let id = at.split('/').nth(2).unwrap().to_owned();
+    let save = |page: &Page, committee: &str| {
+        vec![
+            f("_csrf", &page.csrf()),
+            f("_revision", &page.revision()),
+            f("_action", "save"),
+            f("committee", committee),
+            f("case_reference", "SN 2026/1"),
+            f("presenter_title", "Socialsekreterare"),
+        ]
+    };
+    // A saves (and keeps its copy of the case at the new revision) ...
+    let page_a = on_a.get(&at).await;
+    assert_eq!(
+        on_a.post(&at, &save(&page_a, "A1")).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let page_a = on_a.get(&at).await;
+    // ... B saves on top of it ...
+    let page_b = on_b.get(&at).await;
+    assert_eq!(page_b.revision(), page_a.revision());
+    assert_eq!(
+        on_b.post(&at, &save(&page_b, "B1")).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // ... and A's tab, made at the revision A still has a copy of, is refused as stale.
+    let stale = on_a.post(&at, &save(&page_a, "A2")).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    assert!(stale.html().contains("A2"), "the typed value is not lost");
+    let stored = a.state.store.get_case(&id).await.unwrap().unwrap();
+    assert_eq!(stored.answers["matter"]["committee"], "B1");
+    // Saving again from the conflict page (made at B's revision) goes through on A.
+    let again = on_a.post(&at, &save(&stale, "A2")).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    let stored = b.state.store.get_case(&id).await.unwrap().unwrap();
+    assert_eq!(stored.answers["matter"]["committee"], "A2");
+}
+
+#[tokio::test]
+async fn an_edit_on_another_instance_is_never_overwritten_on_sqlite() {
+    an_edit_on_another_instance_is_never_overwritten(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_edit_on_another_instance_is_never_overwritten_on_postgres() {
+    an_edit_on_another_instance_is_never_overwritten(Db::Postgres).await;
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::forms::{self, FieldContext, Form};
 use super::review;
-use super::worker::visible_case;
+use super::worker::{visible_case, visible_case_at};
 use super::{AppError, AppState, Ctx, redirect};
 use crate::clock;
 
@@ -268,7 +268,10 @@ pub async fn write(
         },
     };
     match app.store.update_case(&w).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            app.remember_case(&w.case);
+            Ok(())
+        }
         Err(blankett_core::store::StoreError::Conflict { .. }) => Err(None),
         Err(e) => Err(Some(e.into())),
     }
@@ -314,9 +317,9 @@ pub async fn save_step(
     form: Form,
 ) -> Result<Response, AppError> {
     form.check_csrf(&ctx)?;
-    let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
-    let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
     let expected = form.revision()?;
+    let (case, flow, actor) = visible_case_at(&app, &ctx, &id, expected).await?;
+    let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
     let action = form.get("_action").unwrap_or("next").to_owned();
     let mut answers = forms::step_answers(step, &form);
     if let Some(group) = action.strip_prefix("add:") {
@@ -358,6 +361,7 @@ pub async fn save_step(
         Ok(()) => {}
         Err(None) => {
             let fresh = app.store.get_case(&id).await?.ok_or(AppError::NotFound)?;
+            app.remember_case(&fresh);
             return stale(&app, &ctx, &fresh, &flow, &actor, step, answers);
         }
         Err(Some(e)) => return Err(e),

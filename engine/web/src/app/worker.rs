@@ -52,6 +52,27 @@ pub async fn visible_case(
 ) -> Result<(Case, Arc<Flow>, Actor), AppError> {
     let actor = ctx.require_actor(app)?;
     let case = app.store.get_case(id).await?.ok_or(AppError::NotFound)?;
+    app.remember_case(&case);
+    let flow = app.flow_of(&case).await?;
+    if !app.may_view(&actor, &case, &flow) {
+        return Err(AppError::NotFound);
+    }
+    Ok((case, flow, actor))
+}
+
+/// [`visible_case`] for a command whose form was made at `revision`: this instance's copy of
+/// the case is used when it is at that revision (see [`AppState::recent_case`] for why that is
+/// safe), which saves a read before the write.
+pub async fn visible_case_at(
+    app: &AppState,
+    ctx: &Ctx,
+    id: &str,
+    revision: u64,
+) -> Result<(Case, Arc<Flow>, Actor), AppError> {
+    let Some(case) = app.recent_case(id, revision) else {
+        return visible_case(app, ctx, id).await;
+    };
+    let actor = ctx.require_actor(app)?;
     let flow = app.flow_of(&case).await?;
     if !app.may_view(&actor, &case, &flow) {
         return Err(AppError::NotFound);

@@ -78,6 +78,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub state: AppState,
     pub dir: tempfile::TempDir,
+    /// The database URL, for a second instance on the same database.
+    pub url: String,
     _pg: Option<PgDb>,
 }
 
@@ -101,13 +103,28 @@ impl TestApp {
                 (pg.url(), Some(pg))
             }
         };
+        Self::start_on(dir, url, pg, extra).await
+    }
+
+    /// Another server instance on this one's database (as several instances share one
+    /// PostgreSQL in production): its own process state, the same data.
+    pub async fn second_instance(&self) -> TestApp {
+        Self::start_on(tempfile::tempdir().unwrap(), self.url.clone(), None, &[]).await
+    }
+
+    async fn start_on(
+        dir: tempfile::TempDir,
+        url: String,
+        pg: Option<PgDb>,
+        extra: &[(&str, &str)],
+    ) -> TestApp {
         let defs = format!(
             "[\"{}\", \"{}\"]",
             repo().join("flows").display(),
             repo().join("form-defs").display()
         );
         let mut vars = vec![
-            ("BLANKETT__DATABASE_URL".to_owned(), url),
+            ("BLANKETT__DATABASE_URL".to_owned(), url.clone()),
             ("BLANKETT__DEFINITIONS".to_owned(), defs),
             (
                 "BLANKETT__DATA_DIR".to_owned(),
@@ -131,6 +148,7 @@ impl TestApp {
             addr,
             state,
             dir,
+            url,
             _pg: pg,
         }
     }
