@@ -28,14 +28,19 @@ fn shipped_definitions_have_no_errors_or_warnings() {
 }
 
 #[test]
-fn every_flow_test_passes_and_every_flow_has_tests() {
+fn every_flow_test_passes_and_covers_every_branch_of_its_flow() {
     let src = shipped();
     let (defs, mut diags) = load(&src);
     let mut failures = Vec::new();
     for s in &src.flows {
         let flow = defs.flows.iter().find(|f| f.dir == s.dir).unwrap();
-        let results = flowtest::run_flow_tests(flow, s, &mut diags);
+        let mut coverage = flowtest::Coverage::of(flow);
+        let results = flowtest::run_flow_tests_seeing(flow, s, &mut diags, &mut coverage);
         assert!(!results.is_empty(), "{} has no flow tests", s.dir);
+        // Every branch of every condition is taken by some test.
+        for m in coverage.missing() {
+            failures.push(format!("{}: {m}", flow.id));
+        }
         for r in results {
             if !r.passed() {
                 failures.push(format!("{} › {}: {:?}", flow.id, r.name, r.failures));

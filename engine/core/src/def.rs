@@ -438,6 +438,11 @@ pub struct SigningDef {
     /// whatever this says, and only outside production.
     #[serde(default)]
     pub assurance: Assurance,
+    /// What the last signature completes, shown in that signer's visible signature with its
+    /// date and time, e.g. "Protokollet är justerat" for minutes: the signed document itself
+    /// then says that, and when, it was completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_note: Option<TextDef>,
 }
 
 /// An eID assurance level a flow can ask for.

@@ -24,7 +24,9 @@ use crate::def::Starter;
 use crate::diag::{Diagnostics, Pos};
 use crate::ids::Personnummer;
 use crate::model::Flow;
-use crate::rules::{step_applies, top_context, validate_all, visible_fields};
+use crate::rules::{
+    condition_outcomes, conditions_of, step_applies, top_context, validate_all, visible_fields,
+};
 use crate::yaml::parse;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,6 +138,63 @@ fn person(
 
 /// Runs one test against a flow.
 pub fn run(flow: &Flow, t: &FlowTestDef) -> Vec<String> {
+    run_seeing(flow, t, &mut Coverage::default())
+}
+
+/// Which outcomes of a flow's conditions (`when`, `show_if`, `required_if`) its tests reach.
+#[derive(Debug, Clone, Default)]
+pub struct Coverage {
+    /// Per condition: whether a test saw it true, and whether one saw it false.
+    pub conditions: IndexMap<String, (bool, bool)>,
+}
+
+impl Coverage {
+    /// Every condition of `flow`, none seen yet.
+    pub fn of(flow: &Flow) -> Coverage {
+        Coverage {
+            conditions: conditions_of(flow)
+                .into_iter()
+                .map(|c| (c, (false, false)))
+                .collect(),
+        }
+    }
+
+    fn saw(&mut self, condition: String, value: bool) {
+        let seen = self.conditions.entry(condition).or_default();
+        if value {
+            seen.0 = true;
+        } else {
+            seen.1 = true;
+        }
+    }
+
+    /// How many outcomes (each condition true and false) the tests reached, of how many.
+    pub fn counts(&self) -> (usize, usize) {
+        let covered = self
+            .conditions
+            .values()
+            .map(|(t, f)| usize::from(*t) + usize::from(*f))
+            .sum();
+        (covered, 2 * self.conditions.len())
+    }
+
+    /// The outcomes no test reached, as sentences.
+    pub fn missing(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (c, (t, f)) in &self.conditions {
+            if !t {
+                out.push(format!("{c} is never true"));
+            }
+            if !f {
+                out.push(format!("{c} is never false"));
+            }
+        }
+        out
+    }
+}
+
+/// [`run`], recording in `coverage` the outcomes of the conditions the test's answers reach.
+pub fn run_seeing(flow: &Flow, t: &FlowTestDef, coverage: &mut Coverage) -> Vec<String> {
     let mut failures = Vec::new();
     let now = t.now.as_deref().unwrap_or("2026-01-15T09:00");
     let Ok(now) = NaiveDateTime::parse_from_str(now, "%Y-%m-%dT%H:%M") else {
@@ -157,6 +216,9 @@ pub fn run(flow: &Flow, t: &FlowTestDef) -> Vec<String> {
     let env = env_for(&case, flow, now, Some(&applicant));
     let report = validate_all(flow, &t.answers, &env);
     case.answers = report.answers.clone();
+    for (condition, value) in condition_outcomes(flow, &report.answers, &env) {
+        coverage.saw(condition, value);
+    }
 
     if let Some(path) = &t.expect.path
         && *path != report.path
@@ -299,6 +361,16 @@ pub fn run_flow_tests(
     src: &crate::source::FlowSource,
     diags: &mut Diagnostics,
 ) -> Vec<TestResult> {
+    run_flow_tests_seeing(flow, src, diags, &mut Coverage::of(flow))
+}
+
+/// [`run_flow_tests`], recording which outcomes of the flow's conditions the tests reach.
+pub fn run_flow_tests_seeing(
+    flow: &Flow,
+    src: &crate::source::FlowSource,
+    diags: &mut Diagnostics,
+    coverage: &mut Coverage,
+) -> Vec<TestResult> {
     let mut results = Vec::new();
     for (rel, bytes) in &src.files {
         if !(rel.starts_with("tests/") && (rel.ends_with(".yaml") || rel.ends_with(".yml"))) {
@@ -310,7 +382,7 @@ pub fn run_flow_tests(
             continue;
         };
         for (pos, t) in parse_tests(&file, text, diags) {
-            let failures = run(flow, &t);
+            let failures = run_seeing(flow, &t, coverage);
             results.push(TestResult {
                 file: file.clone(),
                 pos,

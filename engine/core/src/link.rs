@@ -1528,10 +1528,11 @@ fn check_field_exprs(
             }
         }
         if f.kind == FieldType::Group {
+            // An item's fields see their siblings in the item first, then what the group sees.
             let item = shape_of(&f.children);
             let mut inner: Vec<&IndexMap<String, Shape>> = vec![&item];
             inner.extend_from_slice(&layers);
-            check_field_exprs(nc, &f.children, &item, &inner[1..], step);
+            check_field_exprs(nc, &f.children, &item, &inner, step);
         }
     }
 }

@@ -386,6 +386,98 @@ fn visibility(
     }
 }
 
+/// The outcome of every condition the answers reach, for flow tests' coverage: each step's
+/// `when`, and each field's `show_if` (all of a field's `show_if` together) and `required_if`,
+/// named as [`conditions_of`] names them (group items as `*`). A field that is hidden, or a
+/// step that does not apply, reaches none of the conditions inside it.
+pub fn condition_outcomes(flow: &Flow, answers: &Value, env: &Env) -> Vec<(String, bool)> {
+    let top = top_context(flow, answers, env);
+    let mut out = Vec::new();
+    for step in &flow.steps {
+        let applies = step_applies(step, &top);
+        if step.when.is_some() {
+            out.push((format!("`when` of step {}", step.id), applies));
+        }
+        if !applies {
+            continue;
+        }
+        let step_obj = top.get(&step.id).cloned().unwrap_or_else(|| json!({}));
+        let prefix = format!("{}.", step.id);
+        outcomes(
+            &step.fields,
+            &top,
+            &[&step_obj],
+            &step_obj,
+            &prefix,
+            &mut out,
+        );
+    }
+    out
+}
+
+fn outcomes(
+    fields: &[Field],
+    top: &Map<String, Value>,
+    outer: &[&Value],
+    obj: &Value,
+    prefix: &str,
+    out: &mut Vec<(String, bool)>,
+) {
+    for f in fields {
+        let layers = field_layers(outer, obj, &f.parent);
+        let ctx = scoped(top, &layers);
+        let path = format!("{prefix}{}", f.local_path().join("."));
+        if !f.show_if.is_empty() {
+            let shown = f.show_if.iter().all(|e| e.truthy(&ctx).unwrap_or(false));
+            out.push((format!("`show_if` of {path}"), shown));
+            if !shown {
+                continue;
+            }
+        }
+        if let Some(e) = &f.required_if {
+            out.push((
+                format!("`required_if` of {path}"),
+                e.truthy(&ctx).unwrap_or(false),
+            ));
+        }
+        if f.kind == FieldType::Group
+            && let Some(Value::Array(items)) = get_at(obj, &f.local_path())
+        {
+            for item in items {
+                let mut inner = layers.clone();
+                inner.push(item);
+                outcomes(&f.children, top, &inner, item, &format!("{path}.*."), out);
+            }
+        }
+    }
+}
+
+/// Every condition of a flow, named as [`condition_outcomes`] names them.
+pub fn conditions_of(flow: &Flow) -> Vec<String> {
+    fn walk(fields: &[Field], prefix: &str, out: &mut Vec<String>) {
+        for f in fields {
+            let path = format!("{prefix}{}", f.local_path().join("."));
+            if !f.show_if.is_empty() {
+                out.push(format!("`show_if` of {path}"));
+            }
+            if f.required_if.is_some() {
+                out.push(format!("`required_if` of {path}"));
+            }
+            if f.kind == FieldType::Group {
+                walk(&f.children, &format!("{path}.*."), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for step in &flow.steps {
+        if step.when.is_some() {
+            out.push(format!("`when` of step {}", step.id));
+        }
+        walk(&step.fields, &format!("{}.", step.id), &mut out);
+    }
+    out
+}
+
 fn field_layers<'a>(outer: &[&'a Value], obj: &'a Value, parent: &[String]) -> Vec<&'a Value> {
     let mut layers: Vec<&Value> = outer.to_vec();
     let mut cur = obj;

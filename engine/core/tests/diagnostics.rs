@@ -250,6 +250,43 @@ fn expressions() {
 }
 
 #[test]
+fn a_group_item_field_reads_its_siblings_and_what_the_group_sees() {
+    let group = r#"      - id: rows
+        type: group
+        label: { sv: Rader, en: Rows }
+        fields:
+          - id: kind
+            type: text
+            label: { sv: Slag, en: Kind }
+          - id: note
+            type: text
+            label: { sv: Not, en: Note }
+            show_if: kind == 'x' and amount > 0
+            required_if: me.name
+          - id: twice
+            type: integer
+            label: { sv: Dubbelt, en: Twice }
+            compute: amount * 2 if kind else none
+"#;
+    let flow = BASE.replacen(
+        "      - id: doubled\n",
+        &format!("{group}      - id: doubled\n"),
+        1,
+    );
+    let d = diagnostics(&flow);
+    assert!(d.is_empty(), "{}", d.join("\n"));
+    expect(
+        "      - id: doubled\n",
+        &format!(
+            "{}      - id: doubled\n",
+            group.replace("show_if: kind", "show_if: knd")
+        ),
+        "show_if: knd",
+        "unknown name `knd`",
+    );
+}
+
+#[test]
 fn later_step_reads_are_warnings_not_errors() {
     let flow = BASE.replacen(
         "compute: amount * 2",

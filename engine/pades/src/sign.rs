@@ -49,6 +49,9 @@ pub struct SignatureRequest<'a> {
     pub method: &'a str,
     /// The signing time written into `/M` and the appearance.
     pub time: DateTime<Utc>,
+    /// A line shown in the appearance after the time, in bold, e.g. "Protokollet är
+    /// justerat" on the last signature of minutes. The time above it says when.
+    pub note: Option<&'a str>,
 }
 
 /// Supplies revocation data (DER CRLs) for certificates, for the DSS of B-LT.
@@ -105,7 +108,7 @@ impl Pades {
         entries.push_str(&object_text(&text_string(&request.identity.full_name))?);
         let placeholder = Placeholder::new(&entries, SIGNATURE_RESERVE);
 
-        let lines = vec![
+        let mut lines = vec![
             Line {
                 text: "Signerad elektroniskt · Signed electronically".into(),
                 size: 6.5,
@@ -131,6 +134,14 @@ impl Pades {
                 color: [0.1, 0.1, 0.1],
             },
         ];
+        if let Some(note) = request.note {
+            lines.push(Line {
+                text: note.to_owned(),
+                size: 8.0,
+                weight: Weight::Semibold,
+                color: [0.0, 0.0, 0.0],
+            });
+        }
         let tooltip = format!("{}: {}", request.role, request.identity.full_name);
         let sig_id = add_signature_field(
             &mut update,

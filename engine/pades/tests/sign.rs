@@ -57,6 +57,7 @@ fn request<'a>(
         role,
         method: "BankID",
         time: now(),
+        note: None,
     }
 }
 
@@ -195,6 +196,53 @@ fn the_finished_document_passes_pyhankos_pades_lta_profile() {
             "no document timestamp backs the signature: {sig:#?}"
         );
     }
+}
+
+#[test]
+fn a_completion_note_is_drawn_in_the_appearance_and_the_signature_stays_valid() {
+    let s = setup();
+    let pdf = lvu_pdf();
+    let who = tolvan();
+    let plain = request("case_worker", &who, "Justerare", CASE_WORKER);
+    let noted = SignatureRequest {
+        note: Some("Protokollet är justerat"),
+        ..request("case_worker", &who, "Justerare", CASE_WORKER)
+    };
+    let without = s.pades.sign(&pdf, &plain).unwrap();
+    let with = s.pades.sign(&pdf, &noted).unwrap();
+    // The appearance draws each glyph as its own positioned path (`… cm`): the note adds one
+    // per letter of "Protokollet är justerat". qpdf writes the streams uncompressed to count.
+    let glyphs = |pdf: &[u8], name: &str| {
+        let input = s.dir.path().join(format!("{name}.pdf"));
+        let output = s.dir.path().join(format!("{name}.qdf"));
+        std::fs::write(&input, pdf).unwrap();
+        let o = std::process::Command::new("qpdf")
+            .args(["--qdf", "--object-streams=disable"])
+            .arg(&input)
+            .arg(&output)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read(&output).unwrap();
+        text.windows(4)
+            .filter(|w| w == b" cm\n" || w == b" cm ")
+            .count()
+    };
+    let letters = "Protokollet är justerat"
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .count();
+    let (n_with, n_without) = (glyphs(&with, "with"), glyphs(&without, "without"));
+    assert!(n_without > 0, "no glyphs found in the appearance");
+    assert!(n_with >= n_without + letters, "{n_with} vs {n_without}");
+    let file = s.dir.path().join("noted.pdf");
+    std::fs::write(&file, &with).unwrap();
+    let report = pyhanko_report(&file, &s.dir.path().join("ca.pem"));
+    assert_eq!(report.len(), 1, "{report:#?}");
+    assert!(
+        report[0].intact && report[0].valid && report[0].trusted,
+        "{report:#?}"
+    );
 }
 
 #[test]

@@ -90,6 +90,7 @@ fn a_signature_timestamped_over_http_is_valid_for_pyhanko() {
                 role: "Handläggare",
                 method: "BankID",
                 time: now(),
+                note: None,
             },
         )
         .unwrap();

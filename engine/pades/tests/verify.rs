@@ -559,6 +559,7 @@ fn what_blankett_signs_verifies_up_to_b_lta() {
             role: "Handläggare",
             method: "BankID",
             time: now(),
+            note: None,
         };
         pdf = pades.sign(&pdf, &request).unwrap();
     }

@@ -42,6 +42,7 @@ fn main() {
         role: "Handläggare",
         method: "BankID",
         time: now,
+        note: None,
     };
     // `BENCH_SIGNS=N`: only sign N times (B-B) and stop — for instruction counts under
     // `valgrind --tool=callgrind`.

@@ -192,7 +192,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     failed += 1;
                     continue;
                 };
-                for r in flowtest::run_flow_tests(flow, src, &mut diags) {
+                let mut coverage = flowtest::Coverage::of(flow);
+                for r in flowtest::run_flow_tests_seeing(flow, src, &mut diags, &mut coverage) {
                     if r.passed() {
                         passed += 1;
                         println!("ok      {} › {}", flow.id, r.name);
@@ -206,6 +207,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             println!("        - {f}");
                         }
                     }
+                }
+                let (covered, total) = coverage.counts();
+                println!(
+                    "branches {}: {covered} of {total} condition outcomes reached ({} conditions)",
+                    flow.id,
+                    coverage.conditions.len()
+                );
+                for m in coverage.missing() {
+                    println!("        - {m}");
                 }
             }
             for d in diags

@@ -215,6 +215,7 @@ fn sign_pdf(args: SignPdfArgs) -> anyhow::Result<ExitCode> {
         role: &args.role,
         method: &args.method,
         time: now,
+        note: None,
     };
     let mut signed = pades.sign(&pdf, &request)?;
     match args.level {

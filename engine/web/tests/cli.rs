@@ -128,6 +128,33 @@ fn a_failing_flow_test_fails_the_command() {
 }
 
 #[test]
+fn test_reports_which_branches_of_the_conditions_the_tests_reach() {
+    let o = blankett(&["test", "flows"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("branches lvu-6: 22 of 22 condition outcomes reached (11 conditions)"),
+        "{out}"
+    );
+    // Without the test of ground 3 and protected identity, those branches are not reached.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lvu-6");
+    copy_dir(&root().join("flows/lvu-6"), &dir);
+    std::fs::remove_file(dir.join("tests/grounds.yaml")).unwrap();
+    let o = blankett(&[
+        "test",
+        dir.to_str().unwrap(),
+        root().join("form-defs").to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(!out.contains("22 of 22"), "{out}");
+    assert!(
+        out.contains("- `show_if` of grounds.behaviour is never true"),
+        "{out}"
+    );
+}
+
+#[test]
 fn schema_prints_the_committed_flow_schema() {
     let o = blankett(&["schema"]);
     assert!(o.status.success());

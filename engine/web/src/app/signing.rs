@@ -279,6 +279,14 @@ pub async fn complete(
         other => other.to_owned(),
     };
     let role = sig.label.sv.clone();
+    // The last signature completes the document; the flow may say so in its appearance.
+    let note = flow
+        .def
+        .signing
+        .as_ref()
+        .and_then(|s| s.completion_note.as_ref())
+        .filter(|_| last)
+        .map(|t| t.sv.clone());
     let pades = app.pades.clone();
     let bytes = doc.bytes;
     let field = sig.field.clone();
@@ -295,6 +303,7 @@ pub async fn complete(
             role: &role,
             method: &method,
             time: now_utc,
+            note: note.as_deref(),
         };
         let signed = pades.sign(&bytes, &request)?;
         if last {
