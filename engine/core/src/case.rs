@@ -120,7 +120,7 @@ pub struct Placement {
 pub struct Signature {
     pub who: Role,
     /// Name of the signature field in the template (`case_worker`, `decision_maker`,
-    /// `signatory.1` for the second item of a party with `each`).
+    /// `signatory-2` for the second item of a party with `each`).
     pub field: String,
     pub label: Text,
     pub person: Person,
@@ -549,8 +549,9 @@ pub fn resolve_signers(flow: &Flow, case: &Case, env: &Env) -> Result<Vec<Signat
         for (i, person) in people.into_iter().enumerate() {
             out.push(Signature {
                 who: slot.who.clone(),
+                // A PDF field's partial name may not contain a period (ISO 32000-1, 12.7.3.2).
                 field: if many {
-                    format!("{}.{i}", slot.who.name())
+                    format!("{}-{}", slot.who.name(), i + 1)
                 } else {
                     slot.who.name().to_owned()
                 },

@@ -27,6 +27,8 @@ pub enum SignError {
     Pdf(String),
     #[error("the document already has a signature field named {0:?}")]
     FieldTaken(String),
+    #[error("{0:?} is not a valid field name: it must be non-empty, without periods")]
+    BadFieldName(String),
     #[error("certificates: {0}")]
     Pki(String),
     #[error("timestamp: {0}")]

@@ -92,6 +92,11 @@ impl Pades {
 
     /// Adds one signature in a new incremental update.
     pub fn sign(&self, pdf: &[u8], request: &SignatureRequest<'_>) -> Result<Vec<u8>, SignError> {
+        // A period separates the parts of a field's full name (ISO 32000-1, 12.7.3.2); a
+        // partial name with one makes validators refuse the whole form.
+        if request.field.is_empty() || request.field.contains('.') {
+            return Err(SignError::BadFieldName(request.field.to_owned()));
+        }
         let mut update = Update::open(pdf)?;
         if update
             .field_names()

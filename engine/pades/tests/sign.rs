@@ -278,6 +278,14 @@ fn a_field_cannot_be_signed_twice_and_bad_input_is_an_error() {
         matches!(again, Err(blankett_pades::SignError::FieldTaken(_))),
         "{again:?}"
     );
+    let dotted = s.pades.sign(
+        &pdf,
+        &request("signatory.1", &who, "Firmatecknare", CASE_WORKER),
+    );
+    assert!(
+        matches!(dotted, Err(blankett_pades::SignError::BadFieldName(_))),
+        "{dotted:?}"
+    );
 
     let garbage = s.pades.sign(
         b"not a pdf",
