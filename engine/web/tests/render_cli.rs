@@ -32,6 +32,37 @@ fn render_lvu(out: &Path, extra: &[&str]) -> Output {
 }
 
 #[test]
+fn secret_whereabouts_keep_every_address_and_the_placement_out_of_the_lvu_decision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = std::fs::read_to_string(root().join("flows/lvu-6/sample-answers.json")).unwrap();
+    let mut answers: serde_json::Value = serde_json::from_str(&sample).unwrap();
+    answers["placement"]["whereabouts_secret"] = serde_json::Value::Bool(true);
+    let file = tmp.path().join("secret.json");
+    std::fs::write(&file, answers.to_string()).unwrap();
+    let pdf = tmp.path().join("secret.pdf");
+    let o = blankett(&[
+        "render",
+        "flows/lvu-6",
+        "--answers",
+        file.to_str().unwrap(),
+        "--out",
+        pdf.to_str().unwrap(),
+        "--now",
+        "2026-11-22T14:30",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let words = tool("pdftotext", &[pdf.to_str().unwrap(), "-"]);
+    let words = String::from_utf8_lossy(&words.stdout).replace('\u{a0}', " ");
+    assert!(words.contains("vistelseorten är hemlig"), "{words}");
+    for hidden in ["Storgatan 1", "Jourhemmet Björken"] {
+        assert!(
+            !words.contains(hidden),
+            "`{hidden}` is in the decision:\n{words}"
+        );
+    }
+}
+
+#[test]
 fn the_lvu_decision_renders_to_pdf_a_2b_with_the_answers_and_embedded_fonts() {
     let tmp = tempfile::tempdir().unwrap();
     let pdf = tmp.path().join("lvu.pdf");
