@@ -368,19 +368,54 @@ fn visibility(
     prefix: &str,
     out: &mut Vec<(String, bool)>,
 ) {
+    walk_fields(
+        fields,
+        top,
+        outer,
+        obj,
+        prefix,
+        false,
+        &mut |f, path, ctx| {
+            let shown = f.show_if.iter().all(|e| e.truthy(ctx).unwrap_or(false));
+            out.push((path.to_owned(), shown));
+            true
+        },
+    );
+}
+
+/// Calls `visit` with every field of `fields` (in `obj`), its dotted path and the context its
+/// expressions see; descends into a group's items (numbered, or all as `*` when `star`) when
+/// `visit` returns true.
+fn walk_fields(
+    fields: &[Field],
+    top: &Map<String, Value>,
+    outer: &[&Value],
+    obj: &Value,
+    prefix: &str,
+    star: bool,
+    visit: &mut dyn FnMut(&Field, &str, &Value) -> bool,
+) {
     for f in fields {
         let layers = field_layers(outer, obj, &f.parent);
         let ctx = scoped(top, &layers);
-        let shown = f.show_if.iter().all(|e| e.truthy(&ctx).unwrap_or(false));
         let path = format!("{prefix}{}", f.local_path().join("."));
-        out.push((path.clone(), shown));
-        if f.kind == FieldType::Group
-            && let Some(Value::Array(items)) = get_at(obj, &f.local_path())
-        {
+        if !visit(f, &path, &ctx) || f.kind != FieldType::Group {
+            continue;
+        }
+        if let Some(Value::Array(items)) = get_at(obj, &f.local_path()) {
             for (i, item) in items.iter().enumerate() {
                 let mut inner = layers.clone();
                 inner.push(item);
-                visibility(&f.children, top, &inner, item, &format!("{path}.{i}."), out);
+                let at = if star { "*".to_owned() } else { i.to_string() };
+                walk_fields(
+                    &f.children,
+                    top,
+                    &inner,
+                    item,
+                    &format!("{path}.{at}."),
+                    star,
+                    visit,
+                );
             }
         }
     }
@@ -423,33 +458,30 @@ fn outcomes(
     prefix: &str,
     out: &mut Vec<(String, bool)>,
 ) {
-    for f in fields {
-        let layers = field_layers(outer, obj, &f.parent);
-        let ctx = scoped(top, &layers);
-        let path = format!("{prefix}{}", f.local_path().join("."));
-        if !f.show_if.is_empty() {
-            let shown = f.show_if.iter().all(|e| e.truthy(&ctx).unwrap_or(false));
-            out.push((format!("`show_if` of {path}"), shown));
-            if !shown {
-                continue;
+    walk_fields(
+        fields,
+        top,
+        outer,
+        obj,
+        prefix,
+        true,
+        &mut |f, path, ctx| {
+            if !f.show_if.is_empty() {
+                let shown = f.show_if.iter().all(|e| e.truthy(ctx).unwrap_or(false));
+                out.push((format!("`show_if` of {path}"), shown));
+                if !shown {
+                    return false;
+                }
             }
-        }
-        if let Some(e) = &f.required_if {
-            out.push((
-                format!("`required_if` of {path}"),
-                e.truthy(&ctx).unwrap_or(false),
-            ));
-        }
-        if f.kind == FieldType::Group
-            && let Some(Value::Array(items)) = get_at(obj, &f.local_path())
-        {
-            for item in items {
-                let mut inner = layers.clone();
-                inner.push(item);
-                outcomes(&f.children, top, &inner, item, &format!("{path}.*."), out);
+            if let Some(e) = &f.required_if {
+                out.push((
+                    format!("`required_if` of {path}"),
+                    e.truthy(ctx).unwrap_or(false),
+                ));
             }
-        }
-    }
+            true
+        },
+    );
 }
 
 /// Every condition of a flow, named as [`condition_outcomes`] names them.
