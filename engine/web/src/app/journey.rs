@@ -362,6 +362,11 @@ pub async fn save_step(
         Err(None) => {
             let fresh = app.store.get_case(&id).await?.ok_or(AppError::NotFound)?;
             app.remember_case(&fresh);
+            // Access was checked on this instance's copy, which the other write made stale.
+            let flow = app.flow_of(&fresh).await?;
+            if !app.may_view(&actor, &fresh, &flow) {
+                return Err(AppError::NotFound);
+            }
             return stale(&app, &ctx, &fresh, &flow, &actor, step, answers);
         }
         Err(Some(e)) => return Err(e),

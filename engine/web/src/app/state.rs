@@ -59,7 +59,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     rate: Arc<Mutex<HashMap<IpAddr, (Instant, u32)>>>,
     /// The cases this instance last read or wrote, by id; see [`AppState::recent_case`].
-    recent: Arc<Mutex<HashMap<String, Case>>>,
+    recent: Arc<Mutex<RecentCases>>,
     /// The sessions this instance read or wrote lately, by token hash; see
     /// [`SESSION_CACHE_SECS`].
     sessions: Arc<Mutex<HashMap<String, CachedSession>>>,
@@ -78,15 +78,25 @@ const SESSION_CACHE_SECS: u64 = 2;
 /// How many sessions the cache holds before it forgets those it has not used lately.
 const SESSION_CACHE_MAX: usize = 10_000;
 
+/// A cached session, or (with `data: None`) the mark that this instance just ended or replaced
+/// it: a request that read the session from the database before that must not bring it back.
 #[derive(Clone)]
 struct CachedSession {
     fetched: Instant,
-    data: SessionData,
+    data: Option<SessionData>,
     expires_at: NaiveDateTime,
 }
 
-/// How many cases [`AppState::recent_case`] keeps; when full it starts over.
-const RECENT_CASES: usize = 4096;
+/// How many bytes of answers [`AppState::recent_case`] keeps; when full it starts over. A
+/// case with more answers than a sixteenth of this is not kept at all.
+const RECENT_CASES_BYTES: usize = 64 * 1024 * 1024;
+
+/// The cases this instance last read or wrote, with the size of their answers as JSON.
+#[derive(Default)]
+struct RecentCases {
+    cases: HashMap<String, (Case, usize)>,
+    bytes: usize,
+}
 
 impl AppState {
     /// Checks the configuration, loads and checks the flows, connects to (and migrates) the
@@ -199,7 +209,7 @@ impl AppState {
             pages: Arc::new(pages),
             metrics: Arc::new(Metrics::default()),
             rate: Arc::new(Mutex::new(HashMap::new())),
-            recent: Arc::new(Mutex::new(HashMap::new())),
+            recent: Arc::new(Mutex::new(RecentCases::default())),
             sessions: Arc::new(Mutex::new(HashMap::new())),
             backend,
         })
@@ -245,23 +255,36 @@ impl AppState {
     /// as stale, and the caller then reads the case afresh. Pages always read the database.
     pub fn recent_case(&self, id: &str, revision: u64) -> Option<Case> {
         let recent = self.recent.lock().ok()?;
-        recent.get(id).filter(|c| c.revision == revision).cloned()
+        recent
+            .cases
+            .get(id)
+            .filter(|(c, _)| c.revision == revision)
+            .map(|(c, _)| c.clone())
     }
 
     /// Keeps `case` as the latest copy known to this instance (see [`AppState::recent_case`]).
     pub fn remember_case(&self, case: &Case) {
-        if let Ok(mut recent) = self.recent.lock() {
-            if recent.len() >= RECENT_CASES && !recent.contains_key(&case.id) {
-                recent.clear();
+        let size = serde_json::to_vec(&case.answers).map_or(usize::MAX, |v| v.len());
+        let Ok(mut recent) = self.recent.lock() else {
+            return;
+        };
+        if let Some((old, old_size)) = recent.cases.get(&case.id) {
+            if old.revision > case.revision {
+                return;
             }
-            match recent.get_mut(&case.id) {
-                Some(c) if c.revision > case.revision => {}
-                Some(c) => c.clone_from(case),
-                None => {
-                    recent.insert(case.id.clone(), case.clone());
-                }
-            }
+            let old_size = *old_size;
+            recent.cases.remove(&case.id);
+            recent.bytes -= old_size;
         }
+        if size > RECENT_CASES_BYTES / 16 {
+            return;
+        }
+        if recent.bytes + size > RECENT_CASES_BYTES {
+            recent.cases.clear();
+            recent.bytes = 0;
+        }
+        recent.bytes += size;
+        recent.cases.insert(case.id.clone(), (case.clone(), size));
     }
 
     /// The flow version a case is pinned to (loaded from the store if the files changed
@@ -328,18 +351,17 @@ impl AppState {
                 .filter(|c| {
                     c.fetched.elapsed().as_secs() < SESSION_CACHE_SECS && c.expires_at > now
                 })
-                .map(|c| (c.data.clone(), c.expires_at))
+                .and_then(|c| c.data.clone().map(|d| (d, c.expires_at)))
         });
         let (mut data, expires_at) = match cached {
             Some(c) => c,
             None => {
                 let Some(rec) = self.store.get_session(&hash, now).await? else {
-                    self.cache_session(&hash, None);
                     return Ok(None);
                 };
                 // A row that does not parse (an older format) is a fresh session, not an error.
                 let data: SessionData = serde_json::from_value(rec.data).unwrap_or_default();
-                self.cache_session(&hash, Some((&data, rec.expires_at)));
+                self.cache_read_session(&hash, &data, rec.expires_at);
                 (data, rec.expires_at)
             }
         };
@@ -349,33 +371,46 @@ impl AppState {
         Ok(Some(data))
     }
 
-    /// Keeps (or, with `None`, forgets) this instance's copy of a session.
+    /// Keeps this instance's copy of a session it has just written, or (with `None`) marks it
+    /// ended or replaced (see [`CachedSession`]).
     fn cache_session(&self, hash: &str, session: Option<(&SessionData, NaiveDateTime)>) {
         let Ok(mut m) = self.sessions.lock() else {
             return;
         };
-        match session {
-            None => {
-                m.remove(hash);
+        if m.len() >= SESSION_CACHE_MAX && !m.contains_key(hash) {
+            m.retain(|_, c| c.fetched.elapsed().as_secs() < SESSION_CACHE_SECS);
+            if m.len() >= SESSION_CACHE_MAX {
+                m.clear();
             }
+        }
+        let (data, expires_at) = match session {
             Some((data, expires_at)) => {
-                if m.len() >= SESSION_CACHE_MAX && !m.contains_key(hash) {
-                    m.retain(|_, c| c.fetched.elapsed().as_secs() < SESSION_CACHE_SECS);
-                    if m.len() >= SESSION_CACHE_MAX {
-                        m.clear();
-                    }
-                }
                 let mut data = data.clone();
                 data.extend = false;
-                m.insert(
-                    hash.to_owned(),
-                    CachedSession {
-                        fetched: Instant::now(),
-                        data,
-                        expires_at,
-                    },
-                );
+                (Some(data), expires_at)
             }
+            None => (None, NaiveDateTime::MAX),
+        };
+        m.insert(
+            hash.to_owned(),
+            CachedSession {
+                fetched: Instant::now(),
+                data,
+                expires_at,
+            },
+        );
+    }
+
+    /// Keeps a copy of a session read from the database, unless this instance ended or
+    /// replaced it since (then the read may predate that, and must not bring it back).
+    fn cache_read_session(&self, hash: &str, data: &SessionData, expires_at: NaiveDateTime) {
+        let ended = self.sessions.lock().is_ok_and(|m| {
+            m.get(hash).is_some_and(|c| {
+                c.data.is_none() && c.fetched.elapsed().as_secs() < SESSION_CACHE_SECS
+            })
+        });
+        if !ended {
+            self.cache_session(hash, Some((data, expires_at)));
         }
     }
 
