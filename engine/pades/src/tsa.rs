@@ -168,12 +168,20 @@ impl HttpTsa {
     }
 }
 
+/// A request nonce from random bytes whose DER INTEGER encoding is exactly these eight
+/// bytes: a first byte of 0x00 (1 draw in 256) would have to be dropped to keep the encoding
+/// minimal, and a strict TSA refuses the request otherwise; 0x40..=0x7f keeps it positive.
+fn nonce_from(mut random: [u8; 8]) -> [u8; 8] {
+    random[0] = (random[0] & 0x3f) | 0x40;
+    random
+}
+
 impl TimestampAuthority for HttpTsa {
     fn timestamp(&self, sha256: &[u8]) -> Result<Vec<u8>, SignError> {
         let fail = |m: String| SignError::Timestamp(format!("{}: {m}", self.url));
-        let mut nonce = [0u8; 8];
-        OsRng.fill_bytes(&mut nonce);
-        nonce[0] &= 0x7f;
+        let mut random = [0u8; 8];
+        OsRng.fill_bytes(&mut random);
+        let nonce = nonce_from(random);
         let request = TimeStampReq {
             version: TspVersion::V1,
             message_imprint: MessageImprint {
