@@ -356,24 +356,12 @@ pub fn visible_fields(flow: &Flow, step: &Step, answers: &Value, env: &Env) -> V
     let top = top_context(flow, answers, env);
     let step_obj = top.get(&step.id).cloned().unwrap_or_else(|| json!({}));
     let mut out = Vec::new();
-    visibility(&step.fields, &top, &[&step_obj], &step_obj, "", &mut out);
-    out
-}
-
-fn visibility(
-    fields: &[Field],
-    top: &Map<String, Value>,
-    outer: &[&Value],
-    obj: &Value,
-    prefix: &str,
-    out: &mut Vec<(String, bool)>,
-) {
     walk_fields(
-        fields,
-        top,
-        outer,
-        obj,
-        prefix,
+        &step.fields,
+        &top,
+        &[&step_obj],
+        &step_obj,
+        "",
         false,
         &mut |f, path, ctx| {
             let shown = f.show_if.iter().all(|e| e.truthy(ctx).unwrap_or(false));
@@ -381,6 +369,7 @@ fn visibility(
             true
         },
     );
+    out
 }
 
 /// Calls `visit` with every field of `fields` (in `obj`), its dotted path and the context its
@@ -438,50 +427,32 @@ pub fn condition_outcomes(flow: &Flow, answers: &Value, env: &Env) -> Vec<(Strin
         }
         let step_obj = top.get(&step.id).cloned().unwrap_or_else(|| json!({}));
         let prefix = format!("{}.", step.id);
-        outcomes(
+        walk_fields(
             &step.fields,
             &top,
             &[&step_obj],
             &step_obj,
             &prefix,
-            &mut out,
+            true,
+            &mut |f, path, ctx| {
+                if !f.show_if.is_empty() {
+                    let shown = f.show_if.iter().all(|e| e.truthy(ctx).unwrap_or(false));
+                    out.push((format!("`show_if` of {path}"), shown));
+                    if !shown {
+                        return false;
+                    }
+                }
+                if let Some(e) = &f.required_if {
+                    out.push((
+                        format!("`required_if` of {path}"),
+                        e.truthy(ctx).unwrap_or(false),
+                    ));
+                }
+                true
+            },
         );
     }
     out
-}
-
-fn outcomes(
-    fields: &[Field],
-    top: &Map<String, Value>,
-    outer: &[&Value],
-    obj: &Value,
-    prefix: &str,
-    out: &mut Vec<(String, bool)>,
-) {
-    walk_fields(
-        fields,
-        top,
-        outer,
-        obj,
-        prefix,
-        true,
-        &mut |f, path, ctx| {
-            if !f.show_if.is_empty() {
-                let shown = f.show_if.iter().all(|e| e.truthy(ctx).unwrap_or(false));
-                out.push((format!("`show_if` of {path}"), shown));
-                if !shown {
-                    return false;
-                }
-            }
-            if let Some(e) = &f.required_if {
-                out.push((
-                    format!("`required_if` of {path}"),
-                    e.truthy(ctx).unwrap_or(false),
-                ));
-            }
-            true
-        },
-    );
 }
 
 /// Every condition of a flow, named as [`condition_outcomes`] names them.

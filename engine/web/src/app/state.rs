@@ -58,7 +58,7 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     pub metrics: Arc<Metrics>,
     rate: Arc<Mutex<HashMap<IpAddr, (Instant, u32)>>>,
-    /// The cases this instance last read or wrote, by id; see [`AppState::recent_case`].
+    /// The cases this instance last wrote, by id; see [`AppState::recent_case`].
     recent: Arc<Mutex<RecentCases>>,
     /// The sessions this instance read or wrote lately, by token hash; see
     /// [`SESSION_CACHE_SECS`].
@@ -91,7 +91,7 @@ struct CachedSession {
 /// case with more answers than a sixteenth of this is not kept at all.
 const RECENT_CASES_BYTES: usize = 64 * 1024 * 1024;
 
-/// The cases this instance last read or wrote, with the size of their answers as JSON.
+/// The cases this instance last wrote, with the size of their answers as JSON.
 #[derive(Default)]
 struct RecentCases {
     cases: HashMap<String, (Case, usize)>,
@@ -247,7 +247,9 @@ impl AppState {
         self.flows.iter().find(|f| f.id == id).cloned()
     }
 
-    /// The copy of a case this instance last read or wrote, if it is at `revision`.
+    /// The copy of a case this instance last wrote (or read after losing a race), if it is at
+    /// `revision`. Page views do not fill it: after a save the next page's form is at the
+    /// revision just written, so only the first save after opening a case reads it.
     ///
     /// Only a command uses it, with the revision its form was made at, and only to save the
     /// read before its write: the write is conditional on that revision (`WHERE revision = ?`),

@@ -52,7 +52,6 @@ pub async fn visible_case(
 ) -> Result<(Case, Arc<Flow>, Actor), AppError> {
     let actor = ctx.require_actor(app)?;
     let case = app.store.get_case(id).await?.ok_or(AppError::NotFound)?;
-    app.remember_case(&case);
     let flow = app.flow_of(&case).await?;
     if !app.may_view(&actor, &case, &flow) {
         return Err(AppError::NotFound);
