@@ -490,6 +490,28 @@ pub fn party_people(
     answers: &Value,
     env: &Env,
 ) -> Result<Vec<Person>, String> {
+    Ok(party_contacts(flow, party, answers, env)?
+        .into_iter()
+        .map(|c| c.person)
+        .collect())
+}
+
+/// A person and the addresses the flow gives for notifying them (`email:` and `phone:` of a
+/// party); empty answers give `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub person: Person,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// The people a party stands for, with their addresses, from the answers.
+pub fn party_contacts(
+    flow: &Flow,
+    party: &str,
+    answers: &Value,
+    env: &Env,
+) -> Result<Vec<Contact>, String> {
     let p = flow
         .parties
         .get(party)
@@ -509,6 +531,12 @@ pub fn party_people(
             }
         }
     }
+    let text = |e: &Option<crate::expr::Expr>, ctx: &Value| {
+        e.as_ref()
+            .and_then(|e| e.eval(ctx).ok())
+            .and_then(|v| v.as_str().map(|s| s.trim().to_owned()))
+            .filter(|s| !s.is_empty())
+    };
     let mut out = Vec::new();
     for ctx in contexts {
         let pnr = p.personnummer.eval(&ctx).map_err(|e| e.to_string())?;
@@ -519,9 +547,13 @@ pub fn party_people(
         if name.is_empty() {
             return Err(format!("party `{party}` has no name in the answers"));
         }
-        out.push(Person {
-            personnummer: pnr,
-            name,
+        out.push(Contact {
+            person: Person {
+                personnummer: pnr,
+                name,
+            },
+            email: text(&p.email, &ctx),
+            phone: text(&p.phone, &ctx),
         });
     }
     Ok(out)
@@ -588,9 +620,14 @@ pub fn apply(
     }
     let env = env_for(case, flow, now, Some(&actor.person));
     let mut next = case.clone();
-    let role = role_of(case, actor);
     // An expiry is the scheduler's doing, not the caller's.
-    let who = (!matches!(cmd, Command::Expire)).then_some(actor);
+    let system = matches!(cmd, Command::Expire);
+    let role = if system {
+        "system".to_owned()
+    } else {
+        role_of(case, actor)
+    };
+    let who = (!system).then_some(actor);
     let mut events = Vec::new();
     let mut errors = Vec::new();
     let s = case.status;

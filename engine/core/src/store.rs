@@ -188,6 +188,107 @@ impl fmt::Debug for SessionRecord {
     }
 }
 
+/// How a message is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageChannel {
+    Email,
+    Sms,
+    /// An HTTP POST to an integration's webhook; the recipient is the subscription's name.
+    Webhook,
+}
+
+/// Where a message is in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Waiting for its first attempt or for a retry.
+    Pending,
+    Sent,
+    /// Given up after the last attempt; shown to administrators.
+    Failed,
+}
+
+/// A message to deliver, written in the same transaction as the case change that causes it.
+#[derive(Clone, PartialEq)]
+pub struct NewMessage {
+    /// The idempotency key: one row per key, however often the message is written. Also sent
+    /// to the recipient (Message-ID, `Idempotency-Key`, the webhook's delivery id), so that a
+    /// delivery repeated after a crash is recognisable as the same message.
+    pub key: String,
+    pub channel: MessageChannel,
+    /// An email address, a phone number or a webhook subscription's name.
+    pub recipient: String,
+    /// What happened: `signature_requested`, `case.signed`, …
+    pub topic: String,
+    pub case_id: Option<String>,
+    /// What is delivered, prepared when the message is written (subject and text, or the
+    /// webhook's body).
+    pub payload: Value,
+    /// Not before this time (UTC).
+    pub not_before: NaiveDateTime,
+}
+
+impl fmt::Debug for NewMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewMessage")
+            .field("key", &self.key)
+            .field("channel", &self.channel)
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message in the outbox.
+#[derive(Clone, PartialEq)]
+pub struct Message {
+    pub id: i64,
+    pub key: String,
+    pub channel: MessageChannel,
+    pub recipient: String,
+    pub topic: String,
+    pub case_id: Option<String>,
+    pub payload: Value,
+    pub status: MessageStatus,
+    /// Attempts started so far (a claimed message counts its current attempt).
+    pub attempts: u32,
+    pub next_attempt_at: NaiveDateTime,
+    /// The last failure, for the operator: never personal data.
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("id", &self.id)
+            .field("key", &self.key)
+            .field("channel", &self.channel)
+            .field("topic", &self.topic)
+            .field("status", &self.status)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent {
+        at: NaiveDateTime,
+    },
+    /// Failed; try again at `at`.
+    Retry {
+        error: String,
+        at: NaiveDateTime,
+    },
+    /// Failed for good.
+    GaveUp {
+        error: String,
+    },
+}
+
 /// The store. Object safe: the engine holds `Arc<dyn Store>`.
 pub trait Store: Send + Sync {
     /// Records a flow version; does nothing if the hash is known.
@@ -217,6 +318,50 @@ pub trait Store: Send + Sync {
     /// Writes a change if nobody else wrote since `expected_revision`; `Conflict` otherwise
     /// (nothing is written), `NotFound` if there is no such case.
     fn update_case<'a>(&'a self, write: &'a CaseWrite) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Like [`Store::update_case`], and in the same transaction writes `outbox` (rows whose key
+    /// exists already are skipped).
+    fn update_case_with<'a>(
+        &'a self,
+        write: &'a CaseWrite,
+        outbox: &'a [NewMessage],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Like [`Store::create_case`], and in the same transaction writes `outbox`.
+    fn create_case_with<'a>(
+        &'a self,
+        case: &'a Case,
+        events: &'a [Event],
+        outbox: &'a [NewMessage],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Writes messages that no case change causes (a reminder). Keys that exist are skipped;
+    /// returns how many rows were new.
+    fn enqueue<'a>(&'a self, outbox: &'a [NewMessage]) -> BoxFuture<'a, Result<u64, StoreError>>;
+
+    /// Claims up to `limit` pending messages that are due at `now` and that no other worker
+    /// holds: they are held until `lease_until`, and their attempt count is raised. Several
+    /// workers (server instances) never get the same message while it is held.
+    fn claim_messages(
+        &self,
+        now: NaiveDateTime,
+        lease_until: NaiveDateTime,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Message>, StoreError>>;
+
+    /// Records how a claimed message's attempt ended and releases it.
+    fn finish_message<'a>(
+        &'a self,
+        id: i64,
+        outcome: &'a Delivery,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Messages, newest first; only those with `status` if given.
+    fn list_messages(
+        &self,
+        status: Option<MessageStatus>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Message>, StoreError>>;
 
     /// Appends events that do not change the case (a case worker viewed it).
     fn append_events<'a>(

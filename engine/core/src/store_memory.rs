@@ -14,8 +14,8 @@ use chrono::NaiveDateTime;
 use crate::case::{Case, Event, SignatureState};
 use crate::eid::BoxFuture;
 use crate::store::{
-    CaseFilter, CaseSummary, CaseWrite, Document, FlowVersion, SessionRecord, SignatureEvidence,
-    Store, StoreError,
+    CaseFilter, CaseSummary, CaseWrite, Delivery, Document, FlowVersion, Message, MessageStatus,
+    NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
 };
 
 /// How many cases a list returns when the filter gives no limit.
@@ -30,6 +30,37 @@ struct State {
     documents: HashMap<String, Vec<Document>>,
     evidence: HashMap<String, Vec<SignatureEvidence>>,
     sessions: HashMap<String, SessionRecord>,
+    outbox: Vec<Message>,
+    /// Held messages: id → held until.
+    leases: HashMap<i64, NaiveDateTime>,
+}
+
+/// Adds the messages whose key is new; returns how many.
+fn put_messages(s: &mut State, outbox: &[NewMessage], now: NaiveDateTime) -> u64 {
+    let mut added = 0;
+    for m in outbox {
+        if s.outbox.iter().any(|o| o.key == m.key) {
+            continue;
+        }
+        let id = s.outbox.last().map_or(1, |o| o.id + 1);
+        s.outbox.push(Message {
+            id,
+            key: m.key.clone(),
+            channel: m.channel,
+            recipient: m.recipient.clone(),
+            topic: m.topic.clone(),
+            case_id: m.case_id.clone(),
+            payload: m.payload.clone(),
+            status: MessageStatus::Pending,
+            attempts: 0,
+            next_attempt_at: m.not_before,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        });
+        added += 1;
+    }
+    added
 }
 
 /// The store in memory. Cheap to create; every instance is empty and independent.
@@ -154,12 +185,22 @@ impl Store for MemoryStore {
         case: &'a Case,
         events: &'a [Event],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.create_case_with(case, events, &[])
+    }
+
+    fn create_case_with<'a>(
+        &'a self,
+        case: &'a Case,
+        events: &'a [Event],
+        outbox: &'a [NewMessage],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(ready(self.with(|s| {
             if s.cases.contains_key(&case.id) || number_taken(s, case) {
                 return Err(StoreError::Duplicate);
             }
             s.cases.insert(case.id.clone(), case.clone());
             s.events.insert(case.id.clone(), events.to_vec());
+            put_messages(s, outbox, case.updated_at);
             Ok(())
         })))
     }
@@ -169,6 +210,14 @@ impl Store for MemoryStore {
     }
 
     fn update_case<'a>(&'a self, write: &'a CaseWrite) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.update_case_with(write, &[])
+    }
+
+    fn update_case_with<'a>(
+        &'a self,
+        write: &'a CaseWrite,
+        outbox: &'a [NewMessage],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(ready(self.with(|s| {
             let id = &write.case.id;
             let actual = s.cases.get(id).ok_or(StoreError::NotFound)?.revision;
@@ -204,7 +253,88 @@ impl Store for MemoryStore {
                     .or_default()
                     .push(evidence.clone());
             }
+            put_messages(s, outbox, write.case.updated_at);
             Ok(())
+        })))
+    }
+
+    fn enqueue<'a>(&'a self, outbox: &'a [NewMessage]) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            let now = outbox
+                .iter()
+                .map(|m| m.not_before)
+                .min()
+                .unwrap_or_default();
+            Ok(put_messages(s, outbox, now))
+        })))
+    }
+
+    fn claim_messages(
+        &self,
+        now: NaiveDateTime,
+        lease_until: NaiveDateTime,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Message>, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            let mut out = Vec::new();
+            for m in s.outbox.iter_mut() {
+                if out.len() >= limit as usize {
+                    break;
+                }
+                let held = s.leases.get(&m.id).is_some_and(|until| *until > now);
+                if m.status == MessageStatus::Pending && m.next_attempt_at <= now && !held {
+                    m.attempts += 1;
+                    s.leases.insert(m.id, lease_until);
+                    out.push(m.clone());
+                }
+            }
+            Ok(out)
+        })))
+    }
+
+    fn finish_message<'a>(
+        &'a self,
+        id: i64,
+        outcome: &'a Delivery,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            s.leases.remove(&id);
+            let m = s
+                .outbox
+                .iter_mut()
+                .find(|m| m.id == id)
+                .ok_or(StoreError::NotFound)?;
+            match outcome {
+                Delivery::Sent { at } => {
+                    m.status = MessageStatus::Sent;
+                    m.sent_at = Some(*at);
+                }
+                Delivery::Retry { error, at } => {
+                    m.last_error = Some(error.clone());
+                    m.next_attempt_at = *at;
+                }
+                Delivery::GaveUp { error } => {
+                    m.status = MessageStatus::Failed;
+                    m.last_error = Some(error.clone());
+                }
+            }
+            Ok(())
+        })))
+    }
+
+    fn list_messages(
+        &self,
+        status: Option<MessageStatus>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Message>, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            Ok(s.outbox
+                .iter()
+                .rev()
+                .filter(|m| status.is_none_or(|st| m.status == st))
+                .take(limit as usize)
+                .cloned()
+                .collect())
         })))
     }
 

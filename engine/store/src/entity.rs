@@ -176,3 +176,36 @@ pub mod sessions {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub key: String,
+        pub channel: String,
+        #[sea_orm(column_type = "Text")]
+        pub recipient: String,
+        pub topic: String,
+        pub case_id: Option<String>,
+        #[sea_orm(column_type = "Text")]
+        pub payload: String,
+        pub status: String,
+        pub attempts: i32,
+        pub next_attempt_at: String,
+        pub locked_until: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub last_error: Option<String>,
+        pub created_at: String,
+        pub sent_at: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

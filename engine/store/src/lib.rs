@@ -22,8 +22,8 @@ use blankett_core::case::{Case, Event, SignatureState, Status};
 use blankett_core::eid::BoxFuture;
 use blankett_core::ids::Personnummer;
 use blankett_core::store::{
-    CaseFilter, CaseSummary, CaseWrite, Document, DocumentKind, FlowVersion, SessionRecord,
-    SignatureEvidence, Store, StoreError,
+    CaseFilter, CaseSummary, CaseWrite, Delivery, Document, DocumentKind, FlowVersion, Message,
+    MessageStatus, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
 };
 use blankett_migrations::{Migrator, MigratorTrait};
 use chrono::NaiveDateTime;
@@ -40,7 +40,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use entity::{
-    case_events, case_numbers, case_parties, cases, documents, flow_versions, sessions,
+    case_events, case_numbers, case_parties, cases, documents, flow_versions, outbox, sessions,
     signature_evidence,
 };
 
@@ -245,7 +245,12 @@ impl SeaStore {
         Ok(format!("{year}-{last:04}"))
     }
 
-    async fn create_case_impl(&self, case: &Case, events: &[Event]) -> Result<(), StoreError> {
+    async fn create_case_impl(
+        &self,
+        case: &Case,
+        events: &[Event],
+        outbox: &[NewMessage],
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin().await.map_err(db_err("begin"))?;
         cases::Entity::insert(case_row(case)?)
             .exec_without_returning(&txn)
@@ -253,6 +258,7 @@ impl SeaStore {
             .map_err(db_err("insert case"))?;
         write_parties(&txn, case).await?;
         insert_events(&txn, &case.id, events).await?;
+        insert_messages(&txn, outbox, case.updated_at).await?;
         txn.commit().await.map_err(db_err("commit"))
     }
 
@@ -347,8 +353,13 @@ impl SeaStore {
         Ok(rows == 1)
     }
 
-    async fn update_case_impl(&self, write: &CaseWrite) -> Result<(), StoreError> {
-        if self.update_case_fast(write).await? {
+    async fn update_case_impl(
+        &self,
+        write: &CaseWrite,
+        outbox: &[NewMessage],
+    ) -> Result<(), StoreError> {
+        // A write that notifies anyone takes the full transaction: its messages go with it.
+        if outbox.is_empty() && self.update_case_fast(write).await? {
             return Ok(());
         }
         let case = &write.case;
@@ -446,7 +457,108 @@ impl SeaStore {
                 .map_err(db_err("delete case parties"))?;
             write_parties(&txn, case).await?;
         }
+        insert_messages(&txn, outbox, case.updated_at).await?;
         txn.commit().await.map_err(db_err("commit"))
+    }
+
+    async fn enqueue_impl(&self, outbox: &[NewMessage]) -> Result<u64, StoreError> {
+        let Some(now) = outbox.iter().map(|m| m.not_before).min() else {
+            return Ok(0);
+        };
+        insert_messages(&self.db, outbox, now).await
+    }
+
+    async fn claim_messages_impl(
+        &self,
+        now: NaiveDateTime,
+        lease_until: NaiveDateTime,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let backend = self.db.get_database_backend();
+        // One statement: the rows are chosen and held at once. On PostgreSQL, `SKIP LOCKED`
+        // lets another instance's claim pass over the rows this one is taking instead of
+        // waiting for them (and then taking them too); SQLite has one writer at a time.
+        let (sql, lock) = match backend {
+            sea_orm::DatabaseBackend::Postgres => (
+                "$1, attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox \
+                 WHERE status = 'pending' AND next_attempt_at <= $2 \
+                 AND (locked_until IS NULL OR locked_until <= $2) ORDER BY id LIMIT $3",
+                " FOR UPDATE SKIP LOCKED",
+            ),
+            _ => (
+                "?, attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox \
+                 WHERE status = 'pending' AND next_attempt_at <= ? \
+                 AND (locked_until IS NULL OR locked_until <= ?) ORDER BY id LIMIT ?",
+                "",
+            ),
+        };
+        let sql = format!("UPDATE outbox SET locked_until = {sql}{lock}) RETURNING *");
+        let now = fmt_time(now);
+        let mut values: Vec<sea_orm::Value> =
+            vec![fmt_time(lease_until).into(), now.clone().into()];
+        if backend != sea_orm::DatabaseBackend::Postgres {
+            values.push(now.into());
+        }
+        values.push(i64::from(limit).into());
+        let rows = outbox::Entity::find()
+            .from_raw_sql(sea_orm::Statement::from_sql_and_values(
+                backend, sql, values,
+            ))
+            .all(&self.db)
+            .await
+            .map_err(db_err("claim messages"))?;
+        let mut out = rows
+            .into_iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|m| m.id);
+        Ok(out)
+    }
+
+    async fn finish_message_impl(&self, id: i64, outcome: &Delivery) -> Result<(), StoreError> {
+        let mut q = outbox::Entity::update_many()
+            .col_expr(outbox::Column::LockedUntil, Expr::value(None::<String>))
+            .filter(outbox::Column::Id.eq(id));
+        q = match outcome {
+            Delivery::Sent { at } => q
+                .col_expr(
+                    outbox::Column::Status,
+                    Expr::value(enum_text(&MessageStatus::Sent)?),
+                )
+                .col_expr(outbox::Column::SentAt, Expr::value(fmt_time(*at))),
+            Delivery::Retry { error, at } => q
+                .col_expr(outbox::Column::LastError, Expr::value(error.clone()))
+                .col_expr(outbox::Column::NextAttemptAt, Expr::value(fmt_time(*at))),
+            Delivery::GaveUp { error } => q
+                .col_expr(
+                    outbox::Column::Status,
+                    Expr::value(enum_text(&MessageStatus::Failed)?),
+                )
+                .col_expr(outbox::Column::LastError, Expr::value(error.clone())),
+        };
+        let done = q.exec(&self.db).await.map_err(db_err("finish message"))?;
+        if done.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn list_messages_impl(
+        &self,
+        status: Option<MessageStatus>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut q = outbox::Entity::find().order_by_desc(outbox::Column::Id);
+        if let Some(st) = status {
+            q = q.filter(outbox::Column::Status.eq(enum_text(&st)?));
+        }
+        q.limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(db_err("list messages"))?
+            .into_iter()
+            .map(message_from_row)
+            .collect()
     }
 
     async fn append_events_impl(&self, case_id: &str, events: &[Event]) -> Result<(), StoreError> {
@@ -657,7 +769,16 @@ impl Store for SeaStore {
         case: &'a Case,
         events: &'a [Event],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.create_case_impl(case, events))
+        Box::pin(self.create_case_impl(case, events, &[]))
+    }
+
+    fn create_case_with<'a>(
+        &'a self,
+        case: &'a Case,
+        events: &'a [Event],
+        outbox: &'a [NewMessage],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.create_case_impl(case, events, outbox))
     }
 
     fn get_case<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Case>, StoreError>> {
@@ -665,7 +786,44 @@ impl Store for SeaStore {
     }
 
     fn update_case<'a>(&'a self, write: &'a CaseWrite) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.update_case_impl(write))
+        Box::pin(self.update_case_impl(write, &[]))
+    }
+
+    fn update_case_with<'a>(
+        &'a self,
+        write: &'a CaseWrite,
+        outbox: &'a [NewMessage],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.update_case_impl(write, outbox))
+    }
+
+    fn enqueue<'a>(&'a self, outbox: &'a [NewMessage]) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(self.enqueue_impl(outbox))
+    }
+
+    fn claim_messages(
+        &self,
+        now: NaiveDateTime,
+        lease_until: NaiveDateTime,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Message>, StoreError>> {
+        Box::pin(self.claim_messages_impl(now, lease_until, limit))
+    }
+
+    fn finish_message<'a>(
+        &'a self,
+        id: i64,
+        outcome: &'a Delivery,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.finish_message_impl(id, outcome))
+    }
+
+    fn list_messages(
+        &self,
+        status: Option<MessageStatus>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Message>, StoreError>> {
+        Box::pin(self.list_messages_impl(status, limit))
     }
 
     fn append_events<'a>(
@@ -882,6 +1040,66 @@ fn event_row(ev: &Event) -> Result<(String, String, String), StoreError> {
         .unwrap_or_default()
         .to_owned();
     Ok((fmt_time(ev.at), kind, data.to_string()))
+}
+
+/// Writes messages, skipping those whose key exists; returns how many were new.
+async fn insert_messages<C: ConnectionTrait>(
+    db: &C,
+    outbox: &[NewMessage],
+    now: NaiveDateTime,
+) -> Result<u64, StoreError> {
+    if outbox.is_empty() {
+        return Ok(0);
+    }
+    let pending = enum_text(&MessageStatus::Pending)?;
+    let rows = outbox
+        .iter()
+        .map(|m| {
+            Ok(outbox::ActiveModel {
+                id: NotSet,
+                key: Set(m.key.clone()),
+                channel: Set(enum_text(&m.channel)?),
+                recipient: Set(m.recipient.clone()),
+                topic: Set(m.topic.clone()),
+                case_id: Set(m.case_id.clone()),
+                payload: Set(to_json(&m.payload, "message")?),
+                status: Set(pending.clone()),
+                attempts: Set(0),
+                next_attempt_at: Set(fmt_time(m.not_before)),
+                locked_until: Set(None),
+                last_error: Set(None),
+                created_at: Set(fmt_time(now)),
+                sent_at: Set(None),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    outbox::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::column(outbox::Column::Key)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await
+        .map_err(db_err("insert messages"))
+}
+
+fn message_from_row(r: outbox::Model) -> Result<Message, StoreError> {
+    Ok(Message {
+        id: r.id,
+        key: r.key,
+        channel: text_enum(&r.channel, "message channel")?,
+        recipient: r.recipient,
+        topic: r.topic,
+        case_id: r.case_id,
+        payload: from_json(&r.payload, "message")?,
+        status: text_enum(&r.status, "message status")?,
+        attempts: u32::try_from(r.attempts).unwrap_or_default(),
+        next_attempt_at: parse_time(&r.next_attempt_at)?,
+        last_error: r.last_error,
+        created_at: parse_time(&r.created_at)?,
+        sent_at: r.sent_at.as_deref().map(parse_time).transpose()?,
+    })
 }
 
 fn fmt_time(t: NaiveDateTime) -> String {

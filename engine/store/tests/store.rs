@@ -13,8 +13,8 @@ use std::time::Instant;
 use blankett_core::case::{EventKind, SignatureState, Status};
 use blankett_core::eid::Evidence;
 use blankett_core::store::{
-    CaseFilter, CaseWrite, DocumentKind, FlowVersion, NewDocument, SessionRecord,
-    SignatureEvidence, Store, StoreError,
+    CaseFilter, CaseWrite, Delivery, DocumentKind, FlowVersion, MessageChannel, MessageStatus,
+    NewDocument, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
 };
 use blankett_store::SeaStore;
 use serde_json::json;
@@ -74,6 +74,10 @@ contract!(
     documents_get_versions_and_latest_is_newest,
     signature_evidence_in_signing_order,
     sessions_expire_and_are_purged,
+    messages_go_with_their_case_write_or_not_at_all,
+    a_claimed_message_is_held_until_finished_or_its_lease_runs_out,
+    concurrent_claims_never_share_a_message,
+    failed_messages_are_listed_with_their_error,
 );
 
 // ---- migrations (SQL backends only) ----
@@ -81,7 +85,13 @@ contract!(
 async fn assert_at_head(store: &SeaStore) {
     let applied = store.applied_migrations().await.unwrap();
     assert_eq!(applied, SeaStore::known_migrations());
-    assert_eq!(applied, vec!["m20261125_000001_initial".to_owned()]);
+    assert_eq!(
+        applied,
+        vec![
+            "m20261125_000001_initial".to_owned(),
+            "m20261205_000001_outbox".to_owned()
+        ]
+    );
 }
 
 #[tokio::test]
@@ -736,4 +746,178 @@ async fn sessions_expire_and_are_purged(s: S, _: &str) {
     // Deleting what is not there is fine.
     s.delete_session("live").await.unwrap();
     assert_eq!(s.purge_sessions(t(30, 0, 0, 0, 0)).await.unwrap(), 0);
+}
+
+// ---- the outbox ----
+
+fn msg(key: &str, at: chrono::NaiveDateTime) -> NewMessage {
+    NewMessage {
+        key: key.into(),
+        channel: MessageChannel::Email,
+        recipient: format!("{key}@example.invalid"),
+        topic: "signature_requested".into(),
+        case_id: None,
+        payload: json!({"subject": "Ämne", "text": "Länk"}),
+        not_before: at,
+    }
+}
+
+async fn messages_go_with_their_case_write_or_not_at_all(s: S, _: &str) {
+    let case = draft("c1", "2026-0001", "f", t(2, 9, 0, 0, 0));
+    s.create_case_with(&case, &[], &[msg("created", t(2, 9, 0, 0, 0))])
+        .await
+        .unwrap();
+    let theirs = edited(&case, "theirs", 1);
+    s.update_case_with(&theirs, &[msg("theirs", t(2, 9, 1, 0, 0))])
+        .await
+        .unwrap();
+    // A stale write is refused with its messages.
+    let mine = edited(&case, "mine", 2);
+    assert!(matches!(
+        s.update_case_with(&mine, &[msg("mine", t(2, 9, 2, 0, 0))])
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    // A message written again (a retried request) stays one row.
+    let next = edited(&theirs.case, "again", 3);
+    s.update_case_with(&next, &[msg("theirs", t(2, 9, 3, 0, 0))])
+        .await
+        .unwrap();
+    let keys: Vec<String> = s
+        .list_messages(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert_eq!(keys, vec!["theirs".to_owned(), "created".to_owned()]);
+    let m = &s.list_messages(None, 10).await.unwrap()[1];
+    assert_eq!(m.payload, json!({"subject": "Ämne", "text": "Länk"}));
+    assert_eq!(m.status, MessageStatus::Pending);
+    assert_eq!(m.attempts, 0);
+}
+
+async fn a_claimed_message_is_held_until_finished_or_its_lease_runs_out(s: S, _: &str) {
+    let now = t(3, 10, 0, 0, 0);
+    s.enqueue(&[msg("a", now), msg("later", t(3, 11, 0, 0, 0))])
+        .await
+        .unwrap();
+    let lease = t(3, 10, 2, 0, 0);
+    let claimed = s.claim_messages(now, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "only what is due");
+    assert_eq!((claimed[0].key.as_str(), claimed[0].attempts), ("a", 1));
+    // Held: another worker gets nothing, until the lease runs out (a dead worker).
+    assert!(
+        s.claim_messages(t(3, 10, 1, 0, 0), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = s
+        .claim_messages(t(3, 10, 2, 0, 0), t(3, 10, 4, 0, 0), 10)
+        .await
+        .unwrap();
+    assert_eq!((again[0].key.as_str(), again[0].attempts), ("a", 2));
+    // A retry waits for its time; a sent message is never claimed again.
+    s.finish_message(
+        again[0].id,
+        &Delivery::Retry {
+            error: "SMTP failed (421)".into(),
+            at: t(3, 10, 30, 0, 0),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.claim_messages(t(3, 10, 29, 0, 0), t(3, 10, 31, 0, 0), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let third = s
+        .claim_messages(t(3, 10, 30, 0, 0), t(3, 10, 32, 0, 0), 10)
+        .await
+        .unwrap();
+    assert_eq!(third[0].last_error.as_deref(), Some("SMTP failed (421)"));
+    s.finish_message(
+        third[0].id,
+        &Delivery::Sent {
+            at: t(3, 10, 30, 1, 0),
+        },
+    )
+    .await
+    .unwrap();
+    let left = s
+        .claim_messages(t(3, 12, 0, 0, 0), t(3, 12, 2, 0, 0), 10)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].key, "later");
+    let a = s
+        .list_messages(Some(MessageStatus::Sent), 10)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].sent_at, Some(t(3, 10, 30, 1, 0)));
+    assert_eq!(a[0].attempts, 3);
+}
+
+async fn concurrent_claims_never_share_a_message(s: S, _: &str) {
+    let now = t(4, 9, 0, 0, 0);
+    let all: Vec<NewMessage> = (0..40).map(|i| msg(&format!("m{i}"), now)).collect();
+    assert_eq!(s.enqueue(&all).await.unwrap(), 40);
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = s.claim_messages(now, t(4, 9, 5, 0, 0), 3).await.unwrap();
+                if batch.is_empty() {
+                    return got;
+                }
+                got.extend(batch.into_iter().map(|m| m.key));
+            }
+        }));
+    }
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.extend(task.await.unwrap());
+    }
+    let distinct: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(seen.len(), 40, "every message claimed once: {seen:?}");
+    assert_eq!(distinct.len(), 40);
+}
+
+async fn failed_messages_are_listed_with_their_error(s: S, _: &str) {
+    let now = t(5, 9, 0, 0, 0);
+    s.enqueue(&[msg("ok", now), msg("bad", now)]).await.unwrap();
+    let claimed = s.claim_messages(now, t(5, 9, 1, 0, 0), 10).await.unwrap();
+    for m in &claimed {
+        let outcome = if m.key == "bad" {
+            Delivery::GaveUp {
+                error: "SMTP refused (550)".into(),
+            }
+        } else {
+            Delivery::Sent { at: now }
+        };
+        s.finish_message(m.id, &outcome).await.unwrap();
+    }
+    let failed = s
+        .list_messages(Some(MessageStatus::Failed), 10)
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].key, "bad");
+    assert_eq!(failed[0].last_error.as_deref(), Some("SMTP refused (550)"));
+    assert!(
+        s.claim_messages(t(6, 0, 0, 0, 0), t(6, 0, 1, 0, 0), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.finish_message(999_999, &Delivery::Sent { at: now }).await,
+        Err(StoreError::NotFound)
+    );
 }

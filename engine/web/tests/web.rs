@@ -7,54 +7,7 @@ mod web;
 
 use blankett_pades::verify::{SignatureKind, verify_at};
 use reqwest::StatusCode;
-use serde_json::Value;
-use web::{
-    Browser, CASE_WORKER, DECISION_MAKER, Db, OUTSIDER, Page, TestApp, f, form_fields, repo,
-};
-
-fn sample() -> Value {
-    let text = std::fs::read_to_string(repo().join("flows/lvu-6/sample-answers.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// The case worker starts the LVU flow and fills every step; returns the case id.
-async fn fill_lvu(b: &mut Browser) -> String {
-    let (_, home) = b.log_in(CASE_WORKER, "/").await;
-    assert!(
-        home.html().contains("Tolvan Tolvansson"),
-        "logged in: {}",
-        home.body
-    );
-    let started = b.post("/e/lvu-6/start", &[f("_csrf", &home.csrf())]).await;
-    let mut at = started.location().to_owned();
-    let id = at.split('/').nth(2).unwrap().to_owned();
-    let answers = sample();
-    let mut guard = 0;
-    while at.contains("/steps/") {
-        guard += 1;
-        assert!(guard < 20, "the journey does not end");
-        let step = at.rsplit('/').next().unwrap().to_owned();
-        let page = b.get(&at).await;
-        assert_eq!(page.status, StatusCode::OK, "{at}");
-        assert!(page.html().contains("Steg "), "progress shown");
-        let mut form = vec![
-            f("_csrf", &page.csrf()),
-            f("_revision", &page.revision()),
-            f("_action", "next"),
-        ];
-        form_fields("", &answers[&step], &mut form);
-        let saved = b.post(&at, &form).await;
-        assert_eq!(
-            saved.status,
-            StatusCode::SEE_OTHER,
-            "step {step}: {}",
-            saved.body
-        );
-        at = saved.location().to_owned();
-    }
-    assert_eq!(at, format!("/cases/{id}/review"));
-    id
-}
+use web::{CASE_WORKER, DECISION_MAKER, Db, OUTSIDER, Page, TestApp, f, fill_lvu};
 
 async fn lvu_end_to_end(db: Db) {
     let app = TestApp::start(db).await;

@@ -39,6 +39,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("case.html", include_str!("../templates/case.html")),
     ("sign.html", include_str!("../templates/sign.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("outbox.html", include_str!("../templates/outbox.html")),
 ];
 
 /// A static file: bytes and content type.
@@ -107,5 +108,118 @@ impl Pages {
     /// The names of all page templates (for tests that render each one).
     pub fn names() -> impl Iterator<Item = &'static str> {
         TEMPLATES.iter().map(|(n, _)| *n)
+    }
+}
+
+/// The notification texts, one template per event under `messages/`, each with the blocks
+/// `subject`, `email` and `sms`. Plain text (no auto-escaping: nothing is HTML); Swedish first,
+/// then English. Their context holds only the e-service's name, the site's name and a link.
+const MESSAGES: &[(&str, &str)] = &[
+    ("submitted", include_str!("../messages/submitted.txt")),
+    ("returned", include_str!("../messages/returned.txt")),
+    (
+        "signature_requested",
+        include_str!("../messages/signature_requested.txt"),
+    ),
+    ("reminder", include_str!("../messages/reminder.txt")),
+    (
+        "signing_expired",
+        include_str!("../messages/signing_expired.txt"),
+    ),
+    ("declined", include_str!("../messages/declined.txt")),
+    ("completed", include_str!("../messages/completed.txt")),
+    ("rejected", include_str!("../messages/rejected.txt")),
+];
+
+/// A notification, rendered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageText {
+    pub subject: String,
+    pub email: String,
+    pub sms: String,
+}
+
+/// The compiled notification templates.
+pub struct Messages {
+    env: Environment<'static>,
+}
+
+impl Messages {
+    pub fn new() -> Result<Messages, PageError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        for (name, source) in MESSAGES {
+            env.add_template(name, source).map_err(|e| PageError {
+                name: (*name).to_owned(),
+                message: format!("{e:#}"),
+            })?;
+        }
+        Ok(Messages { env })
+    }
+
+    /// The texts of the message for `event` (`signature_requested`, …).
+    pub fn render<S: Serialize>(&self, event: &str, context: &S) -> Result<MessageText, PageError> {
+        let err = |e: minijinja::Error| PageError {
+            name: event.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let mut captured = self
+            .env
+            .get_template(event)
+            .map_err(err)?
+            .render_captured(Value::from(minijinja::value::Serde(context)))
+            .map_err(err)?;
+        let mut block = |name: &str| -> Result<String, PageError> {
+            let text = captured
+                .with_state_mut(|s| s.render_block(name))
+                .map_err(err)?;
+            Ok(text.trim().to_owned())
+        };
+        Ok(MessageText {
+            subject: block("subject")?,
+            email: block("email")?,
+            sms: block("sms")?,
+        })
+    }
+
+    /// The events that have a message.
+    pub fn events() -> impl Iterator<Item = &'static str> {
+        MESSAGES.iter().map(|(n, _)| *n)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod message_tests {
+    use super::*;
+
+    #[test]
+    fn every_message_renders_without_escaping_and_with_its_link() {
+        let m = Messages::new().expect("templates");
+        let ctx = serde_json::json!({
+            "service_sv": "Avtal & överenskommelse",
+            "service_en": "Agreement & contract",
+            "site": "Exempelstads kommun",
+            "link": "https://e.example/cases/1/sign",
+        });
+        for event in Messages::events() {
+            let t = m.render(event, &ctx).expect(event);
+            assert!(
+                !t.subject.is_empty() && !t.subject.contains('\n'),
+                "{event}"
+            );
+            assert!(
+                t.email.contains("https://e.example/cases/1/sign"),
+                "{event}"
+            );
+            assert!(
+                t.email.contains("Avtal & överenskommelse"),
+                "{event}: not escaped"
+            );
+            assert!(t.email.contains("Agreement & contract"), "{event}");
+            assert!(t.sms.contains("https://e.example/cases/1/sign"), "{event}");
+            assert!(t.sms.len() < 320, "{event}: sms is {} bytes", t.sms.len());
+        }
     }
 }

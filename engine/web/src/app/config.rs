@@ -55,6 +55,15 @@ pub struct Config {
     /// the first test identity (197701172392) is a case worker of every unit.
     #[serde(default)]
     pub case_workers: Vec<CaseWorker>,
+    /// How notifications are delivered (SMTP, SMS gateway, the worker's timing).
+    #[serde(default)]
+    pub notify: super::notify::NotifySection,
+    /// Integrations told about case events.
+    #[serde(default)]
+    pub webhooks: Vec<super::notify::Webhook>,
+    /// Where staff are reached for notifications (email, phone), by personnummer.
+    #[serde(default)]
+    pub directory: Vec<super::notify::Contact>,
     /// Folder of the TOML file, against which relative paths in it are read.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -273,6 +282,12 @@ impl Config {
         if self.limits.body_bytes < 1024 {
             problems.push("limits.body_bytes must be at least 1024");
         }
+        let mut problems: Vec<String> = problems.into_iter().map(str::to_owned).collect();
+        problems.extend(super::notify::config_problems(
+            &self.notify,
+            &self.webhooks,
+            self.is_production(),
+        ));
         if problems.is_empty() {
             Ok(())
         } else {
@@ -350,9 +365,38 @@ mod tests {
         assert!(!c.test_eid_enabled());
         assert!(c.secure_cookies());
         assert!(c.eid.bankid.is_some());
-        assert_eq!(c.case_workers.len(), 1);
+        assert_eq!(c.case_workers.len(), 2);
         assert_eq!(c.case_workers[0].units, ["socialnamnden"]);
+        assert!(c.notify.smtp.is_some() && c.notify.sms.is_some());
+        assert_eq!(c.webhooks.len(), 1);
+        assert_eq!(c.directory.len(), 1);
         c.check().unwrap();
+    }
+
+    #[test]
+    fn production_refuses_the_development_mailbox_and_weak_webhooks() {
+        let c = Config::load(
+            None,
+            vars(&[
+                ("BLANKETT_ENVIRONMENT", "production"),
+                (
+                    "BLANKETT__WEBHOOKS",
+                    "[{name = \"a\", url = \"http://x.test/h\", secret = \"short\", events = [\"case.signd\"]}]",
+                ),
+            ]),
+        )
+        .unwrap();
+        let err = c.check().unwrap_err().to_string();
+        assert!(err.contains("no SMTP server is configured"), "{err}");
+        assert!(
+            err.contains("webhooks.a: the secret must be at least 16"),
+            "{err}"
+        );
+        assert!(
+            err.contains("webhooks.a: the URL must start with https://"),
+            "{err}"
+        );
+        assert!(err.contains("unknown event `case.signd`"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod error;
 mod forms;
 mod journey;
 mod login;
+pub mod notify;
 mod ops;
 mod review;
 mod session;
@@ -216,6 +217,8 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{id}/decline", post(signing::decline))
         .route("/my", get(worker::my_pages))
         .route("/inbox", get(worker::inbox))
+        .route("/outbox", get(notify::pages::outbox_page))
+        .route("/dev/mailbox", get(notify::pages::mailbox_page))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/static/{file}", get(ops::static_file))

@@ -19,6 +19,7 @@ use blankett_pdf::{TypstRenderer, check_template};
 use chrono::{Duration, NaiveDateTime};
 
 use super::config::{Config, ConfigError};
+use super::notify::{Notifier, NotifyingStore};
 use super::ops::Metrics;
 use super::session::{self, Session, SessionData};
 use crate::{clock, defs_fs};
@@ -57,6 +58,8 @@ pub struct AppState {
     pub pades: Arc<Pades>,
     pub pages: Arc<Pages>,
     pub metrics: Arc<Metrics>,
+    /// Plans the messages of case writes; wakes this instance's delivery worker.
+    pub notifier: Arc<Notifier>,
     rate: Arc<Mutex<HashMap<IpAddr, (Instant, u32)>>>,
     /// The cases this instance last wrote, by id; see [`AppState::recent_case`].
     recent: Arc<Mutex<RecentCases>>,
@@ -135,10 +138,18 @@ impl AppState {
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;
         let backend = store.backend_name();
-        let store: Arc<dyn Store> = Arc::new(store);
+        let config = Arc::new(config);
+        let flows: Arc<Vec<Arc<Flow>>> = Arc::new(defs.flows.into_iter().map(Arc::new).collect());
+        let notifier = Arc::new(
+            Notifier::new(config.clone(), flows.clone())
+                .map_err(|e| StartError::Pages(e.to_string()))?,
+        );
+        // Every case write also writes the messages it causes, in the same transaction.
+        let store: Arc<dyn Store> =
+            Arc::new(NotifyingStore::new(Arc::new(store), notifier.clone()));
 
         let (now_local, _) = clock::now_local();
-        for flow in &defs.flows {
+        for flow in flows.iter() {
             let snapshot = pinned_sources(&sources, flow);
             let text = serde_json::to_string(&snapshot)
                 .map_err(|e| StartError::Database(e.to_string()))?;
@@ -198,9 +209,10 @@ impl AppState {
 
         let pages = Pages::new().map_err(|e| StartError::Pages(e.to_string()))?;
         Ok(AppState {
-            config: Arc::new(config),
+            config,
             store,
-            flows: Arc::new(defs.flows.into_iter().map(Arc::new).collect()),
+            flows,
+            notifier,
             pinned: Arc::new(Mutex::new(HashMap::new())),
             providers: Providers::new(list),
             test_eid,
@@ -227,8 +239,10 @@ impl AppState {
         .to_lowercase()
     }
 
-    /// Background work: purging expired sessions every ten minutes.
+    /// Background work: delivering messages (see [`super::notify::worker`]) and purging
+    /// expired sessions every ten minutes.
     pub fn spawn_background(&self) {
+        super::notify::worker::spawn(self.clone());
         let store = self.store.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));

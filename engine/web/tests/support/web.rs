@@ -109,7 +109,12 @@ impl TestApp {
     /// Another server instance on this one's database (as several instances share one
     /// PostgreSQL in production): its own process state, the same data.
     pub async fn second_instance(&self) -> TestApp {
-        Self::start_on(tempfile::tempdir().unwrap(), self.url.clone(), None, &[]).await
+        self.second_instance_with(&[]).await
+    }
+
+    /// [`TestApp::second_instance`] with its own extra configuration.
+    pub async fn second_instance_with(&self, extra: &[(&str, &str)]) -> TestApp {
+        Self::start_on(tempfile::tempdir().unwrap(), self.url.clone(), None, extra).await
     }
 
     async fn start_on(
@@ -371,4 +376,49 @@ fn scalar(v: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
+}
+
+/// The LVU flow's sample answers (`flows/lvu-6/sample-answers.json`).
+pub fn sample() -> Value {
+    let text = std::fs::read_to_string(repo().join("flows/lvu-6/sample-answers.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The case worker starts the LVU flow and fills every step; returns the case id.
+pub async fn fill_lvu(b: &mut Browser) -> String {
+    let (_, home) = b.log_in(CASE_WORKER, "/").await;
+    assert!(
+        home.html().contains("Tolvan Tolvansson"),
+        "logged in: {}",
+        home.body
+    );
+    let started = b.post("/e/lvu-6/start", &[f("_csrf", &home.csrf())]).await;
+    let mut at = started.location().to_owned();
+    let id = at.split('/').nth(2).unwrap().to_owned();
+    let answers = sample();
+    let mut guard = 0;
+    while at.contains("/steps/") {
+        guard += 1;
+        assert!(guard < 20, "the journey does not end");
+        let step = at.rsplit('/').next().unwrap().to_owned();
+        let page = b.get(&at).await;
+        assert_eq!(page.status, StatusCode::OK, "{at}");
+        assert!(page.html().contains("Steg "), "progress shown");
+        let mut form = vec![
+            f("_csrf", &page.csrf()),
+            f("_revision", &page.revision()),
+            f("_action", "next"),
+        ];
+        form_fields("", &answers[&step], &mut form);
+        let saved = b.post(&at, &form).await;
+        assert_eq!(
+            saved.status,
+            StatusCode::SEE_OTHER,
+            "step {step}: {}",
+            saved.body
+        );
+        at = saved.location().to_owned();
+    }
+    assert_eq!(at, format!("/cases/{id}/review"));
+    id
 }
