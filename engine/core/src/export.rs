@@ -619,6 +619,9 @@ steps:
       - use: person
         as: maker
         label: { sv: Beslutsfattare }
+      - id: attachment
+        type: file
+        label: { sv: Bilaga }
       - id: hidden
         type: text
         label: { sv: Dold }
@@ -726,6 +729,7 @@ fields:
                 "mail": "a@example.se",
                 "tel": "070-123 45 67",
                 "maker": {"name": "Ordförande", "personnummer": "189001019802"},
+                "attachment": {"id": "f1", "name": "a.pdf", "size": 10, "content_type": "application/pdf"},
                 "people": [
                     {"who": {"name": "En"}, "role": "Ledamot"},
                     {}
@@ -788,8 +792,23 @@ fields:
         assert_eq!(
             names,
             [
-                "name", "notes", "count", "amount", "day", "at", "agree", "colour", "tags", "pnr",
-                "org", "mail", "tel", "maker", "hidden", "people"
+                "name",
+                "notes",
+                "count",
+                "amount",
+                "day",
+                "at",
+                "agree",
+                "colour",
+                "tags",
+                "pnr",
+                "org",
+                "mail",
+                "tel",
+                "maker",
+                "attachment",
+                "hidden",
+                "people"
             ],
             "in the flow's order, info fields left out"
         );
@@ -831,6 +850,21 @@ fields:
             names,
             ["name", "personnummer"],
             "a prefix is a nested element"
+        );
+
+        let file: Vec<_> = declared(by_name(&fields, "attachment"))
+            .iter()
+            .map(|e| (e.attribute("name").unwrap(), e.attribute("type").unwrap()))
+            .collect();
+        assert_eq!(
+            file,
+            [
+                ("id", "xs:string"),
+                ("name", "xs:string"),
+                ("size", "xs:nonNegativeInteger"),
+                ("content_type", "xs:string"),
+                ("sha256", "xs:string")
+            ]
         );
 
         let people = by_name(&fields, "people");
@@ -880,8 +914,24 @@ fields:
         assert_eq!(
             names,
             [
-                "name", "notes", "count", "amount", "day", "at", "agree", "colour", "tags", "tags",
-                "pnr", "org", "mail", "tel", "maker", "people", "people"
+                "name",
+                "notes",
+                "count",
+                "amount",
+                "day",
+                "at",
+                "agree",
+                "colour",
+                "tags",
+                "tags",
+                "pnr",
+                "org",
+                "mail",
+                "tel",
+                "maker",
+                "attachment",
+                "people",
+                "people"
             ]
         );
         let text = |n: &str| child(first, n)[0].text().unwrap_or_default().to_owned();
@@ -899,6 +949,21 @@ fields:
         assert_eq!(tags, [Some("1"), Some("2")]);
         let maker = child(first, "maker")[0];
         assert_eq!(child(maker, "personnummer")[0].text(), Some("189001019802"));
+        let file = child(first, "attachment")[0];
+        let parts: Vec<_> = file
+            .children()
+            .filter(|c| c.is_element())
+            .map(|c| (c.tag_name().name(), c.text().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                ("id", "f1"),
+                ("name", "a.pdf"),
+                ("size", "10"),
+                ("content_type", "application/pdf")
+            ]
+        );
         let people = child(first, "people");
         let who = child(people[0], "who")[0];
         assert_eq!(child(who, "name")[0].text(), Some("En"));
