@@ -411,3 +411,59 @@ fn fill_and_rename<'a>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn export_target_must_be_new_or_an_empty_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_target(&dir.path().join("new")).is_ok());
+        assert!(check_target(dir.path()).is_ok(), "empty");
+        std::fs::write(dir.path().join("file"), "x").unwrap();
+        assert!(matches!(
+            check_target(dir.path()),
+            Err(ExportError::OutDirNotEmpty(_))
+        ));
+        assert!(matches!(
+            check_target(&dir.path().join("file")),
+            Err(ExportError::OutDirNotEmpty(_))
+        ));
+    }
+
+    #[test]
+    fn export_package_appears_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("pkg");
+        write_package(&out, [("a.txt", &b"a"[..]), ("b.txt", &b"b"[..])]).unwrap();
+        assert_eq!(names(&out), ["a.txt", "b.txt"]);
+        assert_eq!(names(dir.path()), ["pkg"], "no temporary folder is left");
+
+        // The target filled up after the check: the rename fails, the target is untouched
+        // and the temporary folder is removed.
+        let taken = dir.path().join("taken");
+        std::fs::create_dir(&taken).unwrap();
+        std::fs::write(taken.join("mine"), "x").unwrap();
+        let err = write_package(&taken, [("a.txt", &b"a"[..])]).unwrap_err();
+        assert!(matches!(err, ExportError::OutDirNotEmpty(_)), "{err}");
+        assert_eq!(names(&taken), ["mine"]);
+        assert_eq!(names(dir.path()), ["pkg", "taken"]);
+
+        // A file that cannot be written (a name that is a folder path) leaves nothing.
+        let err = write_package(&dir.path().join("bad"), [("no/such/dir.txt", &b"x"[..])]);
+        assert!(matches!(err, Err(ExportError::Io { .. })));
+        assert_eq!(names(dir.path()), ["pkg", "taken"]);
+    }
+}

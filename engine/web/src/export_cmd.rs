@@ -121,3 +121,22 @@ fn read(path: &Path) -> Result<Vec<u8>, ExportError> {
         message: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_finds_the_file_of_a_sqlite_url() {
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/x/blankett.db?mode=rwc"),
+            Some(PathBuf::from("/tmp/x/blankett.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite://blankett.db?mode=rwc"),
+            Some(PathBuf::from("blankett.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://u@h/db"), None);
+    }
+}
