@@ -7,6 +7,7 @@
 //! * `expr` — minijinja expressions and text templates with date/number filters;
 //! * `rules` — conditions, computed values and answer validation;
 //! * `case` — the case state machine;
+//! * `export` — a case's answers as XML with their XML Schema, for the e-archive;
 //! * `flowtest` — flow tests (`flows/<id>/tests/*.yaml`);
 //! * `ids` — personnummer and organisationsnummer.
 //!
@@ -17,6 +18,7 @@ pub mod def;
 pub mod diag;
 pub mod document;
 pub mod eid;
+pub mod export;
 pub mod expr;
 pub mod flowtest;
 pub mod ids;

@@ -5,6 +5,8 @@ pub mod app;
 pub mod clock;
 pub mod defs_fs;
 pub mod eid_cmd;
+pub mod export;
+pub mod export_cmd;
 pub mod sign_cmd;
 
 /// Whether the environment variable `BLANKETT_ENVIRONMENT` says this is a production

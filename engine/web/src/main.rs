@@ -82,6 +82,10 @@ enum Command {
     /// Check the signatures of a PDF: who signed, when, intact or not, trusted or not, the
     /// PAdES level, and whether anything changed after the last signature.
     Verify(blankett_web::sign_cmd::VerifyArgs),
+    /// Write the archive package of a completed case into a folder: the signed PDF, the
+    /// answers (JSON, and XML with its XML Schema), the event log, the eID evidence, the
+    /// verification report and a manifest with every file's SHA-256.
+    Export(blankett_web::export_cmd::ExportArgs),
     /// Developer tools (refused in production): `dev sign-pdf`.
     Dev(blankett_web::sign_cmd::DevArgs),
     /// Print or write the JSON Schemas of the flow and form-def formats.
@@ -249,6 +253,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eid(args) => blankett_web::eid_cmd::run(args),
         Command::Dev(args) => blankett_web::sign_cmd::run(args),
         Command::Verify(args) => blankett_web::sign_cmd::verify(args),
+        Command::Export(args) => Ok(blankett_web::export_cmd::run(args)?),
         Command::Schema { write } => {
             match write {
                 None => print!("{}", schema::schema_text(schema::DefKind::Flow)),

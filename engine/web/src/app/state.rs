@@ -319,13 +319,7 @@ impl AppState {
             .flow_version(&case.flow_hash)
             .await?
             .ok_or_else(|| super::AppError::internal("the case's flow version is not stored"))?;
-        let sources: Sources =
-            serde_json::from_str(&version.sources).map_err(super::AppError::internal)?;
-        let (defs, _) = load(&sources);
-        let flow = defs
-            .flows
-            .into_iter()
-            .find(|f| f.id == case.flow_id && f.content_hash == case.flow_hash)
+        let flow = crate::export::flow_from_version(&version, &case.flow_id, &case.flow_hash)
             .map(Arc::new)
             .ok_or_else(|| super::AppError::internal("the stored flow version does not load"))?;
         if let Ok(mut m) = self.pinned.lock() {
