@@ -505,6 +505,22 @@ pub struct Contact {
     pub phone: Option<String>,
 }
 
+/// The applicant's addresses as the flow's `contact:` gives them from the answers.
+pub fn applicant_contact(
+    flow: &Flow,
+    answers: &Value,
+    env: &Env,
+) -> (Option<String>, Option<String>) {
+    let ctx = Value::Object(top_context(flow, answers, env));
+    let text = |e: &Option<crate::expr::Expr>| {
+        e.as_ref()
+            .and_then(|e| e.eval(&ctx).ok())
+            .and_then(|v| v.as_str().map(|s| s.trim().to_owned()))
+            .filter(|s| !s.is_empty())
+    };
+    (text(&flow.contact.0), text(&flow.contact.1))
+}
+
 /// The people a party stands for, with their addresses, from the answers.
 pub fn party_contacts(
     flow: &Flow,

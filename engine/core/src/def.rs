@@ -66,6 +66,22 @@ pub struct FlowDef {
     /// Who is told what, when.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<NotifyDef>,
+    /// How the applicant is reached for notifications (`to: [applicant]`): expressions over
+    /// the answers, e.g. `claimant.contact.email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<ContactDef>,
+}
+
+/// Where notifications to the applicant go.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactDef {
+    /// Expression giving the applicant's email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Expression giving the applicant's mobile number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 fn one() -> u32 {

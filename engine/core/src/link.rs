@@ -1042,6 +1042,18 @@ fn link_flow(
             );
         }
     }
+    let contact = match &def.contact {
+        None => (None, None),
+        Some(cd) => {
+            let c = |k: &str, s: &str, d: &mut Diagnostics| {
+                compile(s, file, doc, &format!("/contact/{k}"), d)
+            };
+            (
+                cd.email.as_ref().and_then(|s| c("email", s, diags)),
+                cd.phone.as_ref().and_then(|s| c("phone", s, diags)),
+            )
+        }
+    };
     let role_ok = |r: &str| r == "applicant" || r == "case_worker" || def.parties.contains_key(r);
     let role_names = || {
         let mut v = vec!["applicant", "case_worker"];
@@ -1183,6 +1195,11 @@ fn link_flow(
             _ => IndexMap::new(),
         };
         check_field_exprs(&mut nc, &step.fields, &step_shape, &[&step_shape, &top], i);
+    }
+    for (what, e) in [("email", contact.0.as_ref()), ("phone", contact.1.as_ref())] {
+        if let Some(e) = e {
+            nc.check(e, &[&top], None, &format!("`{what}` of `contact`"));
+        }
     }
     // Parties: their expressions read the answers; steps they fill must come after those.
     let mut party_reads: HashMap<String, usize> = HashMap::new();
@@ -1424,6 +1441,7 @@ fn link_flow(
         signing_expires_days,
         document: def.document.clone(),
         notify,
+        contact,
         retention,
         uses,
         files: Arc::new(files),

@@ -92,6 +92,8 @@ pub struct Flow {
     pub signing_expires_days: u32,
     pub document: Option<DocumentDef>,
     pub notify: Vec<Notify>,
+    /// How the applicant is reached: email and phone expressions over the answers.
+    pub contact: (Option<Expr>, Option<Expr>),
     pub retention: Retention,
     /// The form-defs this flow uses (name → SHA-256 of the file).
     pub uses: IndexMap<String, String>,

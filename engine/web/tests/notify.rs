@@ -613,3 +613,96 @@ async fn a_late_signature_is_reminded_once_and_an_expired_request_tells_the_case
         list.len()
     );
 }
+
+#[tokio::test]
+async fn a_returned_claim_tells_the_citizen_at_the_address_the_flow_names() {
+    let smtp = SmtpSink::start().await;
+    let http = HttpSink::start(0).await;
+    let app = TestApp::start_with(Db::Sqlite, &refs(&sink_config(&smtp, &http))).await;
+    let answers: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("flows/arvode/sample-answers.json")).unwrap(),
+    )
+    .unwrap();
+
+    // A representative (the citizen) fills in the claim and sends it.
+    let mut citizen = app.browser();
+    let (_, home) = citizen.log_in(DECISION_MAKER, "/").await;
+    let started = citizen
+        .post("/e/arvode/start", &[f("_csrf", &home.csrf())])
+        .await;
+    let mut at = started.location().to_owned();
+    let id = at.split('/').nth(2).unwrap().to_owned();
+    while at.contains("/steps/") {
+        let step = at.rsplit('/').next().unwrap().to_owned();
+        let page = citizen.get(&at).await;
+        let mut form = vec![
+            f("_csrf", &page.csrf()),
+            f("_revision", &page.revision()),
+            f("_action", "next"),
+        ];
+        web::form_fields("", &answers[&step], &mut form);
+        let saved = citizen.post(&at, &form).await;
+        assert_eq!(
+            saved.status,
+            StatusCode::SEE_OTHER,
+            "{step}: {}",
+            saved.body
+        );
+        at = saved.location().to_owned();
+    }
+    let review = citizen.get(&at).await;
+    citizen
+        .post(
+            &format!("/cases/{id}/submit"),
+            &[
+                f("_csrf", &review.csrf()),
+                f("_revision", &review.revision()),
+            ],
+        )
+        .await;
+
+    // The unit's case worker is told; they take the case and return it with a comment.
+    let list = app.state.store.list_messages(None, 100).await.unwrap();
+    let to: Vec<(&str, &str)> = list
+        .iter()
+        .filter(|m| m.channel == MessageChannel::Email)
+        .map(|m| (m.topic.as_str(), m.recipient.as_str()))
+        .collect();
+    assert_eq!(to, vec![("submitted", "handlaggare@exempelstad.test")]);
+    let mut worker = app.browser();
+    worker.log_in(CASE_WORKER, "/inbox").await;
+    let case = worker.get(&format!("/cases/{id}")).await;
+    worker
+        .post(
+            &format!("/cases/{id}/assign"),
+            &[f("_csrf", &case.csrf()), f("_revision", &case.revision())],
+        )
+        .await;
+    let case = worker.get(&format!("/cases/{id}")).await;
+    let returned = worker
+        .post(
+            &format!("/cases/{id}/return"),
+            &[
+                f("_csrf", &case.csrf()),
+                f("_revision", &case.revision()),
+                f("comment", "Bifoga kallelsen till sammanträdet den 3 mars."),
+            ],
+        )
+        .await;
+    assert_eq!(returned.status, StatusCode::SEE_OTHER, "{}", returned.body);
+
+    // The citizen is told at the address they gave in the claim; the comment stays in the
+    // service.
+    let list = app.state.store.list_messages(None, 100).await.unwrap();
+    let m = list
+        .iter()
+        .find(|m| m.topic == "returned")
+        .expect("a returned message");
+    assert_eq!(m.recipient, "elva@example.se");
+    let text = m.payload.to_string();
+    assert!(text.contains(&format!("{PUBLIC_URL}/my")), "{text}");
+    assert!(
+        !text.contains("kallelsen"),
+        "the comment is not in the message: {text}"
+    );
+}

@@ -240,7 +240,7 @@ impl Notifier {
                     &mut out,
                     name,
                     &case.applicant.personnummer,
-                    (None, None),
+                    case::applicant_contact(flow, &case.answers, &env),
                     if case.started_as == blankett_core::def::Starter::CaseWorker {
                         case_path.clone()
                     } else {
