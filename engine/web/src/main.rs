@@ -82,6 +82,8 @@ enum Command {
     /// Check the signatures of a PDF: who signed, when, intact or not, trusted or not, the
     /// PAdES level, and whether anything changed after the last signature.
     Verify(blankett_web::sign_cmd::VerifyArgs),
+    /// Keys of the REST API for business systems: `api-key new`.
+    ApiKey(blankett_web::api_key_cmd::ApiKeyArgs),
     /// Developer tools (refused in production): `dev sign-pdf`.
     Dev(blankett_web::sign_cmd::DevArgs),
     /// Print or write the JSON Schemas of the flow and form-def formats.
@@ -248,6 +250,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => serve(config, database_url, listen, log_format),
         Command::Eid(args) => blankett_web::eid_cmd::run(args),
         Command::Dev(args) => blankett_web::sign_cmd::run(args),
+        Command::ApiKey(args) => blankett_web::api_key_cmd::run(args),
         Command::Verify(args) => blankett_web::sign_cmd::verify(args),
         Command::Schema { write } => {
             match write {
