@@ -470,6 +470,72 @@ async fn a_case_handed_to_a_case_worker_is_in_their_inbox(db: Db) {
     assert_eq!(r.json()["error"]["fields"][0]["code"], "not_a_case_worker");
 }
 
+/// A fee claim from a business system, handed to the attestant: the case worker approves it
+/// on the web like any other case, and signs with the name from their eID.
+async fn the_case_worker_approves_an_api_case_on_the_web(db: Db) {
+    let app = start(db).await;
+    let text = std::fs::read_to_string(repo().join("flows/arvode/sample-answers.json")).unwrap();
+    let answers: Value = serde_json::from_str(&text).unwrap();
+    let case = create(
+        &app,
+        json!({
+            "flow": "arvode",
+            "applicant": {"personnummer": DECISION_MAKER, "name": "Elva Elvasson"},
+            "answers": answers,
+            "hand_to": {"case_worker": CASE_WORKER},
+        }),
+    )
+    .await;
+    assert_eq!(case["status"], "in_review");
+    let id = case["id"].as_str().unwrap();
+
+    let mut b = app.browser();
+    b.log_in(CASE_WORKER, "/").await;
+    let page = b.get(&format!("/cases/{id}")).await;
+    assert!(
+        page.html().contains("Godkänn och skapa dokumentet"),
+        "{}",
+        page.body
+    );
+    let approved = b
+        .post(
+            &format!("/cases/{id}/approve"),
+            &[
+                web::f("_csrf", &page.csrf()),
+                web::f("_revision", &page.revision()),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+
+    let r = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/cases/{id}"),
+        Some(FULL),
+        None,
+    )
+    .await;
+    let case = r.json();
+    assert_eq!(case["status"], "signing");
+    let sigs = case["signatures"].as_array().unwrap();
+    assert_eq!(sigs[0]["signer"]["personnummer"], DECISION_MAKER);
+    assert_eq!(sigs[1]["signer"]["personnummer"], CASE_WORKER);
+    assert_eq!(
+        sigs[1]["signer"]["name"], "Tolvan Tolvansson",
+        "the attestant's name from the eID login"
+    );
+    let r = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/cases/{id}/document"),
+        Some(FULL),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
 async fn invalid_answers_are_refused_and_nothing_is_stored(db: Db) {
     let app = start(db).await;
     let mut body = to_case_worker();
@@ -636,10 +702,12 @@ async fn withdrawing_and_its_conflicts(db: Db) {
     let events = app.state.store.events(id).await.unwrap();
     assert!(events.last().unwrap().actor.is_none(), "done by the system");
 
-    // A withdrawn case cannot be withdrawn again (no body at all is fine too).
-    let r = call(&app, Method::POST, &path, Some(FULL), None).await;
-    assert_eq!(r.status, StatusCode::CONFLICT);
-    assert_eq!(r.error_code(), "conflict");
+    // A withdrawn case cannot be withdrawn again (no body at all, or null, is fine too).
+    for body in [None, Some(Value::Null)] {
+        let r = call(&app, Method::POST, &path, Some(FULL), body).await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert_eq!(r.error_code(), "conflict");
+    }
 }
 
 async fn the_openapi_document_lists_every_path(db: Db) {
@@ -703,6 +771,7 @@ on_both!(
     keys_and_scopes_are_enforced,
     list_get_and_malformed_requests,
     a_case_handed_to_a_case_worker_is_in_their_inbox,
+    the_case_worker_approves_an_api_case_on_the_web,
     invalid_answers_are_refused_and_nothing_is_stored,
     a_case_handed_to_signing_has_a_locked_document,
     withdrawing_and_its_conflicts,

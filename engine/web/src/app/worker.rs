@@ -445,6 +445,10 @@ pub async fn approve(
     if !is_assignee || case.status != Status::InReview {
         return Err(AppError::Forbidden);
     }
+    // A case handed over through the REST API knows its case worker by personnummer only:
+    // the name (for the signatures) comes from the eID login.
+    let mut case = case;
+    case.assignee = Some(actor.person.clone());
     let Locked { out, write: w } = match lock_document(&app, &case, &flow, &actor, expected).await {
         Ok(l) => l,
         Err(ApproveError::Invalid(errors)) => {

@@ -191,7 +191,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// An optional JSON body: none (empty) is `None`; otherwise as [`ApiJson`].
+/// An optional JSON body: none (empty) or `null` is `None`; otherwise as [`ApiJson`].
 pub struct ApiOptionalJson<T>(pub Option<T>);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for ApiOptionalJson<T> {
@@ -206,7 +206,8 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for ApiOptionalJ
         if !json {
             return Err(AppError::UnsupportedMediaType);
         }
-        parse_json(&body).map(|v| ApiOptionalJson(Some(v)))
+        // `null` is no body too, as the document says (`oneOf` the object or null).
+        parse_json::<Option<T>>(&body).map(ApiOptionalJson)
     }
 }
 
