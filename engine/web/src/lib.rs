@@ -1,6 +1,7 @@
 //! The composition root of Blankett. The `blankett` binary (`src/main.rs`) is its command line;
 //! the pieces here are shared with the repository's tests.
 
+pub mod api_key_cmd;
 pub mod app;
 pub mod clock;
 pub mod defs_fs;

@@ -86,6 +86,8 @@ enum Command {
     /// answers (JSON, and XML with its XML Schema), the event log, the eID evidence, the
     /// verification report and a manifest with every file's SHA-256.
     Export(blankett_web::export_cmd::ExportArgs),
+    /// Keys of the REST API for business systems: `api-key new`.
+    ApiKey(blankett_web::api_key_cmd::ApiKeyArgs),
     /// Developer tools (refused in production): `dev sign-pdf`.
     Dev(blankett_web::sign_cmd::DevArgs),
     /// Print or write the JSON Schemas of the flow and form-def formats.
@@ -252,6 +254,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => serve(config, database_url, listen, log_format),
         Command::Eid(args) => blankett_web::eid_cmd::run(args),
         Command::Dev(args) => blankett_web::sign_cmd::run(args),
+        Command::ApiKey(args) => blankett_web::api_key_cmd::run(args),
         Command::Verify(args) => blankett_web::sign_cmd::verify(args),
         Command::Export(args) => Ok(blankett_web::export_cmd::run(args)?),
         Command::Schema { write } => {

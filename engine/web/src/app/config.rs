@@ -64,6 +64,10 @@ pub struct Config {
     /// Where staff are reached for notifications (email, phone), by personnummer.
     #[serde(default)]
     pub directory: Vec<super::notify::Contact>,
+    /// Keys of business systems for the REST API (`/api/v1`); none = the API refuses every
+    /// request. Make one with `blankett api-key new`.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKey>,
     /// Folder of the TOML file, against which relative paths in it are read.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -149,6 +153,64 @@ pub struct CaseWorker {
     /// The flow owners (`owner:` in flow.yaml) whose cases this person handles; empty = all.
     #[serde(default)]
     pub units: Vec<String>,
+}
+
+/// A key of the REST API. Only the SHA-256 of the secret is configured; the secret itself
+/// is shown once, by `blankett api-key new`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// Who uses the key (a business system); events it causes say `api:<name>`.
+    pub name: String,
+    /// Hex SHA-256 of the secret key.
+    pub sha256: String,
+    pub scopes: Vec<ApiScope>,
+    /// Only cases of these flows (ids); absent = every flow.
+    #[serde(default)]
+    pub flows: Option<Vec<String>>,
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ApiScope {
+    /// List and read cases.
+    #[serde(rename = "cases:read")]
+    CasesRead,
+    /// Create and withdraw cases.
+    #[serde(rename = "cases:write")]
+    CasesWrite,
+    /// Download documents.
+    #[serde(rename = "documents:read")]
+    DocumentsRead,
+}
+
+impl ApiScope {
+    pub const ALL: [ApiScope; 3] = [
+        ApiScope::CasesRead,
+        ApiScope::CasesWrite,
+        ApiScope::DocumentsRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiScope::CasesRead => "cases:read",
+            ApiScope::CasesWrite => "cases:write",
+            ApiScope::DocumentsRead => "documents:read",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ApiScope> {
+        ApiScope::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Whether `name` may name an API key: it goes into events (`api:<name>`) and logs.
+pub fn valid_api_key_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn default_environment() -> Environment {
@@ -288,11 +350,48 @@ impl Config {
             &self.webhooks,
             self.is_production(),
         ));
+        problems.extend(self.api_key_problems());
         if problems.is_empty() {
             Ok(())
         } else {
             Err(ConfigError::Invalid(problems.join("\n")))
         }
+    }
+
+    /// What is wrong with the `[[api_keys]]`: names, hashes, duplicates.
+    fn api_key_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (i, k) in self.api_keys.iter().enumerate() {
+            let at = format!("api_keys[{i}]");
+            if !valid_api_key_name(&k.name) {
+                problems.push(format!(
+                    "{at}: name must be 1–64 characters a–z, A–Z, 0–9, `-`, `_` or `.`"
+                ));
+            }
+            if self.api_keys[..i].iter().any(|o| o.name == k.name) {
+                problems.push(format!("{at}: the name `{}` is used twice", k.name));
+            }
+            if k.sha256.len() != 64 || !k.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                problems.push(format!(
+                    "{at}: sha256 must be the 64 hex digits of the key's SHA-256 (`blankett api-key new` prints it)"
+                ));
+            }
+            if self.api_keys[..i]
+                .iter()
+                .any(|o| o.sha256.eq_ignore_ascii_case(&k.sha256))
+            {
+                problems.push(format!("{at}: the same key is configured twice"));
+            }
+            if k.scopes.is_empty() {
+                problems.push(format!("{at}: scopes is empty"));
+            }
+            if k.flows.as_ref().is_some_and(Vec::is_empty) {
+                problems.push(format!(
+                    "{at}: flows is empty (leave it out to allow every flow)"
+                ));
+            }
+        }
+        problems
     }
 
     /// The units a person handles cases for, if they are a case worker.
@@ -431,6 +530,54 @@ mod tests {
         assert!(msg.contains("test eID"), "{msg}");
         assert!(msg.contains("development CA"), "{msg}");
         assert!(msg.contains("cookies.secure"), "{msg}");
+    }
+
+    #[test]
+    fn api_keys_are_read_from_the_environment_and_checked() {
+        let hash = "a".repeat(64);
+        let c = Config::load(
+            None,
+            vars(&[(
+                "BLANKETT__API_KEYS",
+                &format!(
+                    "[{{name = \"erp\", sha256 = \"{hash}\", scopes = [\"cases:read\", \"documents:read\"], flows = [\"avtal\"]}}]"
+                ),
+            )]),
+        )
+        .unwrap();
+        assert_eq!(c.api_keys.len(), 1);
+        assert_eq!(
+            c.api_keys[0].scopes,
+            [ApiScope::CasesRead, ApiScope::DocumentsRead]
+        );
+        c.check().unwrap();
+
+        let bad = Config::load(
+            None,
+            vars(&[(
+                "BLANKETT__API_KEYS",
+                "[{name = \"a b\", sha256 = \"xyz\", scopes = []}, {name = \"a b\", sha256 = \"xyz\", scopes = [\"cases:read\"], flows = []}]",
+            )]),
+        )
+        .unwrap();
+        let msg = bad.check().unwrap_err().to_string();
+        for needle in [
+            "name must be",
+            "used twice",
+            "sha256 must be",
+            "scopes is empty",
+            "flows is empty",
+        ] {
+            assert!(msg.contains(needle), "{needle}: {msg}");
+        }
+        let unknown = Config::load(
+            None,
+            vars(&[(
+                "BLANKETT__API_KEYS",
+                "[{name = \"x\", sha256 = \"\", scopes = [\"cases:delete\"]}]",
+            )]),
+        );
+        assert!(unknown.is_err(), "an unknown scope is refused");
     }
 
     #[test]

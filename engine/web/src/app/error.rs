@@ -1,10 +1,17 @@
 //! The one HTTP error type. It never shows internal text: the page says what happened in
 //! plain words and gives the request id; the cause goes to the log once, with that id.
+//!
+//! The response body is the REST API's JSON error (`{"error": {"code", "message"}}`, see
+//! [`ErrorBody`]); for pages the session layer replaces it with an HTML page in the
+//! visitor's language.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use blankett_core::case::CaseError;
+use blankett_core::rules::FieldError;
 use blankett_core::store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -25,6 +32,18 @@ pub enum AppError {
     /// Logged in required; redirect to the login page.
     #[error("login required")]
     Login { next: String },
+    /// The API: no valid key (`Authorization: Bearer …`).
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The case changed since it was read, or its status does not allow this.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The API: answers (or other input) that the flow's rules refuse.
+    #[error("{} invalid field(s)", .0.len())]
+    Invalid(Vec<FieldError>),
+    /// The API: a body that is not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -49,7 +68,98 @@ impl AppError {
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Login { .. } => StatusCode::SEE_OTHER,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code and the plain message of the JSON error body. Never internal text,
+    /// never input.
+    fn code_and_message(&self) -> (&'static str, &'static str) {
+        match self {
+            AppError::NotFound => ("not_found", "Not found, or not visible to this key."),
+            AppError::Forbidden => ("forbidden", "Not allowed."),
+            AppError::Csrf => ("forbidden", "The form token is missing or wrong."),
+            AppError::BadRequest(m) => ("bad_request", m),
+            AppError::TooManyRequests => ("too_many_requests", "Too many requests."),
+            AppError::TooLarge => ("payload_too_large", "The request body is too large."),
+            AppError::Login { .. } => ("login_required", "Log in first."),
+            AppError::Unauthorized => (
+                "unauthorized",
+                "A valid API key is required: Authorization: Bearer <key>.",
+            ),
+            AppError::Conflict(m) => ("conflict", m),
+            AppError::Invalid(_) => ("invalid", "The input is not valid; see fields."),
+            AppError::UnsupportedMediaType => (
+                "unsupported_media_type",
+                "The body must be JSON (Content-Type: application/json).",
+            ),
+            AppError::Internal(_) => (
+                "internal",
+                "An internal error occurred; the X-Request-Id header identifies it in the log.",
+            ),
+        }
+    }
+}
+
+/// The JSON error body of every error response of the REST API.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// `payload_too_large`, `unsupported_media_type`, `invalid`, `internal`.
+    pub code: String,
+    /// What went wrong, in English, for a developer.
+    pub message: String,
+    /// With `invalid` (422): one entry per refused field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldErrorView>>,
+}
+
+/// One refused field.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldErrorView {
+    /// Dotted path: `counterparty.signatories.0.personnummer`, `applicant.name`, `hand_to`.
+    pub path: String,
+    /// A stable code: `required`, `type`, `personnummer`, `choice`, `unknown_step`, …
+    pub code: String,
+    /// In Swedish.
+    pub message_sv: String,
+    /// In English.
+    pub message_en: String,
+}
+
+impl From<&FieldError> for FieldErrorView {
+    fn from(e: &FieldError) -> Self {
+        FieldErrorView {
+            path: e.path.clone(),
+            code: e.code.to_owned(),
+            message_sv: e.message.sv.clone(),
+            message_en: e.message.en.clone(),
+        }
+    }
+}
+
+impl AppError {
+    /// The JSON body of this error.
+    pub fn body(&self) -> ErrorBody {
+        let (code, message) = self.code_and_message();
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message: message.to_owned(),
+                fields: match self {
+                    AppError::Invalid(errors) => Some(errors.iter().map(Into::into).collect()),
+                    _ => None,
+                },
+            },
         }
     }
 }
@@ -84,7 +194,11 @@ impl IntoResponse for AppError {
             AppError::Internal(c) => Some(c.clone()),
             _ => None,
         };
-        let mut resp = (status, status.canonical_reason().unwrap_or("error")).into_response();
+        let mut resp = (status, axum::Json(self.body())).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         resp.extensions_mut().insert(ErrorPage { status, cause });
         resp
     }

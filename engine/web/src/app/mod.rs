@@ -6,6 +6,7 @@
 //! pages. Handlers take a [`Ctx`] (session, request id, client address) and return HTML, a
 //! redirect or an [`AppError`].
 
+pub mod api;
 pub mod config;
 mod error;
 mod forms;
@@ -224,6 +225,8 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(ops::static_file))
         .fallback(ops::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), session_layer))
+        // The REST API, outside the session layer: no cookie, no session, no CSRF token.
+        .nest("/api", api::router())
         .layer(middleware::from_fn(ops::security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), ops::observe))
         .layer(DefaultBodyLimit::max(body_limit))

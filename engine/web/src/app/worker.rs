@@ -445,103 +445,16 @@ pub async fn approve(
     if !is_assignee || case.status != Status::InReview {
         return Err(AppError::Forbidden);
     }
-    let (now, offset) = clock::now_local();
-    let env = case::env_for(&case, &flow, now, Some(&actor.person));
-    let report = validate_all(&flow, &case.answers, &env);
-    if !report.errors.is_empty() {
-        return render_case(&app, &ctx, &case, &flow, &actor, &report.errors, None).await;
-    }
-    let mut preview = case.clone();
-    preview.answers = report.answers.clone();
-    let signers = match case::resolve_signers(&flow, &preview, &env) {
-        Ok(s) => s,
-        Err(e) => {
-            let err = FieldError {
-                path: "signers".into(),
-                code: "signers",
-                message: blankett_core::Text::new(
-                    format!("Undertecknarna kan inte bestämmas: {e}"),
-                    format!("The signers cannot be determined: {e}"),
-                ),
-            };
-            return render_case(&app, &ctx, &case, &flow, &actor, &[err], None).await;
-        }
-    };
-    let author = app.config.site.name.clone();
-    let request = render_request(
-        &DocumentContext {
-            flow: &flow,
-            case: &preview,
-            answers: &report.answers,
-            signers: &signers,
-            env: &env,
-            author: &author,
-        },
-        now,
-        offset,
-    )
-    .map_err(AppError::internal)?;
-    let renderer = app.renderer.clone();
-    let rendered =
-        tokio::task::spawn_blocking(move || renderer.render(&request, RenderOptions::default()))
-            .await
-            .map_err(AppError::internal)?;
-    let rendered = match rendered {
-        Ok(r) => r,
-        Err(blankett_core::document::RenderError::UnsupportedCharacters(chars)) => {
-            let list: String = chars.iter().map(|c| format!("“{c}” ")).collect();
-            let err = FieldError {
-                path: "document".into(),
-                code: "characters",
-                message: blankett_core::Text::new(
-                    format!(
-                        "Svaren innehåller tecken som dokumentet inte kan visa: {list}. Ändra dem och försök igen."
-                    ),
-                    format!(
-                        "The answers contain characters the document cannot show: {list}. Change them and try again."
-                    ),
-                ),
-            };
-            return render_case(&app, &ctx, &case, &flow, &actor, &[err], None).await;
-        }
-        Err(e) => return Err(AppError::internal(e)),
-    };
-    let mut out = match case::apply(
-        &flow,
-        &case,
-        &actor,
-        expected,
-        Command::Approve {
-            document_sha256: rendered.sha256.clone(),
-        },
-        now,
-    ) {
-        Ok(o) => o,
-        Err(case::CaseError::Invalid(errors)) => {
+    // A case handed over through the REST API knows its case worker by personnummer only:
+    // the name (for the signatures) comes from the eID login.
+    let mut case = case;
+    case.assignee = Some(actor.person.clone());
+    let Locked { out, write: w } = match lock_document(&app, &case, &flow, &actor, expected).await {
+        Ok(l) => l,
+        Err(ApproveError::Invalid(errors)) => {
             return render_case(&app, &ctx, &case, &flow, &actor, &errors, None).await;
         }
-        Err(e) => return Err(e.into()),
-    };
-    for sig in &mut out.case.signatures {
-        sig.placement = rendered
-            .signature_fields
-            .iter()
-            .find(|f| f.name == sig.field)
-            .map(|f| case::Placement {
-                page: f.page,
-                rect: f.rect,
-            });
-    }
-    let w = CaseWrite {
-        case: out.case.clone(),
-        expected_revision: expected,
-        events: out.events.clone(),
-        document: Some(NewDocument {
-            kind: DocumentKind::Locked,
-            sha256: rendered.sha256.clone(),
-            bytes: rendered.pdf,
-        }),
-        evidence: None,
+        Err(ApproveError::Failed(e)) => return Err(e),
     };
     let stale = write_or_back(&app, &ctx, expected, &out, Some(w), &format!("/cases/{id}")).await?;
     if let Some(stale) = stale {
@@ -562,6 +475,128 @@ pub async fn approve(
         "The document is created, locked and sent for signing.",
     );
     Ok(redirect(&format!("/cases/{id}")))
+}
+
+/// An approval ready to write: the outcome (signers placed on the document) and the write
+/// that stores it with the locked document.
+pub(super) struct Locked {
+    pub out: case::Outcome,
+    pub write: CaseWrite,
+}
+
+/// Why [`lock_document`] did not approve.
+pub(super) enum ApproveError {
+    /// The answers, the signers or the characters are not acceptable; nothing changed.
+    Invalid(Vec<FieldError>),
+    Failed(AppError),
+}
+
+/// Approves `case` as `actor` (its assigned case worker) at revision `expected`: checks every
+/// step, resolves the signers, renders the document with Typst, and applies `Approve` with the
+/// SHA-256 of the bytes. Writes nothing; the caller writes [`Locked::write`]. Shared by the
+/// case worker's approve and the REST API's hand-over to signing.
+pub(super) async fn lock_document(
+    app: &AppState,
+    case: &Case,
+    flow: &Flow,
+    actor: &Actor,
+    expected: u64,
+) -> Result<Locked, ApproveError> {
+    let (now, offset) = clock::now_local();
+    let env = case::env_for(case, flow, now, Some(&actor.person));
+    let report = validate_all(flow, &case.answers, &env);
+    if !report.errors.is_empty() {
+        return Err(ApproveError::Invalid(report.errors));
+    }
+    let mut preview = case.clone();
+    preview.answers = report.answers.clone();
+    let signers = match case::resolve_signers(flow, &preview, &env) {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(ApproveError::Invalid(vec![FieldError {
+                path: "signers".into(),
+                code: "signers",
+                message: blankett_core::Text::new(
+                    format!("Undertecknarna kan inte bestämmas: {e}"),
+                    format!("The signers cannot be determined: {e}"),
+                ),
+            }]));
+        }
+    };
+    let author = app.config.site.name.clone();
+    let request = render_request(
+        &DocumentContext {
+            flow,
+            case: &preview,
+            answers: &report.answers,
+            signers: &signers,
+            env: &env,
+            author: &author,
+        },
+        now,
+        offset,
+    )
+    .map_err(|e| ApproveError::Failed(AppError::internal(e)))?;
+    let renderer = app.renderer.clone();
+    let rendered =
+        tokio::task::spawn_blocking(move || renderer.render(&request, RenderOptions::default()))
+            .await
+            .map_err(|e| ApproveError::Failed(AppError::internal(e)))?;
+    let rendered = match rendered {
+        Ok(r) => r,
+        Err(blankett_core::document::RenderError::UnsupportedCharacters(chars)) => {
+            let list: String = chars.iter().map(|c| format!("“{c}” ")).collect();
+            return Err(ApproveError::Invalid(vec![FieldError {
+                path: "document".into(),
+                code: "characters",
+                message: blankett_core::Text::new(
+                    format!(
+                        "Svaren innehåller tecken som dokumentet inte kan visa: {list}. Ändra dem och försök igen."
+                    ),
+                    format!(
+                        "The answers contain characters the document cannot show: {list}. Change them and try again."
+                    ),
+                ),
+            }]));
+        }
+        Err(e) => return Err(ApproveError::Failed(AppError::internal(e))),
+    };
+    let mut out = match case::apply(
+        flow,
+        case,
+        actor,
+        expected,
+        Command::Approve {
+            document_sha256: rendered.sha256.clone(),
+        },
+        now,
+    ) {
+        Ok(o) => o,
+        Err(case::CaseError::Invalid(errors)) => return Err(ApproveError::Invalid(errors)),
+        Err(e) => return Err(ApproveError::Failed(e.into())),
+    };
+    for sig in &mut out.case.signatures {
+        sig.placement = rendered
+            .signature_fields
+            .iter()
+            .find(|f| f.name == sig.field)
+            .map(|f| case::Placement {
+                page: f.page,
+                rect: f.rect,
+            });
+    }
+    let write = CaseWrite {
+        case: out.case.clone(),
+        expected_revision: expected,
+        events: out.events.clone(),
+        document: Some(NewDocument {
+            kind: DocumentKind::Locked,
+            sha256: rendered.sha256.clone(),
+            bytes: rendered.pdf,
+        }),
+        evidence: None,
+    };
+    Ok(Locked { out, write })
 }
 
 fn case_rows(
