@@ -12,10 +12,9 @@ mod web;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use web::{Browser, CASE_WORKER, DECISION_MAKER, Db, TestApp, f, form_fields, repo};
+use web::{CASE_WORKER, DECISION_MAKER, Db, TestApp, approve, fill_lvu, repo, sign, submit};
 
 const FILES: [&str; 8] = [
     "document.pdf",
@@ -27,64 +26,6 @@ const FILES: [&str; 8] = [
     "verification.txt",
     "verification.json",
 ];
-
-fn sample() -> Value {
-    let text = std::fs::read_to_string(repo().join("flows/lvu-6/sample-answers.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// The case worker starts the LVU flow and fills every step; returns the case id.
-async fn fill_lvu(b: &mut Browser) -> String {
-    b.log_in(CASE_WORKER, "/").await;
-    let home = b.get("/").await;
-    let started = b.post("/e/lvu-6/start", &[f("_csrf", &home.csrf())]).await;
-    let mut at = started.location().to_owned();
-    let id = at.split('/').nth(2).unwrap().to_owned();
-    let answers = sample();
-    let mut guard = 0;
-    while at.contains("/steps/") {
-        guard += 1;
-        assert!(guard < 20, "the journey does not end");
-        let step = at.rsplit('/').next().unwrap().to_owned();
-        let page = b.get(&at).await;
-        let mut form = vec![
-            f("_csrf", &page.csrf()),
-            f("_revision", &page.revision()),
-            f("_action", "next"),
-        ];
-        form_fields("", &answers[&step], &mut form);
-        let saved = b.post(&at, &form).await;
-        assert_eq!(
-            saved.status,
-            StatusCode::SEE_OTHER,
-            "{step}: {}",
-            saved.body
-        );
-        at = saved.location().to_owned();
-    }
-    assert_eq!(at, format!("/cases/{id}/review"));
-    id
-}
-
-/// On the signing page of case `id`, signs with the test eID as `who`.
-async fn sign(b: &mut Browser, id: &str, who: &str) -> String {
-    let sign = b.get(&format!("/cases/{id}/sign")).await;
-    assert_eq!(sign.status, StatusCode::OK, "{}", sign.body);
-    let started = b
-        .post(
-            &format!("/cases/{id}/sign/start"),
-            &[
-                f("_csrf", &sign.csrf()),
-                f("_revision", &sign.revision()),
-                f("sha256", &sign.input("sha256").unwrap()),
-                f("provider", "test"),
-            ],
-        )
-        .await;
-    let (at, page) = b.approve_test_eid(started, who).await;
-    assert_eq!(at, format!("/cases/{id}"), "{}", page.body);
-    page.html()
-}
 
 /// The real binary, on the test server's database and data folder (its signing CA).
 async fn export(app: &TestApp, case: &str, out: &Path) -> Output {
@@ -143,25 +84,8 @@ async fn export_end_to_end(db: Db) {
 
     let mut worker = app.browser();
     let id = fill_lvu(&mut worker).await;
-    let review = worker.get(&format!("/cases/{id}/review")).await;
-    let submitted = worker
-        .post(
-            &format!("/cases/{id}/submit"),
-            &[
-                f("_csrf", &review.csrf()),
-                f("_revision", &review.revision()),
-            ],
-        )
-        .await;
-    assert_eq!(submitted.location(), format!("/cases/{id}"));
-    let case = worker.get(&format!("/cases/{id}")).await;
-    let approved = worker
-        .post(
-            &format!("/cases/{id}/approve"),
-            &[f("_csrf", &case.csrf()), f("_revision", &case.revision())],
-        )
-        .await;
-    assert_eq!(approved.location(), format!("/cases/{id}/sign"));
+    submit(&mut worker, &id).await;
+    assert_eq!(approve(&mut worker, &id).await, format!("/cases/{id}/sign"));
     sign(&mut worker, &id, CASE_WORKER).await;
 
     // Signed by one of two: not finished, refused, and nothing is written.
@@ -181,7 +105,7 @@ async fn export_end_to_end(db: Db) {
 
     let mut maker = app.browser();
     maker.log_in(DECISION_MAKER, "/my").await;
-    let done = sign(&mut maker, &id, DECISION_MAKER).await;
+    let done = sign(&mut maker, &id, DECISION_MAKER).await.html();
     assert!(done.contains("Alla underskrifter är klara"), "{done}");
     let stored = app.state.store.get_case(&id).await.unwrap().unwrap();
 

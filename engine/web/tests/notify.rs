@@ -18,7 +18,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use sinks::{HttpSink, SmtpSink};
-use web::{CASE_WORKER, DECISION_MAKER, Db, PgDb, TestApp, f, fill_lvu, repo, sample};
+use web::{
+    CASE_WORKER, DECISION_MAKER, Db, PgDb, TestApp, approve, f, fill_flow, fill_lvu, repo, sample,
+    sample_of, sign, submit,
+};
 
 const SECRET: &str = "arkivets-hemlighet-0123456789";
 const PUBLIC_URL: &str = "https://e.exempelstad.test";
@@ -104,47 +107,12 @@ async fn lvu_journey_notifies(db: Db) {
     // The case worker fills, submits, approves and signs; the decision-maker signs.
     let mut worker = app.browser();
     let id = fill_lvu(&mut worker).await;
-    let review = worker.get(&format!("/cases/{id}/review")).await;
-    worker
-        .post(
-            &format!("/cases/{id}/submit"),
-            &[
-                f("_csrf", &review.csrf()),
-                f("_revision", &review.revision()),
-            ],
-        )
-        .await;
-    let case = worker.get(&format!("/cases/{id}")).await;
-    let approved = worker
-        .post(
-            &format!("/cases/{id}/approve"),
-            &[f("_csrf", &case.csrf()), f("_revision", &case.revision())],
-        )
-        .await;
-    assert_eq!(approved.location(), format!("/cases/{id}/sign"));
-    for (browser_pnr, browser) in [
-        (CASE_WORKER, &mut worker),
-        (DECISION_MAKER, &mut app.browser()),
-    ] {
-        if browser_pnr == DECISION_MAKER {
-            browser.log_in(DECISION_MAKER, "/my").await;
-        }
-        let sign = browser.get(&format!("/cases/{id}/sign")).await;
-        assert_eq!(sign.status, StatusCode::OK, "{browser_pnr}: {}", sign.body);
-        let started = browser
-            .post(
-                &format!("/cases/{id}/sign/start"),
-                &[
-                    f("_csrf", &sign.csrf()),
-                    f("_revision", &sign.revision()),
-                    f("sha256", &sign.input("sha256").unwrap()),
-                    f("provider", "test"),
-                ],
-            )
-            .await;
-        let (at, _) = browser.approve_test_eid(started, browser_pnr).await;
-        assert_eq!(at, format!("/cases/{id}"));
-    }
+    submit(&mut worker, &id).await;
+    assert_eq!(approve(&mut worker, &id).await, format!("/cases/{id}/sign"));
+    sign(&mut worker, &id, CASE_WORKER).await;
+    let mut maker = app.browser();
+    maker.log_in(DECISION_MAKER, "/my").await;
+    sign(&mut maker, &id, DECISION_MAKER).await;
 
     // Exactly these messages, each delivered once.
     smtp.wait_for(4, 60).await;
@@ -532,23 +500,8 @@ async fn a_late_signature_is_reminded_once_and_an_expired_request_tells_the_case
     let app = TestApp::start_with(Db::Sqlite, &refs(&sink_config(&smtp, &http))).await;
     let mut worker = app.browser();
     let id = fill_lvu(&mut worker).await;
-    let review = worker.get(&format!("/cases/{id}/review")).await;
-    worker
-        .post(
-            &format!("/cases/{id}/submit"),
-            &[
-                f("_csrf", &review.csrf()),
-                f("_revision", &review.revision()),
-            ],
-        )
-        .await;
-    let case = worker.get(&format!("/cases/{id}")).await;
-    worker
-        .post(
-            &format!("/cases/{id}/approve"),
-            &[f("_csrf", &case.csrf()), f("_revision", &case.revision())],
-        )
-        .await;
+    submit(&mut worker, &id).await;
+    approve(&mut worker, &id).await;
     let topics = |list: &[Message], topic: &str| -> Vec<String> {
         list.iter()
             .filter(|m| m.topic == topic)
@@ -619,47 +572,12 @@ async fn a_returned_claim_tells_the_citizen_at_the_address_the_flow_names() {
     let smtp = SmtpSink::start().await;
     let http = HttpSink::start(0).await;
     let app = TestApp::start_with(Db::Sqlite, &refs(&sink_config(&smtp, &http))).await;
-    let answers: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("flows/arvode/sample-answers.json")).unwrap(),
-    )
-    .unwrap();
 
     // A representative (the citizen) fills in the claim and sends it.
     let mut citizen = app.browser();
-    let (_, home) = citizen.log_in(DECISION_MAKER, "/").await;
-    let started = citizen
-        .post("/e/arvode/start", &[f("_csrf", &home.csrf())])
-        .await;
-    let mut at = started.location().to_owned();
-    let id = at.split('/').nth(2).unwrap().to_owned();
-    while at.contains("/steps/") {
-        let step = at.rsplit('/').next().unwrap().to_owned();
-        let page = citizen.get(&at).await;
-        let mut form = vec![
-            f("_csrf", &page.csrf()),
-            f("_revision", &page.revision()),
-            f("_action", "next"),
-        ];
-        web::form_fields("", &answers[&step], &mut form);
-        let saved = citizen.post(&at, &form).await;
-        assert_eq!(
-            saved.status,
-            StatusCode::SEE_OTHER,
-            "{step}: {}",
-            saved.body
-        );
-        at = saved.location().to_owned();
-    }
-    let review = citizen.get(&at).await;
-    citizen
-        .post(
-            &format!("/cases/{id}/submit"),
-            &[
-                f("_csrf", &review.csrf()),
-                f("_revision", &review.revision()),
-            ],
-        )
-        .await;
+    citizen.log_in(DECISION_MAKER, "/").await;
+    let id = fill_flow(&mut citizen, "arvode", &sample_of("arvode")).await;
+    submit(&mut citizen, &id).await;
 
     // The unit's case worker is told; they take the case and return it with a comment.
     let list = app.state.store.list_messages(None, 100).await.unwrap();

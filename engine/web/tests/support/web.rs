@@ -380,7 +380,13 @@ fn scalar(v: &Value) -> String {
 
 /// The LVU flow's sample answers (`flows/lvu-6/sample-answers.json`).
 pub fn sample() -> Value {
-    let text = std::fs::read_to_string(repo().join("flows/lvu-6/sample-answers.json")).unwrap();
+    sample_of("lvu-6")
+}
+
+/// A shipped flow's sample answers.
+pub fn sample_of(flow: &str) -> Value {
+    let text =
+        std::fs::read_to_string(repo().join(format!("flows/{flow}/sample-answers.json"))).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -392,10 +398,18 @@ pub async fn fill_lvu(b: &mut Browser) -> String {
         "logged in: {}",
         home.body
     );
-    let started = b.post("/e/lvu-6/start", &[f("_csrf", &home.csrf())]).await;
+    fill_flow(b, "lvu-6", &sample()).await
+}
+
+/// The logged-in person starts `flow` and fills every step from `answers` (by step id);
+/// returns the case id. Ends on the review page.
+pub async fn fill_flow(b: &mut Browser, flow: &str, answers: &Value) -> String {
+    let home = b.get("/").await;
+    let started = b
+        .post(&format!("/e/{flow}/start"), &[f("_csrf", &home.csrf())])
+        .await;
     let mut at = started.location().to_owned();
     let id = at.split('/').nth(2).unwrap().to_owned();
-    let answers = sample();
     let mut guard = 0;
     while at.contains("/steps/") {
         guard += 1;
@@ -421,4 +435,54 @@ pub async fn fill_lvu(b: &mut Browser) -> String {
     }
     assert_eq!(at, format!("/cases/{id}/review"));
     id
+}
+
+/// Submits case `id` from its review page.
+pub async fn submit(b: &mut Browser, id: &str) {
+    let review = b.get(&format!("/cases/{id}/review")).await;
+    let done = b
+        .post(
+            &format!("/cases/{id}/submit"),
+            &[
+                f("_csrf", &review.csrf()),
+                f("_revision", &review.revision()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+}
+
+/// The case worker approves case `id` (the document is rendered and locked); returns where
+/// the browser is sent.
+pub async fn approve(b: &mut Browser, id: &str) -> String {
+    let case = b.get(&format!("/cases/{id}")).await;
+    let approved = b
+        .post(
+            &format!("/cases/{id}/approve"),
+            &[f("_csrf", &case.csrf()), f("_revision", &case.revision())],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    approved.location().to_owned()
+}
+
+/// On the signing page of case `id`, signs with the test eID as `who`; returns the page the
+/// browser lands on (the case).
+pub async fn sign(b: &mut Browser, id: &str, who: &str) -> Page {
+    let sign = b.get(&format!("/cases/{id}/sign")).await;
+    assert_eq!(sign.status, StatusCode::OK, "{}", sign.body);
+    let started = b
+        .post(
+            &format!("/cases/{id}/sign/start"),
+            &[
+                f("_csrf", &sign.csrf()),
+                f("_revision", &sign.revision()),
+                f("sha256", &sign.input("sha256").unwrap()),
+                f("provider", "test"),
+            ],
+        )
+        .await;
+    let (at, page) = b.approve_test_eid(started, who).await;
+    assert_eq!(at, format!("/cases/{id}"), "{}", page.body);
+    page
 }
