@@ -461,6 +461,20 @@ async function journey(browser) {
   must(path(page) === `/cases/${caseId}`, `back on the case page after signing (${path(page)})`);
   check((await page.locator(".signers").innerText()).length > 0, "signature list shown");
   await axe(page, "case page (waiting for the decision maker)");
+  // The signing request to the decision maker was written with the signature (the outbox);
+  // in development the mailbox page shows it, and administrators see the outbox.
+  currentPhase = "mailbox";
+  await page.goto(`${base}/dev/mailbox`);
+  {
+    const html = await page.content();
+    check(html.includes("elva@example.invalid") && html.includes("Du har ett dokument att skriva under"), "the development mailbox shows the signing request to the decision maker");
+    check(!html.includes(DECISION_MAKER), "no personnummer in the messages");
+  }
+  await axe(page, "development mailbox");
+  await page.goto(`${base}/outbox`);
+  check(path(page) === "/outbox", "an administrator (case worker of every unit) reaches /outbox", path(page));
+  await axe(page, "outbox (administrators)");
+  currentPhase = "sign (case worker)";
   // (c) the case worker has signed; it is the decision maker's turn: the case worker may not sign again.
   {
     const r = await cw.context.request.post(`${base}/cases/${caseId}/sign/start`, {
