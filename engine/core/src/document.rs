@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -43,7 +43,7 @@ pub struct RenderRequest {
 }
 
 /// Metadata written into the PDF (document information and XMP).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentMeta {
     pub title: String,
     pub author: String,
@@ -61,7 +61,7 @@ pub struct DocumentMeta {
 
 /// Where a signer's visible signature goes: a rectangle on one page, in PDF user space
 /// (points, origin at the bottom left of the page).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignatureField {
     /// The signer's field name (`case_worker`, `signatory.1`).
     pub name: String,
@@ -109,6 +109,17 @@ pub enum RenderError {
     /// The PDF could not be written in the requested standard.
     #[error("the PDF could not be written: {0}")]
     Export(String),
+    /// The template did not finish in time (a loop without end, a huge document).
+    #[error(
+        "{template}: the document was not finished within {secs} s; does the template loop without end?"
+    )]
+    TimedOut { template: String, secs: u64 },
+    /// The template needed more memory than a rendering may use.
+    #[error("{template}: making the document needed more than {mb} MB of memory")]
+    OutOfMemory { template: String, mb: u64 },
+    /// The renderer itself could not run (its process could not start, or it failed).
+    #[error("the renderer could not run: {0}")]
+    Unavailable(String),
 }
 
 fn first_message(d: &[Diagnostic]) -> String {

@@ -31,8 +31,15 @@ fn build_env() -> Environment<'static> {
     env.add_filter("days_between", days_between);
     env.add_filter("format_date", format_date);
     env.add_filter("format_number", format_number);
+    // Every evaluation and rendering is bounded: loops, ranges and large strings use up fuel
+    // (roughly one unit per instruction and per byte allocated), and running out is an error.
+    env.set_fuel(Some(FUEL));
     env
 }
+
+/// How much work one expression or text template may do (see `Environment::set_fuel`). A
+/// condition uses tens of units; a sign message that lists 150 members a few thousand.
+pub const FUEL: u64 = 5_000_000;
 
 /// A compiled expression with its source.
 #[derive(Clone)]
@@ -119,6 +126,17 @@ impl Expr {
         self.compiled.undeclared_variables(true)
     }
 
+    /// Evaluates against a [`Context`].
+    pub fn eval_in(&self, ctx: &Context) -> Result<serde_json::Value, ExprError> {
+        let v = self.compiled.eval(ctx.0.clone())?;
+        to_json(&v)
+    }
+
+    /// Evaluates as a condition (minijinja truthiness) against a [`Context`].
+    pub fn truthy_in(&self, ctx: &Context) -> Result<bool, ExprError> {
+        Ok(self.compiled.eval(ctx.0.clone())?.is_true())
+    }
+
     /// Evaluates against a JSON context.
     pub fn eval(&self, ctx: &serde_json::Value) -> Result<serde_json::Value, ExprError> {
         let v = self
@@ -133,6 +151,67 @@ impl Expr {
             .compiled
             .eval(Value::from(minijinja::value::Serde(ctx)))?
             .is_true())
+    }
+}
+
+/// What an expression reads, as layers: a name in a later layer hides the same name in an
+/// earlier one (a group item's fields hide the step's). Making a context from JSON walks the
+/// JSON once; stacking contexts ([`Context::over`]) and stepping into one ([`Context::get`])
+/// copy nothing, so giving every field of a large case its own context stays linear.
+#[derive(Clone, Debug)]
+pub struct Context(Value);
+
+impl Context {
+    pub fn from_json(v: &serde_json::Value) -> Context {
+        Context(Value::from(minijinja::value::Serde(v)))
+    }
+
+    pub fn from_map(m: &serde_json::Map<String, serde_json::Value>) -> Context {
+        Context(Value::from(minijinja::value::Serde(m)))
+    }
+
+    /// A map of the given names to contexts (the top level: builtins and steps).
+    pub fn from_entries(entries: &[(String, Context)]) -> Context {
+        Context(Value::from_pairs(
+            entries.iter().map(|(k, v)| (k.as_str(), v.0.clone())),
+        ))
+    }
+
+    /// `self` with `layers` on top, the last one innermost.
+    pub fn over(&self, layers: &[Context]) -> Context {
+        if layers.is_empty() {
+            return self.clone();
+        }
+        Context(minijinja::value::merge_maps(
+            std::iter::once(self.0.clone()).chain(layers.iter().map(|l| l.0.clone())),
+        ))
+    }
+
+    /// The value under `key`, if it is there.
+    pub fn get(&self, key: &str) -> Option<Context> {
+        self.0
+            .get_attr(key)
+            .ok()
+            .filter(|v| !v.is_undefined())
+            .map(Context)
+    }
+
+    /// Whether the value at the dotted `path` is missing, null, blank text or an empty list.
+    pub fn is_empty_at(&self, path: &str) -> bool {
+        let mut cur = self.0.clone();
+        for seg in path.split('.') {
+            match cur.get_attr(seg) {
+                Ok(v) if !v.is_undefined() => cur = v,
+                _ => return true,
+            }
+        }
+        if cur.is_none() {
+            return true;
+        }
+        if let Some(s) = cur.as_str() {
+            return s.trim().is_empty();
+        }
+        cur.kind() == minijinja::value::ValueKind::Seq && cur.len() == Some(0)
     }
 }
 

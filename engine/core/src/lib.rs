@@ -9,11 +9,13 @@
 //! * `case` — the case state machine;
 //! * `export` — a case's answers as XML with their XML Schema, for the e-archive;
 //! * `flowtest` — flow tests (`flows/<id>/tests/*.yaml`);
-//! * `ids` — personnummer and organisationsnummer.
+//! * `ids` — personnummer and organisationsnummer;
+//! * `charset` — the characters a document can show.
 //!
 //! No I/O, no clock, no randomness: time and ids come in as arguments.
 
 pub mod case;
+pub mod charset;
 pub mod def;
 pub mod diag;
 pub mod document;

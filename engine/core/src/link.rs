@@ -170,11 +170,29 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 // ---- expansion of fields -----------------------------------------------------------------
 
+/// Most fields a flow may hold, counting every field a `use:` inserts and every field of a
+/// group (the shipped flows have at most a few hundred).
+pub const MAX_FIELDS: usize = 50_000;
+/// How deep groups may nest inside groups.
+pub const MAX_GROUP_DEPTH: usize = 8;
+/// How deep `use:` may nest (a form-def that uses a form-def …).
+pub const MAX_USE_DEPTH: usize = 16;
+/// Most options of one choice field.
+pub const MAX_OPTIONS: usize = 5_000;
+/// Most steps of one flow.
+pub const MAX_STEPS: usize = 1_000;
+/// The largest `max:` of a group, and the number of items a group without `max:` takes.
+pub const MAX_GROUP_ITEMS: usize = 10_000;
+
 struct Expander<'a> {
     forms: &'a HashMap<String, FormEntry>,
     diags: Diagnostics,
     stack: Vec<String>,
     used: IndexMap<String, String>,
+    /// Fields made so far, against [`MAX_FIELDS`]; past it nothing more is expanded.
+    count: usize,
+    /// Groups open around the field being expanded, against [`MAX_GROUP_DEPTH`].
+    group_depth: usize,
 }
 
 impl<'a> Expander<'a> {
@@ -184,6 +202,8 @@ impl<'a> Expander<'a> {
             diags: Diagnostics::new(),
             stack: Vec::new(),
             used: IndexMap::new(),
+            count: 0,
+            group_depth: 0,
         }
     }
 
@@ -200,9 +220,23 @@ impl<'a> Expander<'a> {
         let mut out = Vec::new();
         for (i, fd) in defs.iter().enumerate() {
             let here = format!("{ptr}/{i}");
+            if self.count >= MAX_FIELDS {
+                if self.count == MAX_FIELDS {
+                    self.count += 1;
+                    self.diags.error(
+                        file,
+                        doc.value_pos(&here),
+                        format!(
+                            "the flow has more than {MAX_FIELDS} fields (counting those `use:` inserts and those of groups); the rest is not read"
+                        ),
+                    );
+                }
+                return out;
+            }
             if let Some(name) = &fd.use_def {
                 out.extend(self.expand_use(fd, name, file, doc, &here, parent, inherited_show));
             } else if let Some(field) = self.field(fd, file, doc, &here, parent, inherited_show) {
+                self.count += 1;
                 out.push(field);
             }
         }
@@ -252,6 +286,17 @@ impl<'a> Expander<'a> {
                 file,
                 pos,
                 format!("`use: {name}` makes a cycle: {}", chain.join(" → ")),
+            );
+            return Vec::new();
+        }
+        if self.stack.len() >= MAX_USE_DEPTH {
+            d.error(
+                file,
+                pos,
+                format!(
+                    "`use: {name}` nests form-defs more than {MAX_USE_DEPTH} deep: {} → {name}",
+                    self.stack.join(" → ")
+                ),
             );
             return Vec::new();
         }
@@ -406,6 +451,16 @@ impl<'a> Expander<'a> {
                 format!("a {} field needs `options`", kind.name()),
             );
         }
+        if fd.options.len() > MAX_OPTIONS {
+            d.error(
+                file,
+                at("options"),
+                format!(
+                    "{} options; a field may have at most {MAX_OPTIONS}",
+                    fd.options.len()
+                ),
+            );
+        }
         let mut seen_values = HashSet::new();
         for (i, o) in fd.options.iter().enumerate() {
             if !seen_values.insert(o.value.as_str()) {
@@ -493,6 +548,14 @@ impl<'a> Expander<'a> {
                         file,
                         at(key),
                         format!("`{key}` of a group is a whole number of items"),
+                    );
+                } else if let Some(v) = v
+                    && v > MAX_GROUP_ITEMS as f64
+                {
+                    d.error(
+                        file,
+                        at(key),
+                        format!("`{key}` of a group is at most {MAX_GROUP_ITEMS} items"),
                     );
                 }
             }
@@ -589,7 +652,20 @@ impl<'a> Expander<'a> {
             .as_ref()
             .and_then(|s| compile(s, file, doc, &format!("{here}/compute"), &mut self.diags));
         let children = if kind == FieldType::Group {
-            self.expand(&fd.fields, file, doc, &format!("{here}/fields"), &[], &[])
+            if self.group_depth >= MAX_GROUP_DEPTH {
+                self.diags.error(
+                    file,
+                    doc.value_pos(here),
+                    format!("groups nest more than {MAX_GROUP_DEPTH} deep here"),
+                );
+                Vec::new()
+            } else {
+                self.group_depth += 1;
+                let children =
+                    self.expand(&fd.fields, file, doc, &format!("{here}/fields"), &[], &[]);
+                self.group_depth -= 1;
+                children
+            }
         } else {
             Vec::new()
         };
@@ -809,17 +885,19 @@ fn template_only_shapes() -> IndexMap<String, Shape> {
 pub(crate) fn default_of(shape: &IndexMap<String, Shape>) -> Value {
     let mut m = Map::new();
     for (k, s) in shape {
-        m.insert(
-            k.clone(),
-            match s {
-                Shape::Leaf(Some(FieldType::MultiChoice)) => json!([]),
-                Shape::Leaf(_) => Value::Null,
-                Shape::Obj(o) => default_of(o),
-                Shape::List(_) => json!([]),
-            },
-        );
+        m.insert(k.clone(), default_value(s));
     }
     Value::Object(m)
+}
+
+/// The empty value of one shape: null, an empty list, or an object of empty values.
+fn default_value(s: &Shape) -> Value {
+    match s {
+        Shape::Leaf(Some(FieldType::MultiChoice)) => json!([]),
+        Shape::Leaf(_) => Value::Null,
+        Shape::Obj(o) => default_of(o),
+        Shape::List(_) => json!([]),
+    }
 }
 
 struct NameCheck<'a> {
@@ -844,6 +922,17 @@ impl NameCheck<'_> {
         let mut steps_read = Vec::new();
         let mut names: Vec<String> = expr.names().into_iter().collect();
         names.sort();
+        // Dry run with empty answers (below): only the names the expression reads, so the
+        // cost is that of the expression, not of the whole flow.
+        let mut ctx = Map::new();
+        for name in &names {
+            let first = name.split('.').next().unwrap_or(name);
+            if !ctx.contains_key(first)
+                && let Some(shape) = layers.iter().find_map(|l| l.get(first))
+            {
+                ctx.insert(first.to_owned(), default_value(shape));
+            }
+        }
         for name in names {
             match resolve(&name, layers) {
                 Ok(top_level_step) => {
@@ -864,12 +953,6 @@ impl NameCheck<'_> {
             }
         }
         // Dry run with empty answers: finds unknown filters and functions.
-        let mut ctx = Map::new();
-        for layer in layers.iter().rev() {
-            if let Value::Object(m) = default_of(layer) {
-                ctx.extend(m);
-            }
-        }
         if let Err(e) = expr.eval(&Value::Object(ctx))
             && e.kind == ExprErrorKind::UnknownFilterOrFunction
         {
@@ -1065,6 +1148,17 @@ fn link_flow(
     let mut ex = Expander::new(forms);
     let mut steps: Vec<Step> = Vec::new();
     let mut step_ids: HashMap<String, usize> = HashMap::new();
+    if def.steps.len() > MAX_STEPS {
+        diags.error(
+            file,
+            doc.key_pos("/steps"),
+            format!(
+                "{} steps; a flow may have at most {MAX_STEPS}",
+                def.steps.len()
+            ),
+        );
+        return None;
+    }
     for (i, sd) in def.steps.iter().enumerate() {
         let ptr = format!("/steps/{i}");
         if let Some(prev) = step_ids.get(&sd.id) {

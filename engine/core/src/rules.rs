@@ -5,12 +5,14 @@
 //! Invalid input is a value — a list of field errors with messages in Swedish and English —
 //! never a panic.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::def::{FieldType, StepKind};
+use crate::expr::Context;
 use crate::ids::{IdError, Organisationsnummer, Personnummer};
 use crate::link::{default_of, shape_of};
 use crate::model::{Field, Flow, Step, Text};
@@ -80,7 +82,7 @@ pub struct FieldError {
     /// A stable code: `required`, `type`, `min`, `max`, `min_length`, `max_length`, `pattern`,
     /// `choice`, `personnummer`, `organisationsnummer`, `email`, `phone`, `date`, `datetime`,
     /// `min_items`, `max_items`, `file_type`, `file_size`, `unknown_field`, `not_an_object`,
-    /// `compute`.
+    /// `compute`, `characters`.
     pub code: &'static str,
     pub message: Text,
 }
@@ -328,20 +330,6 @@ fn overlay(base: &mut Value, top: &Value) {
     }
 }
 
-/// A context for a field: the top level with the enclosing objects' keys brought into scope,
-/// outermost first (so the innermost names win).
-fn scoped(top: &Map<String, Value>, layers: &[&Value]) -> Value {
-    let mut ctx = top.clone();
-    for layer in layers {
-        if let Value::Object(m) = layer {
-            for (k, v) in m {
-                ctx.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    Value::Object(ctx)
-}
-
 /// Whether a step applies, given the answers so far.
 pub fn step_applies(step: &Step, top: &Map<String, Value>) -> bool {
     match &step.when {
@@ -355,16 +343,19 @@ pub fn step_applies(step: &Step, top: &Map<String, Value>) -> bool {
 pub fn visible_fields(flow: &Flow, step: &Step, answers: &Value, env: &Env) -> Vec<(String, bool)> {
     let top = top_context(flow, answers, env);
     let step_obj = top.get(&step.id).cloned().unwrap_or_else(|| json!({}));
+    let top_ctx = Context::from_map(&top);
+    let step_ctx = Context::from_json(&step_obj);
     let mut out = Vec::new();
     walk_fields(
         &step.fields,
-        &top,
-        &[&step_obj],
+        &top_ctx,
+        std::slice::from_ref(&step_ctx),
         &step_obj,
+        &step_ctx,
         "",
         false,
         &mut |f, path, ctx| {
-            let shown = f.show_if.iter().all(|e| e.truthy(ctx).unwrap_or(false));
+            let shown = f.show_if.iter().all(|e| e.truthy_in(ctx).unwrap_or(false));
             out.push((path.to_owned(), shown));
             true
         },
@@ -372,35 +363,40 @@ pub fn visible_fields(flow: &Flow, step: &Step, answers: &Value, env: &Env) -> V
     out
 }
 
-/// Calls `visit` with every field of `fields` (in `obj`), its dotted path and the context its
-/// expressions see; descends into a group's items (numbered, or all as `*` when `star`) when
-/// `visit` returns true.
+/// Calls `visit` with every field of `fields` (in `obj`, whose context is `obj_ctx`), its
+/// dotted path and the context its expressions see; descends into a group's items (numbered,
+/// or all as `*` when `star`) when `visit` returns true. Linear in the answers: each object is
+/// turned into a context once.
+#[allow(clippy::too_many_arguments)]
 fn walk_fields(
     fields: &[Field],
-    top: &Map<String, Value>,
-    outer: &[&Value],
+    top: &Context,
+    outer: &[Context],
     obj: &Value,
+    obj_ctx: &Context,
     prefix: &str,
     star: bool,
-    visit: &mut dyn FnMut(&Field, &str, &Value) -> bool,
+    visit: &mut dyn FnMut(&Field, &str, &Context) -> bool,
 ) {
     for f in fields {
-        let layers = field_layers(outer, obj, &f.parent);
-        let ctx = scoped(top, &layers);
+        let layers = field_layers(outer, obj_ctx, &f.parent);
+        let ctx = top.over(&layers);
         let path = format!("{prefix}{}", f.local_path().join("."));
         if !visit(f, &path, &ctx) || f.kind != FieldType::Group {
             continue;
         }
         if let Some(Value::Array(items)) = get_at(obj, &f.local_path()) {
             for (i, item) in items.iter().enumerate() {
+                let item_ctx = Context::from_json(item);
                 let mut inner = layers.clone();
-                inner.push(item);
+                inner.push(item_ctx.clone());
                 let at = if star { "*".to_owned() } else { i.to_string() };
                 walk_fields(
                     &f.children,
                     top,
                     &inner,
                     item,
+                    &item_ctx,
                     &format!("{path}.{at}."),
                     star,
                     visit,
@@ -416,6 +412,7 @@ fn walk_fields(
 /// step that does not apply, reaches none of the conditions inside it.
 pub fn condition_outcomes(flow: &Flow, answers: &Value, env: &Env) -> Vec<(String, bool)> {
     let top = top_context(flow, answers, env);
+    let top_ctx = Context::from_map(&top);
     let mut out = Vec::new();
     for step in &flow.steps {
         let applies = step_applies(step, &top);
@@ -426,17 +423,19 @@ pub fn condition_outcomes(flow: &Flow, answers: &Value, env: &Env) -> Vec<(Strin
             continue;
         }
         let step_obj = top.get(&step.id).cloned().unwrap_or_else(|| json!({}));
+        let step_ctx = Context::from_json(&step_obj);
         let prefix = format!("{}.", step.id);
         walk_fields(
             &step.fields,
-            &top,
-            &[&step_obj],
+            &top_ctx,
+            std::slice::from_ref(&step_ctx),
             &step_obj,
+            &step_ctx,
             &prefix,
             true,
             &mut |f, path, ctx| {
                 if !f.show_if.is_empty() {
-                    let shown = f.show_if.iter().all(|e| e.truthy(ctx).unwrap_or(false));
+                    let shown = f.show_if.iter().all(|e| e.truthy_in(ctx).unwrap_or(false));
                     out.push((format!("`show_if` of {path}"), shown));
                     if !shown {
                         return false;
@@ -445,7 +444,7 @@ pub fn condition_outcomes(flow: &Flow, answers: &Value, env: &Env) -> Vec<(Strin
                 if let Some(e) = &f.required_if {
                     out.push((
                         format!("`required_if` of {path}"),
-                        e.truthy(ctx).unwrap_or(false),
+                        e.truthy_in(ctx).unwrap_or(false),
                     ));
                 }
                 true
@@ -481,13 +480,15 @@ pub fn conditions_of(flow: &Flow) -> Vec<String> {
     out
 }
 
-fn field_layers<'a>(outer: &[&'a Value], obj: &'a Value, parent: &[String]) -> Vec<&'a Value> {
-    let mut layers: Vec<&Value> = outer.to_vec();
-    let mut cur = obj;
+/// The layers a field's expressions see: the enclosing objects, then each object of the
+/// field's `use … as` prefixes inside `obj`.
+fn field_layers(outer: &[Context], obj: &Context, parent: &[String]) -> Vec<Context> {
+    let mut layers: Vec<Context> = outer.to_vec();
+    let mut cur = obj.clone();
     for seg in parent {
         match cur.get(seg) {
             Some(v) => {
-                layers.push(v);
+                layers.push(v.clone());
                 cur = v;
             }
             None => break,
@@ -542,14 +543,8 @@ fn set_at(v: &mut Value, path: &[String], value: Value) {
 }
 
 /// Whether any name the expression reads is empty in `ctx`.
-fn reads_empty(e: &crate::expr::Expr, ctx: &Value) -> bool {
-    e.names().iter().any(|name| {
-        let mut cur = Some(ctx);
-        for seg in name.split('.') {
-            cur = cur.and_then(|c| c.get(seg));
-        }
-        is_empty(cur)
-    })
+fn reads_empty(e: &crate::expr::Expr, ctx: &Context) -> bool {
+    e.names().iter().any(|name| ctx.is_empty_at(name))
 }
 
 /// Removes objects left empty inside a step's answers (a hidden `use … as` section).
@@ -641,7 +636,8 @@ fn typed_compute(f: &Field, v: Value) -> Result<Option<Value>, String> {
 }
 
 struct Walk<'a> {
-    top: Map<String, Value>,
+    /// The top level ([`top_context`]) as an expression context, made once per pass.
+    top_ctx: Context,
     errors: Vec<FieldError>,
     /// Errors of `compute` expressions: reported only when the answers have no other errors
     /// (a computation over an invalid answer is not a second mistake).
@@ -649,57 +645,76 @@ struct Walk<'a> {
     step_id: &'a str,
 }
 
+/// Sets (or with `None` removes) the value at `path`; whether anything changed.
+fn put(obj: &mut Value, path: &[String], v: Option<Value>) -> bool {
+    if get_at(obj, path) == v.as_ref() {
+        return false;
+    }
+    match v {
+        Some(v) => set_at(obj, path, v),
+        None => remove_at(obj, path),
+    }
+    true
+}
+
 impl Walk<'_> {
     /// Cleans and checks `fields` located in `obj` (the step object or a group item).
     /// `outer` are the enclosing scope objects for expressions (without `obj` itself).
     /// `empty` is `obj` with every field empty (see `Step::empty_answers`).
+    ///
+    /// A field's expressions see `obj` as it is when the field's turn comes (earlier fields
+    /// cleaned and computed). The context of `obj` is made when a field with an expression
+    /// first needs it, and made again only after `obj` changed, so a large case with few
+    /// expressions is walked in time linear in its answers.
     fn fields(
         &mut self,
         fields: &[Field],
         empty: &Value,
         obj: &mut Value,
-        outer: &[Value],
+        outer: &[Context],
         prefix: &str,
     ) {
+        let mut local: Option<Context> = None;
         for f in fields {
             let path = f.local_path();
             let dotted = format!("{}.{prefix}{}", self.step_id, path.join("."));
-            let ctx = {
+            let needs_ctx = !f.show_if.is_empty() || f.compute.is_some() || f.required_if.is_some();
+            let ctx = if needs_ctx {
                 // Unanswered fields of this object read as empty (null / []), not undefined.
-                let mut local = empty.clone();
-                overlay(&mut local, obj);
-                let mut layers: Vec<&Value> = outer.iter().collect();
-                layers.push(&local);
-                let mut cur: &Value = &local;
-                for seg in &f.parent {
-                    match cur.get(seg) {
-                        Some(v) => {
-                            layers.push(v);
-                            cur = v;
-                        }
-                        None => break,
-                    }
-                }
-                scoped(&self.top, &layers)
+                let l = local
+                    .get_or_insert_with(|| {
+                        let mut v = empty.clone();
+                        overlay(&mut v, obj);
+                        Context::from_json(&v)
+                    })
+                    .clone();
+                let mut with_local = outer.to_vec();
+                with_local.push(l.clone());
+                Some(self.top_ctx.over(&field_layers(&with_local, &l, &f.parent)))
+            } else {
+                None
             };
-            let shown = f.show_if.iter().all(|e| e.truthy(&ctx).unwrap_or(false));
+            let shown = match &ctx {
+                Some(ctx) => f.show_if.iter().all(|e| e.truthy_in(ctx).unwrap_or(false)),
+                None => true,
+            };
             if !shown || f.kind == FieldType::Info {
-                remove_at(obj, &path);
+                if put(obj, &path, None) {
+                    local = None;
+                }
                 continue;
             }
-            if let Some(c) = &f.compute {
-                match c
-                    .eval(&ctx)
+            if let (Some(c), Some(ctx)) = (&f.compute, &ctx) {
+                let value = match c
+                    .eval_in(ctx)
                     .map_err(|e| e.to_string())
                     .and_then(|v| typed_compute(f, v))
                 {
-                    Ok(Some(v)) => set_at(obj, &path, v),
-                    Ok(None) => remove_at(obj, &path),
+                    Ok(v) => v,
                     // A computation over an unanswered input has no value yet; that is not
                     // an error of the person filling in the form.
-                    Err(_) if reads_empty(c, &ctx) => remove_at(obj, &path),
+                    Err(_) if reads_empty(c, ctx) => None,
                     Err(msg) => {
-                        remove_at(obj, &path);
                         self.compute_errors.push(FieldError {
                             path: dotted,
                             code: "compute",
@@ -708,14 +723,27 @@ impl Walk<'_> {
                                 format!("The value could not be computed: {msg}"),
                             ),
                         });
+                        None
                     }
+                };
+                if put(obj, &path, value) {
+                    local = None;
                 }
                 continue;
             }
-            let current = get_at(obj, &path).cloned();
-            match current.as_ref().and_then(|v| normalise(f, v)) {
-                Some(v) => set_at(obj, &path, v),
-                None => remove_at(obj, &path),
+            let cleaned = get_at(obj, &path).and_then(|v| normalise(f, v));
+            if put(obj, &path, cleaned) {
+                local = None;
+            }
+            if let Some(Value::String(text)) = get_at(obj, &path) {
+                let bad = crate::charset::unshowable(text);
+                if !bad.is_empty() {
+                    self.errors.push(FieldError {
+                        path: dotted.clone(),
+                        code: "characters",
+                        message: characters_message(f, &bad),
+                    });
+                }
             }
             if f.kind == FieldType::File
                 && let Some(file) = get_at(obj, &path).filter(|v| v.is_object())
@@ -746,8 +774,8 @@ impl Walk<'_> {
                     }
                     None => Vec::new(),
                 };
-                let mut scope: Vec<Value> = outer.to_vec();
-                scope.push(obj.clone());
+                let mut scope: Vec<Context> = outer.to_vec();
+                scope.push(Context::from_json(obj));
                 let empty_item = default_of(&shape_of(&f.children));
                 for (i, item) in items.iter_mut().enumerate() {
                     if item.is_object() {
@@ -760,13 +788,16 @@ impl Walk<'_> {
                         );
                     }
                 }
-                set_at(obj, &path, Value::Array(items));
+                if put(obj, &path, Some(Value::Array(items))) {
+                    local = None;
+                }
                 continue;
             }
             let required = f.required
-                || f.required_if
-                    .as_ref()
-                    .is_some_and(|e| e.truthy(&ctx).unwrap_or(false));
+                || match (&f.required_if, &ctx) {
+                    (Some(e), Some(ctx)) => e.truthy_in(ctx).unwrap_or(false),
+                    _ => false,
+                };
             if required && is_empty(get_at(obj, &path)) {
                 self.errors.push(FieldError {
                     path: dotted,
@@ -778,6 +809,54 @@ impl Walk<'_> {
     }
 }
 
+/// The top level of expression contexts ([`top_context`]) kept as one context per name, so
+/// that replacing one step's answers costs that step, not the whole case.
+struct Top {
+    /// The builtins (`case`, `today`, …), then every step by id, in flow order.
+    entries: Vec<(String, Context)>,
+    /// Index of each step's entry.
+    step_at: HashMap<String, usize>,
+}
+
+impl Top {
+    fn new(flow: &Flow, answers: &Value, env: &Env) -> Top {
+        let mut entries: Vec<(String, Context)> = env
+            .top()
+            .iter()
+            .map(|(k, v)| (k.clone(), Context::from_json(v)))
+            .collect();
+        let mut step_at = HashMap::new();
+        for step in &flow.steps {
+            step_at.insert(step.id.clone(), entries.len());
+            entries.push((step.id.clone(), step_context(step, answers.get(&step.id))));
+        }
+        Top { entries, step_at }
+    }
+
+    /// Sets a step's answers (with empty defaults under them).
+    fn set_step(&mut self, step: &Step, answers: Option<&Value>) {
+        if let Some(i) = self.step_at.get(&step.id) {
+            self.entries[*i].1 = step_context(step, answers);
+        }
+    }
+
+    fn context(&self) -> Context {
+        Context::from_entries(&self.entries)
+    }
+}
+
+/// A step's answers as the top level shows them: unanswered fields empty.
+fn step_context(step: &Step, answers: Option<&Value>) -> Context {
+    match answers {
+        Some(a) => {
+            let mut base = step.empty_answers.clone();
+            overlay(&mut base, a);
+            Context::from_json(&base)
+        }
+        None => Context::from_json(&step.empty_answers),
+    }
+}
+
 /// Cleans and validates one step's submitted answers in the context of all answers.
 pub fn apply_step(
     flow: &Flow,
@@ -786,6 +865,12 @@ pub fn apply_step(
     submitted: &Value,
     env: &Env,
 ) -> StepOutcome {
+    let mut top = Top::new(flow, all, env);
+    apply_step_in(step, &mut top, submitted)
+}
+
+/// [`apply_step`] with the top level already made; leaves the step's cleaned answers in it.
+fn apply_step_in(step: &Step, top: &mut Top, submitted: &Value) -> StepOutcome {
     let mut obj = match submitted {
         Value::Object(_) => submitted.clone(),
         Value::Null => json!({}),
@@ -800,13 +885,9 @@ pub fn apply_step(
             };
         }
     };
-    let mut working = all.clone();
-    if !working.is_object() {
-        working = json!({});
-    }
-    set_at(&mut working, std::slice::from_ref(&step.id), obj.clone());
+    top.set_step(step, Some(&obj));
     let mut walk = Walk {
-        top: top_context(flow, &working, env),
+        top_ctx: top.context(),
         errors: Vec::new(),
         compute_errors: Vec::new(),
         step_id: &step.id,
@@ -818,9 +899,9 @@ pub fn apply_step(
         walk.compute_errors.clear();
         walk.fields(&step.fields, &step.empty_answers, &mut obj, &[], "");
         prune_empty_objects(&mut obj);
+        top.set_step(step, Some(&obj));
         if pass == 0 {
-            set_at(&mut working, std::slice::from_ref(&step.id), obj.clone());
-            walk.top = top_context(flow, &working, env);
+            walk.top_ctx = top.context();
         }
     }
     let mut errors = walk.errors;
@@ -833,7 +914,8 @@ pub fn apply_step(
         errors = walk.compute_errors;
     }
     // One error per field: the first, in field and item order.
-    errors.sort_by_cached_key(|e| sort_key(step, &e.path));
+    let mut positions = FieldPositions::default();
+    errors.sort_by_cached_key(|e| sort_key(step, &e.path, &mut positions));
     let mut seen = std::collections::HashSet::new();
     errors.retain(|e| seen.insert(e.path.clone()));
     StepOutcome {
@@ -842,8 +924,32 @@ pub fn apply_step(
     }
 }
 
+/// The position of each field among its siblings, by the address of the sibling list, made
+/// when first needed: ordering many errors stays linear.
+#[derive(Default)]
+struct FieldPositions {
+    lists: HashMap<usize, HashMap<Vec<String>, usize>>,
+}
+
+impl FieldPositions {
+    fn of<'f>(&mut self, fields: &'f [Field], rel: &[String]) -> Option<(usize, &'f Field)> {
+        let index = self
+            .lists
+            .entry(fields.as_ptr() as usize)
+            .or_insert_with(|| {
+                let mut m = HashMap::new();
+                for (i, f) in fields.iter().enumerate() {
+                    m.entry(f.local_path()).or_insert(i);
+                }
+                m
+            });
+        let i = *index.get(rel)?;
+        fields.get(i).map(|f| (i, f))
+    }
+}
+
 /// Orders errors as the fields appear on the page: field position, then item index.
-fn sort_key(step: &Step, path: &str) -> Vec<usize> {
+fn sort_key(step: &Step, path: &str, positions: &mut FieldPositions) -> Vec<usize> {
     let mut key = Vec::new();
     let mut fields: &[Field] = &step.fields;
     let mut rel: Vec<String> = Vec::new();
@@ -858,11 +964,7 @@ fn sort_key(step: &Step, path: &str) -> Vec<usize> {
             continue;
         }
         rel.push(seg.to_owned());
-        if let Some((pos, f)) = fields
-            .iter()
-            .enumerate()
-            .find(|(_, f)| f.local_path() == rel)
-        {
+        if let Some((pos, f)) = positions.of(fields, &rel) {
             key.push(pos);
             if f.kind == FieldType::Group {
                 group = Some(f);
@@ -873,7 +975,8 @@ fn sort_key(step: &Step, path: &str) -> Vec<usize> {
 }
 
 /// Validates every step that applies and passes `include` (e.g. only the applicant's steps),
-/// in order, computing values as it goes.
+/// in order, computing values as it goes. Linear in the answers: each step's context is made
+/// once, and again only after that step changed.
 pub fn validate_steps(
     flow: &Flow,
     answers: &Value,
@@ -885,13 +988,18 @@ pub fn validate_steps(
     } else {
         json!({})
     };
+    let mut top = Top::new(flow, &all, env);
     let mut report = Report::default();
     for step in &flow.steps {
-        let top = top_context(flow, &all, env);
-        if !step_applies(step, &top) {
+        let applies = match &step.when {
+            None => true,
+            Some(w) => w.truthy_in(&top.context()).unwrap_or(false),
+        };
+        if !applies {
             if let Value::Object(m) = &mut all {
                 m.shift_remove(&step.id);
             }
+            top.set_step(step, None);
             continue;
         }
         report.path.push(step.id.clone());
@@ -899,7 +1007,7 @@ pub fn validate_steps(
             continue;
         }
         let submitted = all.get(&step.id).cloned().unwrap_or(Value::Null);
-        let out = apply_step(flow, step, &all, &submitted, env);
+        let out = apply_step_in(step, &mut top, &submitted);
         set_at(&mut all, std::slice::from_ref(&step.id), out.answers);
         report.errors.extend(out.errors);
     }
@@ -936,6 +1044,21 @@ pub fn prefill(step: &Step, env: &Env) -> Value {
 }
 
 // ---- messages ------------------------------------------------------------------------------
+
+/// The characters of an answer no document can show, as code points (an invisible bidi
+/// override shows as nothing, U+202E shows).
+fn characters_message(f: &Field, bad: &[char]) -> Text {
+    let (sv, en) = label(f);
+    let list = crate::charset::code_points(bad);
+    Text::new(
+        format!(
+            "”{sv}” innehåller tecken som inte kan visas i dokumentet: {list}. Ta bort dem eller skriv på annat sätt."
+        ),
+        format!(
+            "‘{en}’ contains characters the document cannot show: {list}. Remove them or write it another way."
+        ),
+    )
+}
 
 fn label(f: &Field) -> (&str, &str) {
     (f.label.sv.as_str(), f.label.en.as_str())

@@ -287,6 +287,9 @@ pub enum Delivery {
     GaveUp {
         error: String,
     },
+    /// Not attempted (the worker is stopping): free for another worker at once, and the
+    /// attempt the claim counted is taken back.
+    Released,
 }
 
 /// The store. Object safe: the engine holds `Arc<dyn Store>`.
@@ -408,6 +411,15 @@ pub trait Store: Send + Sync {
     /// Deletes sessions that expired before `now`; returns how many.
     fn purge_sessions(&self, now: NaiveDateTime) -> BoxFuture<'_, Result<u64, StoreError>>;
 
+    /// How many sessions are stored (expired ones not yet purged included), for `/metrics`.
+    fn count_sessions(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
+
     /// A cheap round trip to the database, for `/healthz`.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Closes the store at a clean stop. A store on SQLite first moves everything in its
+    /// write-ahead log into the database file, so that the file alone is complete.
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }

@@ -317,6 +317,9 @@ impl Store for MemoryStore {
                     m.status = MessageStatus::Failed;
                     m.last_error = Some(error.clone());
                 }
+                Delivery::Released => {
+                    m.attempts = m.attempts.saturating_sub(1);
+                }
             }
             Ok(())
         })))
@@ -435,6 +438,10 @@ impl Store for MemoryStore {
             s.sessions.retain(|_, r| r.expires_at > now);
             Ok((before - s.sessions.len()) as u64)
         })))
+    }
+
+    fn count_sessions(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(ready(self.with(|s| Ok(s.sessions.len() as u64))))
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {

@@ -59,9 +59,99 @@ pub fn pointer_segment(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
+/// The largest YAML text read (a flow of 20,000 fields is about 2 MB).
+pub const MAX_YAML_BYTES: usize = 8 * 1024 * 1024;
+/// How deep mappings and sequences may nest (a group inside a group takes two levels).
+pub const MAX_YAML_DEPTH: usize = 64;
+/// How many nodes a document may hold, counting what aliases (`*x`) repeat.
+pub const MAX_YAML_NODES: u64 = 2_000_000;
+
+/// Checks the size of `source` before anything is built from it: its length, how deep it
+/// nests and how many nodes it holds once aliases are expanded (a "billion laughs" of a few
+/// hundred bytes expands to billions). One pass over the parser's events, with no tree and
+/// no recursion, so it is linear in the text and bounded in memory. Syntax errors are left to
+/// the real parse, which reports them with their position.
+fn within_limits(file: &str, source: &str, diags: &mut Diagnostics) -> bool {
+    use saphyr_parser::{Event, Parser};
+    if source.len() > MAX_YAML_BYTES {
+        diags.error(
+            file,
+            Pos::START,
+            format!(
+                "the file is {} bytes; at most {} MB of YAML is read",
+                source.len(),
+                MAX_YAML_BYTES / 1024 / 1024
+            ),
+        );
+        return false;
+    }
+    let at = |m: &saphyr_parser::Marker| Pos {
+        line: m.line().max(1),
+        col: m.col() + 1,
+    };
+    let mut nodes: u64 = 0;
+    // Open collections: (anchor id, node count when it opened).
+    let mut open: Vec<(usize, u64)> = Vec::new();
+    // Anchor id → how many nodes the anchored node stands for.
+    let mut anchors: HashMap<usize, u64> = HashMap::new();
+    for event in Parser::new_from_str(source) {
+        let Ok((event, span)) = event else {
+            return true;
+        };
+        match event {
+            Event::Scalar(_, _, anchor, _) => {
+                nodes += 1;
+                if anchor > 0 {
+                    anchors.insert(anchor, 1);
+                }
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                nodes += 1;
+                open.push((anchor, nodes));
+                if open.len() > MAX_YAML_DEPTH {
+                    diags.error(
+                        file,
+                        at(&span.start),
+                        format!(
+                            "mappings and lists nest more than {MAX_YAML_DEPTH} deep here; flatten the definition"
+                        ),
+                    );
+                    return false;
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((anchor, start)) = open.pop()
+                    && anchor > 0
+                {
+                    anchors.insert(anchor, nodes - start + 1);
+                }
+            }
+            Event::Alias(id) => {
+                nodes = nodes.saturating_add(anchors.get(&id).copied().unwrap_or(1));
+            }
+            _ => {}
+        }
+        if nodes > MAX_YAML_NODES {
+            diags.error(
+                file,
+                at(&span.start),
+                format!(
+                    "the file holds more than {MAX_YAML_NODES} values (counting what aliases such as `*x` repeat); at most that many are read"
+                ),
+            );
+            return false;
+        }
+    }
+    true
+}
+
 /// Parses every document in `source`. Problems are reported into `diags`; `None` when the
-/// text is not valid YAML at all.
+/// text is not valid YAML at all, or larger than the limits ([`MAX_YAML_BYTES`],
+/// [`MAX_YAML_DEPTH`], [`MAX_YAML_NODES`]).
 pub fn parse(file: &str, source: &str, diags: &mut Diagnostics) -> Option<Vec<Doc>> {
+    if !within_limits(file, source, diags) {
+        return None;
+    }
     let docs = match MarkedYaml::load_from_str(source) {
         Ok(d) => d,
         Err(e) => {
@@ -234,6 +324,34 @@ mod tests {
         let diag = d.sorted();
         assert!(diag[0].message.contains("duplicated key"), "{diag:?}");
         assert_eq!(diag[0].pos.line, 3);
+    }
+
+    #[test]
+    fn nesting_expansion_and_size_are_bounded_with_a_position() {
+        let deep = format!("a: {}1{}\n", "[".repeat(100), "]".repeat(100));
+        let mut d = Diagnostics::new();
+        assert!(parse_one("f.yaml", &deep, &mut d).is_none());
+        let diag = d.sorted();
+        assert!(diag[0].message.contains("nest more than 64"), "{diag:?}");
+        // the top mapping is the first level, so the 64th `[` opens the 65th
+        assert_eq!((diag[0].pos.line, diag[0].pos.col), (1, 4 + 63));
+
+        // a "billion laughs": nine lists of nine aliases of the one before
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let mut d = Diagnostics::new();
+        assert!(parse_one("f.yaml", &bomb, &mut d).is_none());
+        let diag = d.sorted();
+        assert!(diag[0].message.contains("aliases"), "{diag:?}");
+        assert!(diag[0].pos.line > 1, "{diag:?}");
+
+        let mut d = Diagnostics::new();
+        let big = "a: 1\n".repeat(MAX_YAML_BYTES / 5 + 1);
+        assert!(parse_one("f.yaml", &big, &mut d).is_none());
+        assert!(d.sorted()[0].message.contains("at most 8 MB"));
     }
 
     #[test]

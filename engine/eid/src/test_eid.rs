@@ -1,13 +1,14 @@
 //! The built-in test eID: a development provider with no external service.
 //!
-//! An order waits until someone picks one of Skatteverket's public test identities and
-//! approves it, or cancels (the web shows a small page for that and calls [`TestEid::approve`]
-//! or [`TestEid::user_cancel`]). Identities from it have [`AssuranceLevel::Test`], which no
+//! An order waits until someone picks one of Skatteverket's public test identities (or types
+//! any valid personnummer) and approves it, or cancels (the web shows a small page for that and
+//! calls [`TestEid::approve`] or [`TestEid::user_cancel`]). Order references are random, so an
+//! order cannot be guessed or taken over by another browser, also not after a restart (which
+//! forgets every order: collecting one then fails and says to start again). Identities from it have [`AssuranceLevel::Test`], which no
 //! real flow accepts, and it cannot be constructed when the environment is production.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -53,8 +54,10 @@ enum State {
 #[derive(Debug, Default)]
 pub struct TestEid {
     orders: Mutex<HashMap<String, State>>,
-    next: AtomicU64,
 }
+
+/// How many orders the test eID keeps before it forgets ended ones.
+const MAX_ORDERS: usize = 10_000;
 
 impl TestEid {
     pub const ID: &'static str = "test";
@@ -84,12 +87,36 @@ impl TestEid {
         }
     }
 
-    /// Approves the order as one of [`TEST_IDENTITIES`].
-    pub fn approve(&self, order_ref: &str, personnummer: &Personnummer) -> Result<(), EidError> {
+    /// Approves the order as `personnummer`: one of [`TEST_IDENTITIES`] with its name, or any
+    /// other valid number with `name` (or "Testperson" and the number's last four digits).
+    pub fn approve(
+        &self,
+        order_ref: &str,
+        personnummer: &Personnummer,
+        name: Option<&str>,
+    ) -> Result<(), EidError> {
         let identity = identities()
             .into_iter()
             .find(|i| i.personnummer == *personnummer)
-            .ok_or_else(|| EidError::InvalidRequest("not a test identity".into()))?;
+            .unwrap_or_else(|| {
+                let digits = personnummer.as_str();
+                let last = &digits[digits.len().saturating_sub(4)..];
+                let full = name
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(|n| n.chars().take(100).collect::<String>())
+                    .unwrap_or_else(|| format!("Testperson {last}"));
+                let (given, surname) = match full.rsplit_once(' ') {
+                    Some((g, s)) => (g.to_owned(), s.to_owned()),
+                    None => (full.clone(), String::new()),
+                };
+                VerifiedIdentity {
+                    personnummer: personnummer.clone(),
+                    given_name: given,
+                    surname,
+                    full_name: full,
+                }
+            });
         self.set(order_ref, State::Approved(Box::new(identity)))
     }
 
@@ -104,8 +131,24 @@ impl TestEid {
             .map_err(|_| EidError::Protocol("test eID state poisoned".into()))?
             .get(order_ref)
             .cloned()
-            .ok_or_else(|| EidError::InvalidRequest("no such test order".into()))
+            .ok_or_else(|| EidError::Provider {
+                code: "notFound".into(),
+                retryable: false,
+                message: UserMessage {
+                    sv: "Legitimeringen finns inte längre (tjänsten kan ha startats om). Börja om."
+                        .into(),
+                    en: "The eID order no longer exists (the service may have restarted). Start again."
+                        .into(),
+                },
+            })
     }
+}
+
+/// A random order reference: 128 bits, as hex.
+fn random_ref() -> Result<String, EidError> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| EidError::Protocol(format!("no randomness: {e}")))?;
+    Ok(format!("test-{}", hex::encode(b)))
 }
 
 fn evidence(order: &OrderHandle, now: DateTime<Utc>) -> Evidence {
@@ -149,11 +192,18 @@ impl IdentityProvider for TestEid {
     ) -> BoxFuture<'a, Result<OrderHandle, EidError>> {
         Box::pin(async move {
             request.validate()?;
-            let order_ref = format!("test-{}", self.next.fetch_add(1, Ordering::Relaxed) + 1);
-            self.orders
+            let order_ref = random_ref()?;
+            let mut orders = self
+                .orders
                 .lock()
-                .map_err(|_| EidError::Protocol("test eID state poisoned".into()))?
-                .insert(order_ref.clone(), State::Waiting);
+                .map_err(|_| EidError::Protocol("test eID state poisoned".into()))?;
+            if orders.len() >= MAX_ORDERS {
+                orders.retain(|_, s| matches!(s, State::Waiting));
+                if orders.len() >= MAX_ORDERS {
+                    orders.clear();
+                }
+            }
+            orders.insert(order_ref.clone(), State::Waiting);
             Ok(OrderHandle {
                 provider: Self::ID.to_owned(),
                 order_ref,
@@ -235,7 +285,7 @@ mod tests {
             Progress::Pending { .. }
         ));
         let pnr = Personnummer::parse("189001019802").unwrap();
-        eid.approve(&order.order_ref, &pnr).unwrap();
+        eid.approve(&order.order_ref, &pnr, None).unwrap();
         let Progress::Complete(done) = eid.collect(&order, now).await.unwrap() else {
             panic!("not complete");
         };
@@ -244,12 +294,24 @@ mod tests {
         assert_eq!(done.assurance, AssuranceLevel::Test);
         // an ended order cannot be approved again
         assert!(eid.user_cancel(&order.order_ref).is_err());
-        // only test identities
+        // any valid number, with a name given or made up
         let other = eid.start(&StartRequest::auth(ip()), now).await.unwrap();
         let not_listed = Personnummer::parse("189001019976").unwrap(); // synthetic, born 1890
+        eid.approve(&other.order_ref, &not_listed, None).unwrap();
+        let Progress::Complete(done) = eid.collect(&other, now).await.unwrap() else {
+            panic!("not complete");
+        };
+        assert_eq!(done.identity.full_name, "Testperson 9976");
+        // order references are random and an unknown one says to start again
+        assert_ne!(order.order_ref, other.order_ref);
+        assert!(order.order_ref.len() > 30);
+        let forgotten = TestEid::new(Environment::Development).unwrap();
         assert!(matches!(
-            eid.approve(&other.order_ref, &not_listed),
-            Err(EidError::InvalidRequest(_))
+            forgotten.collect(&other, now).await,
+            Err(EidError::Provider {
+                retryable: false,
+                ..
+            })
         ));
     }
 
@@ -264,6 +326,7 @@ mod tests {
         eid.approve(
             &order.order_ref,
             &Personnummer::parse("201212121212").unwrap(),
+            None,
         )
         .unwrap();
         assert_eq!(

@@ -150,7 +150,9 @@ const CRL_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Names say TEST; `blankett serve` refuses it in production.
 pub struct DevPki {
     pub ca: KeyHolder,
-    pub tsa: KeyHolder,
+    /// The PKI's own time-stamping authority; an operator's CA may come without one (then a
+    /// TSA is configured by URL).
+    pub tsa: Option<KeyHolder>,
     /// Where the CA's CRL is published, if anywhere (written into the certificates it issues).
     /// The development PKI publishes none by default: relying parties that find a CRL
     /// distribution point must fetch it (pyHanko fails the chain when it cannot), while the
@@ -171,11 +173,15 @@ impl DevPki {
         let pki = Self::generate(now, None)?;
         std::fs::create_dir_all(dir)
             .map_err(|e| SignError::Pki(format!("{}: {e}", dir.display())))?;
+        let tsa = pki
+            .tsa
+            .as_ref()
+            .ok_or_else(|| SignError::Pki("the generated PKI has no TSA".into()))?;
         let contents = [
             pki.ca.certificate_pem()?,
             pki.ca.key_pem()?,
-            pki.tsa.certificate_pem()?,
-            pki.tsa.key_pem()?,
+            tsa.certificate_pem()?,
+            tsa.key_pem()?,
         ];
         for (path, text) in paths.iter().zip(contents) {
             write_private(path, &text)?;
@@ -195,11 +201,43 @@ impl DevPki {
             SigningKey::from_pkcs8_pem(&read(p)?)
                 .map_err(|e| SignError::Pki(format!("{}: {e}", p.display())))
         };
+        let tsa = match (paths.get(2), paths.get(3)) {
+            (Some(c), Some(k)) if c.exists() && k.exists() => {
+                Some(KeyHolder::new(cert(c)?, key(k)?)?)
+            }
+            _ => None,
+        };
         Ok(Self {
             ca: KeyHolder::new(cert(&paths[0])?, key(&paths[1])?)?,
-            tsa: KeyHolder::new(cert(&paths[2])?, key(&paths[3])?)?,
+            tsa,
             crl_url: None,
         })
+    }
+
+    /// Reads the issuing CA an operator keeps in `dir` (`ca.pem`, `ca-key.pem`; `tsa.pem` and
+    /// `tsa-key.pem` too when the PKI's own TSA is used). Creates nothing: a missing file is
+    /// an error, never a new CA.
+    pub fn load_existing(dir: &Path) -> Result<Self, SignError> {
+        let paths: Vec<PathBuf> = FILES.iter().map(|f| dir.join(f)).collect();
+        for p in &paths[..2] {
+            if !p.exists() {
+                return Err(SignError::Pki(format!(
+                    "{} is missing (the issuing CA's certificate and key, PEM)",
+                    p.display()
+                )));
+            }
+        }
+        Self::load(&paths)
+    }
+
+    /// Whether the CA is Blankett's development CA (its names say TEST), wherever it is kept.
+    pub fn is_development_ca(&self) -> bool {
+        self.ca
+            .certificate
+            .tbs_certificate
+            .subject
+            .to_string()
+            .contains("Blankett TEST")
     }
 
     /// A fresh PKI in memory.
@@ -251,7 +289,7 @@ impl DevPki {
 
         Ok(Self {
             ca: KeyHolder::new(ca_cert, ca_key)?,
-            tsa: KeyHolder::new(tsa_cert, tsa_key)?,
+            tsa: Some(KeyHolder::new(tsa_cert, tsa_key)?),
             crl_url: crl_url.map(str::to_owned),
         })
     }

@@ -38,10 +38,11 @@ pub struct DevTsa {
 
 impl DevTsa {
     pub fn new(pki: &DevPki, clock: Clock) -> Result<Self, SignError> {
+        let tsa = pki.tsa.as_ref().ok_or_else(|| {
+            SignError::Pki("the PKI has no TSA certificate (tsa.pem, tsa-key.pem)".into())
+        })?;
         Ok(Self {
-            credential: pki
-                .tsa
-                .credential(vec![pki.tsa.der.clone(), pki.ca.der.clone()])?,
+            credential: tsa.credential(vec![tsa.der.clone(), pki.ca.der.clone()])?,
             clock,
         })
     }

@@ -33,8 +33,8 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseConnectionType, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, RuntimeErr, SqlErr, TransactionTrait,
+    DatabaseConnectionType, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, RuntimeErr, SqlErr, TransactionTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -163,6 +163,52 @@ impl SeaStore {
         self.backend
     }
 
+    /// SQLite: moves the write-ahead log into the database file and empties it
+    /// (`wal_checkpoint(TRUNCATE)`), then closes the pool. PostgreSQL: closes the pool.
+    async fn close_impl(&self) -> Result<(), StoreError> {
+        if self.backend == "sqlite" {
+            let busy = self
+                .db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DatabaseBackend::Sqlite,
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                ))
+                .await
+                .map_err(db_err("checkpoint"))?
+                .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+                .unwrap_or(0);
+            if busy != 0 {
+                return Err(StoreError::Backend(
+                    "checkpoint: another connection is still reading or writing the database; the log (blankett.db-wal) is kept and read at the next start".into(),
+                ));
+            }
+        }
+        self.db.clone().close().await.map_err(db_err("close"))
+    }
+
+    /// Writes a consistent copy of the database to `path` while it is in use. SQLite only
+    /// (`VACUUM INTO`: one transaction, a compact file, nothing in a log beside it); for
+    /// PostgreSQL use `pg_dump`.
+    pub async fn backup_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        if self.backend != "sqlite" {
+            return Err(StoreError::Backend(
+                "backup: this database is PostgreSQL; back it up with pg_dump (for example `pg_dump --format=custom --file=blankett.dump DATABASE_URL`)".into(),
+            ));
+        }
+        let target = path.to_str().ok_or_else(|| {
+            StoreError::Backend("backup: the target path is not valid UTF-8".into())
+        })?;
+        self.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Sqlite,
+                "VACUUM INTO ?",
+                [target.into()],
+            ))
+            .await
+            .map_err(db_err("backup"))?;
+        Ok(())
+    }
+
     /// The names of the migrations applied to the database, oldest first.
     pub async fn applied_migrations(&self) -> Result<Vec<String>, StoreError> {
         let applied = Migrator::get_applied_migrations(&self.db)
@@ -179,9 +225,10 @@ impl SeaStore {
             .collect()
     }
 
-    /// Closes the pool (waits for connections in use).
+    /// Closes the pool (waits for connections in use); on SQLite the log is checkpointed into
+    /// the database file first (see [`Store::close`]).
     pub async fn close(self) -> Result<(), StoreError> {
-        self.db.close().await.map_err(db_err("close"))
+        self.close_impl().await
     }
 
     async fn save_flow_version_impl(&self, flow: &FlowVersion) -> Result<(), StoreError> {
@@ -535,6 +582,10 @@ impl SeaStore {
                     Expr::value(enum_text(&MessageStatus::Failed)?),
                 )
                 .col_expr(outbox::Column::LastError, Expr::value(error.clone())),
+            Delivery::Released => q.col_expr(
+                outbox::Column::Attempts,
+                Expr::col(outbox::Column::Attempts).sub(1),
+            ),
         };
         let done = q.exec(&self.db).await.map_err(db_err("finish message"))?;
         if done.rows_affected == 0 {
@@ -882,8 +933,21 @@ impl Store for SeaStore {
         Box::pin(self.purge_sessions_impl(now))
     }
 
+    fn count_sessions(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            sessions::Entity::find()
+                .count(&self.db)
+                .await
+                .map_err(db_err("count sessions"))
+        })
+    }
+
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move { self.db.ping().await.map_err(db_err("ping")) })
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.close_impl())
     }
 }
 
@@ -1174,11 +1238,13 @@ fn sqlx_err(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
 fn describe_sqlx(x: &sqlx::Error) -> String {
     use sea_orm::sqlx::Error as Sqlx;
     match x {
-        Sqlx::Database(d) => format!(
-            "database error {} ({:?})",
-            d.code().unwrap_or_default(),
-            d.kind()
-        ),
+        Sqlx::Database(d) => {
+            let code = d.code().unwrap_or_default();
+            match sqlite_fault(&code) {
+                Some(name) => format!("{name} (SQLite code {code})"),
+                None => format!("database error {code} ({:?})", d.kind()),
+            }
+        }
         Sqlx::Io(io) => format!("I/O error: {:?}", io.kind()),
         Sqlx::PoolTimedOut => "timed out waiting for a connection".into(),
         Sqlx::PoolClosed => "the pool is closed".into(),
@@ -1191,6 +1257,25 @@ fn describe_sqlx(x: &sqlx::Error) -> String {
         Sqlx::Protocol(_) => "protocol error".into(),
         _ => "driver error".into(),
     }
+}
+
+/// What an SQLite result code means for the operator (the primary code is the low byte of an
+/// extended one: 1032 is SQLITE_READONLY_DBMOVED). PostgreSQL's codes are SQLSTATEs of five
+/// characters and never match.
+fn sqlite_fault(code: &str) -> Option<&'static str> {
+    let n: u32 = code.parse().ok()?;
+    Some(match n & 0xff {
+        5 => "the database is busy (another process holds a lock)",
+        6 => "a table is locked",
+        7 => "out of memory",
+        8 => "the database is read-only (check the permissions of the file and its folder)",
+        10 => "a disk I/O error",
+        11 => "the database file is damaged",
+        13 => "the disk is full",
+        14 => "the database file cannot be opened",
+        26 => "the file is not a database",
+        _ => return None,
+    })
 }
 
 fn describe(e: &DbErr) -> String {

@@ -16,6 +16,36 @@ pub const SHARED_DIR: &str = "_shared";
 
 /// Largest file read from a flow folder; larger ones are reported, not read.
 const MAX_FILE: u64 = 20 * 1024 * 1024;
+/// Largest YAML file (`flow.yaml`, a form-def): the YAML reader's own limit, checked here
+/// before the file is read.
+const MAX_YAML: u64 = blankett_core::yaml::MAX_YAML_BYTES as u64;
+/// Most bytes and files read from one flow folder (with its subfolders).
+const MAX_FOLDER_BYTES: u64 = 64 * 1024 * 1024;
+const MAX_FOLDER_FILES: usize = 1_000;
+/// How deep subfolders of a flow folder are read.
+const MAX_FOLDER_DEPTH: usize = 8;
+
+/// Reads a text file, refusing one larger than `max` bytes before reading it.
+fn read_text(path: &Path, max: u64) -> Result<String, String> {
+    let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.len() > max {
+        return Err(format!(
+            "the file is {} bytes; at most {} MB is read",
+            meta.len(),
+            max / 1024 / 1024
+        ));
+    }
+    // Read through a bounded reader: the file may have grown since.
+    use std::io::Read as _;
+    let mut text = String::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(max + 1).read_to_string(&mut text))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if text.len() as u64 > max {
+        return Err(format!("the file is larger than {} MB", max / 1024 / 1024));
+    }
+    Ok(text)
+}
 
 pub fn read(paths: &[PathBuf]) -> Sources {
     let mut src = Sources::default();
@@ -63,7 +93,8 @@ pub fn read(paths: &[PathBuf]) -> Sources {
         .find(|d| d.is_dir())
     {
         let mut files = BTreeMap::new();
-        collect(&shared, &shared, &mut files, &mut src);
+        let mut budget = Budget::default();
+        collect(&shared, &shared, &mut files, &mut src, &mut budget, 0);
         src.shared = files;
     }
     if form_dirs.is_empty() {
@@ -124,15 +155,16 @@ fn display(p: &Path) -> String {
 
 fn read_flow(dir: &Path, src: &mut Sources) {
     let flow_path = dir.join("flow.yaml");
-    let flow_yaml = match fs::read_to_string(&flow_path) {
+    let flow_yaml = match read_text(&flow_path, MAX_YAML) {
         Ok(t) => t,
-        Err(e) => {
-            problem(src, &display(&flow_path), format!("cannot read: {e}"));
+        Err(message) => {
+            problem(src, &display(&flow_path), message);
             return;
         }
     };
     let mut files = BTreeMap::new();
-    collect(dir, dir, &mut files, src);
+    let mut budget = Budget::default();
+    collect(dir, dir, &mut files, src, &mut budget, 0);
     files.remove("flow.yaml");
     src.flows.push(FlowSource {
         dir: display(dir),
@@ -146,7 +178,30 @@ fn read_flow(dir: &Path, src: &mut Sources) {
     });
 }
 
-fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>, src: &mut Sources) {
+/// What is left of a folder's allowance ([`MAX_FOLDER_BYTES`], [`MAX_FOLDER_FILES`]).
+#[derive(Default)]
+struct Budget {
+    bytes: u64,
+    files: usize,
+    refused: bool,
+}
+
+fn collect(
+    root: &Path,
+    dir: &Path,
+    files: &mut BTreeMap<String, Vec<u8>>,
+    src: &mut Sources,
+    budget: &mut Budget,
+    depth: usize,
+) {
+    if depth > MAX_FOLDER_DEPTH {
+        problem(
+            src,
+            &display(dir),
+            format!("folders nest more than {MAX_FOLDER_DEPTH} deep; deeper ones are not read"),
+        );
+        return;
+    }
     for e in sorted_entries(dir, src) {
         let name = e
             .file_name()
@@ -155,8 +210,11 @@ fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>, src: 
         if name.starts_with('.') {
             continue;
         }
+        if budget.refused {
+            return;
+        }
         if e.is_dir() {
-            collect(root, &e, files, src);
+            collect(root, &e, files, src, budget, depth + 1);
         } else if e.is_file() {
             let rel = e
                 .strip_prefix(root)
@@ -167,27 +225,48 @@ fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>, src: 
                         .join("/")
                 })
                 .unwrap_or(name);
-            match fs::metadata(&e) {
-                Ok(m) if m.len() > MAX_FILE => {
-                    problem(
-                        src,
-                        &display(&e),
-                        format!("the file is larger than {} MB", MAX_FILE / 1024 / 1024),
-                    );
+            let len = fs::metadata(&e).map(|m| m.len()).unwrap_or(0);
+            if len > MAX_FILE {
+                problem(
+                    src,
+                    &display(&e),
+                    format!("the file is larger than {} MB", MAX_FILE / 1024 / 1024),
+                );
+                continue;
+            }
+            budget.files += 1;
+            budget.bytes += len;
+            if budget.files > MAX_FOLDER_FILES || budget.bytes > MAX_FOLDER_BYTES {
+                budget.refused = true;
+                problem(
+                    src,
+                    &display(root),
+                    format!(
+                        "the folder holds more than {MAX_FOLDER_FILES} files or {} MB; the rest is not read",
+                        MAX_FOLDER_BYTES / 1024 / 1024
+                    ),
+                );
+                return;
+            }
+            use std::io::Read as _;
+            let mut bytes = Vec::new();
+            match fs::File::open(&e).and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes)) {
+                Ok(_) if bytes.len() as u64 > MAX_FILE => problem(
+                    src,
+                    &display(&e),
+                    format!("the file is larger than {} MB", MAX_FILE / 1024 / 1024),
+                ),
+                Ok(_) => {
+                    files.insert(rel, bytes);
                 }
-                _ => match fs::read(&e) {
-                    Ok(bytes) => {
-                        files.insert(rel, bytes);
-                    }
-                    Err(err) => problem(src, &display(&e), format!("cannot read: {err}")),
-                },
+                Err(err) => problem(src, &display(&e), format!("cannot read: {err}")),
             }
         }
     }
 }
 
 fn read_form_def(path: &Path, src: &mut Sources) {
-    match fs::read_to_string(path) {
+    match read_text(path, MAX_YAML) {
         Ok(text) => src.form_defs.push(FormDefSource {
             path: display(path),
             name: path
@@ -196,6 +275,6 @@ fn read_form_def(path: &Path, src: &mut Sources) {
                 .unwrap_or_default(),
             text,
         }),
-        Err(e) => problem(src, &display(path), format!("cannot read: {e}")),
+        Err(message) => problem(src, &display(path), message),
     }
 }

@@ -42,7 +42,7 @@ pub fn signing_ca(config: &Config) -> PathBuf {
 }
 
 /// The path of a SQLite database URL (`sqlite://path?mode=rwc`), if it is one.
-fn sqlite_path(url: &str) -> Option<PathBuf> {
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use blankett_core::document::DocumentRenderer as _;
 use blankett_core::document::{RenderOptions, preview_request};
 use blankett_core::{Severity, flowtest, load, schema};
-use blankett_pdf::{TypstRenderer, check_template};
+use blankett_pdf::check_template;
 use blankett_web::{clock, defs_fs};
 use chrono::NaiveDateTime;
 use clap::{Parser, Subcommand};
@@ -90,6 +91,13 @@ enum Command {
     ApiKey(blankett_web::api_key_cmd::ApiKeyArgs),
     /// Developer tools (refused in production): `dev sign-pdf`.
     Dev(blankett_web::sign_cmd::DevArgs),
+    /// Renders documents for a server or `check` (started by them; reads requests on standard
+    /// input). Not for people.
+    #[command(hide = true)]
+    RenderWorker,
+    /// Write a consistent copy of the database while the server runs (SQLite; for
+    /// PostgreSQL use pg_dump).
+    Backup(blankett_web::backup_cmd::BackupArgs),
     /// Print or write the JSON Schemas of the flow and form-def formats.
     Schema {
         /// Write flows/flow.schema.json and form-defs/form-def.schema.json under this folder
@@ -163,11 +171,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let sources = defs_fs::read(&default_paths(paths));
             let (defs, mut diags) = load(&sources);
-            let renderer = TypstRenderer::new();
-            for flow in &defs.flows {
-                for d in check_template(&renderer, flow) {
-                    diags.add(d);
-                }
+            // Templates are compiled in worker processes, bounded in time and memory.
+            let renderer = blankett_web::render_pool(&render_settings());
+            for d in check_templates(&renderer, &defs.flows) {
+                diags.add(d);
             }
             for d in diags.sorted() {
                 println!("{d}");
@@ -252,6 +259,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             log_format,
         } => serve(config, database_url, listen, log_format),
+        Command::RenderWorker => {
+            let mut input = std::io::stdin().lock();
+            let mut output = std::io::stdout().lock();
+            blankett_pdf::pool::worker_main(&mut input, &mut output).context("render worker")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup(args) => blankett_web::backup_cmd::run(args),
         Command::Eid(args) => blankett_web::eid_cmd::run(args),
         Command::Dev(args) => blankett_web::sign_cmd::run(args),
         Command::ApiKey(args) => blankett_web::api_key_cmd::run(args),
@@ -275,6 +289,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `[render]` from the environment (`BLANKETT__RENDER__TIMEOUT_SECS`, …), else the defaults.
+fn render_settings() -> blankett_web::app::config::RenderSection {
+    blankett_web::app::Config::load(None, std::env::vars())
+        .map(|c| c.render)
+        .unwrap_or_default()
+}
+
+/// Checks the templates of `flows`, several at a time (one per rendering process).
+fn check_templates(
+    renderer: &blankett_pdf::pool::RenderPool,
+    flows: &[blankett_core::Flow],
+) -> Vec<blankett_core::Diagnostic> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = flows
+            .iter()
+            .map(|flow| s.spawn(move || check_template(renderer, flow)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 fn parse_local_time(s: &str) -> Result<NaiveDateTime, String> {
@@ -319,7 +357,7 @@ fn render(
     let opts = RenderOptions {
         preview_scale: preview_dir.map(|_| 1.5),
     };
-    let doc = TypstRenderer::new().render(&req, opts)?;
+    let doc = blankett_web::render_pool(&render_settings()).render(&req, opts)?;
     for w in &doc.warnings {
         eprintln!("{w}");
     }

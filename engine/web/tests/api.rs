@@ -410,7 +410,7 @@ async fn list_get_and_malformed_requests(db: Db) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let huge = "x".repeat(300 * 1024);
+    let huge = "x".repeat(1100 * 1024);
     let r = client
         .post(&url)
         .bearer_auth(FULL)

@@ -6,7 +6,7 @@ use typst::WorldExt;
 use typst::diag::{self, SourceDiagnostic};
 use typst::syntax::DiagSpan;
 
-use crate::world::{DocWorld, package_of};
+use crate::world::{DocWorld, PREAMBLE_LINES, package_of};
 
 /// Converts one diagnostic. When it points into Blankett's own library (a helper called with
 /// a wrong argument), the nearest call site in the flow's files is reported instead.
@@ -35,6 +35,15 @@ pub(crate) fn convert(world: &DocWorld<'_>, d: &SourceDiagnostic) -> Diagnostic 
         let range = world.range(span)?;
         let source = world.source(id).ok()?;
         let (line, col) = source.lines().byte_to_line_column(range.start)?;
+        // The template's own lines come after the preamble the renderer puts before it.
+        let (line, col) = if id == world.main() {
+            match line.checked_sub(PREAMBLE_LINES) {
+                Some(l) => (l, col),
+                None => (0, 0),
+            }
+        } else {
+            (line, col)
+        };
         Some((
             world.display_path(id),
             Pos {

@@ -13,6 +13,7 @@
 
 mod diag;
 pub mod pages;
+pub mod pool;
 mod world;
 
 use std::collections::BTreeMap;
@@ -81,25 +82,30 @@ impl TypstRenderer {
         }
     }
 
-    /// The characters of `text` that none of the bundled fonts can show. PDF/A embeds every
-    /// glyph, so such text cannot go into a document; the web layer refuses it at input.
+    /// The characters of `text` a document cannot show (see `blankett_core::charset`, whose
+    /// table this crate's tests compare with the bundled fonts).
     pub fn unsupported_chars(&self, text: &str) -> Vec<char> {
-        let mut out: Vec<char> = Vec::new();
-        for c in text.chars() {
-            if matches!(c, '\n' | '\r' | '\t') || out.contains(&c) {
-                continue;
-            }
-            let shown = !c.is_control()
-                && self
-                    .shared
-                    .fonts
-                    .iter()
-                    .any(|f| f.info().coverage.contains(c as u32));
-            if !shown {
-                out.push(c);
+        blankett_core::charset::unshowable(text)
+    }
+
+    /// The code points some bundled font has a glyph for, as sorted inclusive ranges.
+    pub fn font_coverage(&self) -> Vec<(u32, u32)> {
+        let mut points: Vec<u32> = self
+            .shared
+            .fonts
+            .iter()
+            .flat_map(|f| f.info().coverage.iter().collect::<Vec<u32>>())
+            .collect();
+        points.sort_unstable();
+        points.dedup();
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        for p in points {
+            match ranges.last_mut() {
+                Some((_, hi)) if *hi + 1 == p => *hi = p,
+                _ => ranges.push((p, p)),
             }
         }
-        out
+        ranges
     }
 
     fn unsupported_in(&self, v: &serde_json::Value, out: &mut Vec<char>) {
@@ -411,34 +417,59 @@ pub(crate) fn at_start(file: String, severity: Severity, message: String) -> Dia
 
 /// Compiles a flow's template with its sample answers, as `blankett check` does: Typst
 /// errors and warnings as `file:line:col`, and a missing signature field for any signer.
-pub fn check_template(renderer: &TypstRenderer, flow: &Flow) -> Vec<Diagnostic> {
+pub fn check_template(renderer: &dyn DocumentRenderer, flow: &Flow) -> Vec<Diagnostic> {
+    check_template_bounded(renderer, flow).0
+}
+
+/// [`check_template`], and whether the rendering was stopped at its time or memory bound.
+pub fn check_template_bounded(
+    renderer: &dyn DocumentRenderer,
+    flow: &Flow,
+) -> (Vec<Diagnostic>, bool) {
     let Some(doc) = &flow.document else {
-        return Vec::new();
+        return (Vec::new(), false);
     };
     let template_path = format!("{}/{}", flow.dir.trim_end_matches('/'), doc.template);
     // Missing or invalid sample answers are reported by the loader already.
     let Some(answers) = sample_answers(flow) else {
-        return Vec::new();
+        return (Vec::new(), false);
     };
     let req = match preview_request(flow, &answers, sample_now(), 60) {
         Ok(r) => r,
-        Err(PreviewError::Answers(_)) => return Vec::new(),
+        Err(PreviewError::Answers(_)) => return (Vec::new(), false),
         Err(e) => {
-            return vec![at_start(
-                template_path,
-                Severity::Error,
-                format!("cannot render with the sample answers: {e}"),
-            )];
+            return (
+                vec![at_start(
+                    template_path,
+                    Severity::Error,
+                    format!("cannot render with the sample answers: {e}"),
+                )],
+                false,
+            );
         }
     };
+    let mut bounded = false;
     let mut diags = match renderer.render(&req, RenderOptions::default()) {
         Ok(done) => done.warnings,
         Err(RenderError::Template(diags)) => diags,
-        Err(e) => vec![at_start(
-            template_path.clone(),
-            Severity::Error,
-            e.to_string(),
-        )],
+        Err(e) => {
+            let message = match &e {
+                RenderError::TimedOut { secs, .. } => {
+                    bounded = true;
+                    format!(
+                        "with the sample answers the document was not finished within {secs} s; does the template loop without end?"
+                    )
+                }
+                RenderError::OutOfMemory { mb, .. } => {
+                    bounded = true;
+                    format!(
+                        "with the sample answers making the document needed more than {mb} MB of memory"
+                    )
+                }
+                other => other.to_string(),
+            };
+            vec![at_start(template_path.clone(), Severity::Error, message)]
+        }
     };
     // One syntax error can cascade into dozens; the first ones are the ones to fix.
     if diags.len() > MAX_TEMPLATE_DIAGNOSTICS {
@@ -450,7 +481,7 @@ pub fn check_template(renderer: &TypstRenderer, flow: &Flow) -> Vec<Diagnostic> 
             format!("… and {more} more problem(s) in the template; fix the ones above first"),
         ));
     }
-    diags
+    (diags, bounded)
 }
 
 /// How many template diagnostics `check` shows per flow.

@@ -21,6 +21,18 @@ use typst::{Library, World};
 use crate::{LIBRARY_IMPORT, Shared, at_start};
 
 const LIB_TYP: &str = include_str!("../typst/lib.typ");
+
+/// A line put before every template: a run of more than 30 characters without a space (a long
+/// reference, an address, a word typed without spaces) may break between any two of its
+/// characters, so that what a person typed always stays inside its box, in a paragraph and in a
+/// table cell. Each character goes into its own inline box, so nothing is added to the text
+/// (copying or extracting it gives exactly what was typed), and ordinary words are never split.
+/// One line: diagnostics subtract it again ([`PREAMBLE_LINES`]).
+pub(crate) const PREAMBLE: &str =
+    "#show regex(\"\\\\S{31,}\"): it => it.text.clusters().map(c => box(c)).join()\n";
+
+/// How many lines [`PREAMBLE`] adds before the template's first line.
+pub(crate) const PREAMBLE_LINES: usize = 1;
 const LIB_TOML: &str = include_str!("../typst/typst.toml");
 
 pub(crate) struct DocWorld<'a> {
@@ -121,7 +133,12 @@ impl World for DocWorld<'_> {
         }
         let bytes = self.bytes(id)?;
         let text = std::str::from_utf8(&bytes).map_err(|_| FileError::InvalidUtf8)?;
-        let source = Source::new(id, text.to_owned());
+        let text = if id == self.main {
+            format!("{PREAMBLE}{text}")
+        } else {
+            text.to_owned()
+        };
+        let source = Source::new(id, text);
         if let Ok(mut cache) = self.sources.lock() {
             cache.insert(id, source.clone());
         }

@@ -286,12 +286,24 @@ fn templates_cannot_read_the_host_or_fetch_packages() {
 fn characters_no_bundled_font_has_are_refused_with_their_code_points() {
     let renderer = TypstRenderer::new();
     let flow = flow_with(TEMPLATE);
-    let err = renderer
-        .render(
-            &request(&flow, answers("Rubrik 😀", "漢字 och bell \u{7}")),
-            RenderOptions::default(),
-        )
-        .unwrap_err();
+    // The answers' own check refuses them where they are typed…
+    let refused = preview_request(
+        &flow,
+        &answers("Rubrik 😀", "漢字 och bell \u{7}"),
+        sample_now(),
+        60,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        refused.contains("U+1F600") && refused.contains("U+0007"),
+        "{refused}"
+    );
+    // …and the renderer refuses them too, should they reach it another way.
+    let mut req = request(&flow, answers("Rubrik", "Text"));
+    req.data["answers"]["note"]["heading"] = json!("Rubrik 😀");
+    req.data["answers"]["note"]["body"] = json!("漢字 och bell \u{7}");
+    let err = renderer.render(&req, RenderOptions::default()).unwrap_err();
     let RenderError::UnsupportedCharacters(chars) = &err else {
         panic!("{err}");
     };
@@ -412,4 +424,32 @@ fn images_from_the_flow_folder_are_embedded() {
         )
         .unwrap();
     assert!(with_logo.pdf.len() > without.pdf.len());
+}
+
+#[test]
+fn every_character_the_core_lets_through_goes_into_a_pdf_a() {
+    use blankett_core::charset::{can_show, shown_ranges};
+    // The first and last code point of every range the core accepts, in one document.
+    let mut sample = String::new();
+    for (lo, hi) in shown_ranges() {
+        for cp in [*lo, *hi] {
+            if let Some(c) = char::from_u32(cp)
+                && can_show(c)
+                && !c.is_whitespace()
+            {
+                sample.push(c);
+                sample.push(' ');
+            }
+        }
+    }
+    assert!(sample.chars().count() > 200, "{sample}");
+    let renderer = TypstRenderer::new();
+    let flow = flow_with(TEMPLATE);
+    let done = renderer
+        .render(
+            &request(&flow, answers("Tecken", &sample)),
+            RenderOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(done.pdf.starts_with(b"%PDF-"));
 }

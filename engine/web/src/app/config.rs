@@ -51,6 +51,12 @@ pub struct Config {
     pub signing: Signing,
     #[serde(default)]
     pub limits: Limits,
+    /// Connections: timeouts, the cap, the graceful stop.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// Document rendering: Typst runs in worker processes bounded in time and memory.
+    #[serde(default)]
+    pub render: RenderSection,
     /// Who is a case worker, and in which units (flow owners). In development with no list,
     /// the first test identity (197701172392) is a case worker of every unit.
     #[serde(default)]
@@ -116,9 +122,13 @@ pub struct Signing {
     /// development PKI is created under `data_dir/dev-pki` (refused in production).
     #[serde(default)]
     pub pki_dir: Option<PathBuf>,
-    /// An RFC 3161 time-stamping service; default: the PKI's own TSA.
+    /// An RFC 3161 time-stamping service; default: the PKI's own TSA (`tsa.pem`).
     #[serde(default)]
     pub tsa_url: Option<String>,
+    /// The CA (PEM) of an `https://` TSA's server certificate; it is pinned, the system's
+    /// certificate store is not used.
+    #[serde(default)]
+    pub tsa_server_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +152,70 @@ impl Default for Limits {
             body_bytes: default_body(),
             eid_starts_per_minute: default_eid_per_minute(),
             session_idle_minutes: default_session_minutes(),
+        }
+    }
+}
+
+/// How connections are bounded, and how the server stops (see `app::server`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// How long the head of a request may take to arrive, from its first byte (seconds).
+    #[serde(default = "default_header_read")]
+    pub header_read_timeout_secs: u64,
+    /// How long the body of a request may take to arrive, from the end of its head (seconds).
+    #[serde(default = "default_body_read")]
+    pub body_read_timeout_secs: u64,
+    /// How long a connection with no request in flight is kept open (seconds).
+    #[serde(default = "default_keep_alive")]
+    pub keep_alive_timeout_secs: u64,
+    /// Most connections open at once. At the cap the longest-idle connection is closed to
+    /// make room; the cap is also kept below the process's open-file limit.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// On SIGTERM or SIGINT: how long requests in flight (and the notification worker's
+    /// current delivery) may take to finish before they are cut off (seconds).
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            header_read_timeout_secs: default_header_read(),
+            body_read_timeout_secs: default_body_read(),
+            keep_alive_timeout_secs: default_keep_alive(),
+            max_connections: default_max_connections(),
+            shutdown_grace_secs: default_grace(),
+        }
+    }
+}
+
+/// Bounds of one document rendering (and of checking a template at start).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenderSection {
+    /// How long one rendering may take (seconds).
+    #[serde(default = "default_render_timeout")]
+    pub timeout_secs: u64,
+    /// How much memory a rendering process may use (MB).
+    #[serde(default = "default_render_memory")]
+    pub memory_mb: u64,
+    /// How many renderings run at once (default: the number of CPUs).
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// The program that renders (default: this `blankett` binary, as `blankett render-worker`).
+    #[serde(default)]
+    pub worker_program: Option<PathBuf>,
+}
+
+impl Default for RenderSection {
+    fn default() -> Self {
+        RenderSection {
+            timeout_secs: default_render_timeout(),
+            memory_mb: default_render_memory(),
+            workers: None,
+            worker_program: None,
         }
     }
 }
@@ -232,7 +306,30 @@ fn default_site_name() -> String {
     "Exempelstads kommun".into()
 }
 fn default_body() -> usize {
-    256 * 1024
+    // Room for what a form holds: a field of 100,000 characters is 600 kB once a browser has
+    // percent-encoded its UTF-8, and must reach the field's own limit message.
+    1024 * 1024
+}
+fn default_header_read() -> u64 {
+    10
+}
+fn default_body_read() -> u64 {
+    30
+}
+fn default_keep_alive() -> u64 {
+    60
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_grace() -> u64 {
+    30
+}
+fn default_render_timeout() -> u64 {
+    20
+}
+fn default_render_memory() -> u64 {
+    1024
 }
 fn default_eid_per_minute() -> u32 {
     20
@@ -328,10 +425,24 @@ impl Config {
             if self.test_eid_enabled() {
                 problems.push("production: the test eID is enabled (set eid.test_eid = false)");
             }
-            if self.signing.pki_dir.is_none() {
-                problems.push(
+            match &self.signing.pki_dir {
+                None => problems.push(
                     "production: no signing PKI is configured (signing.pki_dir); the development CA is refused",
-                );
+                ),
+                Some(dir) => {
+                    let dev = self.data_dir.join("dev-pki");
+                    let same = |a: &Path, b: &Path| {
+                        a == b
+                            || a.canonicalize().ok().is_some_and(|a| {
+                                b.canonicalize().ok().is_some_and(|b| a == b)
+                            })
+                    };
+                    if same(&self.base_dir.join(dir), &dev) {
+                        problems.push(
+                            "production: signing.pki_dir is the development PKI's folder (data_dir/dev-pki); the development CA is refused",
+                        );
+                    }
+                }
             }
             if !self.secure_cookies() {
                 problems
@@ -343,6 +454,42 @@ impl Config {
         }
         if self.limits.body_bytes < 1024 {
             problems.push("limits.body_bytes must be at least 1024");
+        }
+        let srv = &self.server;
+        for (value, problem) in [
+            (
+                srv.header_read_timeout_secs,
+                "server.header_read_timeout_secs must be 1–3600",
+            ),
+            (
+                srv.body_read_timeout_secs,
+                "server.body_read_timeout_secs must be 1–3600",
+            ),
+            (
+                srv.keep_alive_timeout_secs,
+                "server.keep_alive_timeout_secs must be 1–3600",
+            ),
+            (
+                srv.shutdown_grace_secs,
+                "server.shutdown_grace_secs must be 1–3600",
+            ),
+            (
+                self.render.timeout_secs,
+                "render.timeout_secs must be 1–3600",
+            ),
+        ] {
+            if !(1..=3600).contains(&value) {
+                problems.push(problem);
+            }
+        }
+        if srv.max_connections < 16 {
+            problems.push("server.max_connections must be at least 16");
+        }
+        if self.render.memory_mb < 256 {
+            problems.push("render.memory_mb must be at least 256");
+        }
+        if self.render.workers == Some(0) {
+            problems.push("render.workers must be at least 1");
         }
         let mut problems: Vec<String> = problems.into_iter().map(str::to_owned).collect();
         problems.extend(super::notify::config_problems(

@@ -29,6 +29,22 @@ pub enum AppError {
     /// The request body is larger than `limits.body_bytes`.
     #[error("request body too large")]
     TooLarge,
+    /// The request body did not arrive within `server.body_read_timeout_secs`.
+    #[error("request body timed out")]
+    Timeout,
+    /// A service the request needs (an eID provider) cannot be reached or refuses for now.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// An eID order could not be started: the page says what happened in the provider's own
+    /// words (BankID's RFA texts) and offers to try again at `retry`.
+    #[error("eID: {cause}")]
+    Eid {
+        status: StatusCode,
+        sv: String,
+        en: String,
+        retry: String,
+        cause: String,
+    },
     /// Logged in required; redirect to the login page.
     #[error("login required")]
     Login { next: String },
@@ -53,6 +69,10 @@ pub enum AppError {
 pub struct ErrorPage {
     pub status: StatusCode,
     pub cause: Option<String>,
+    /// What to say instead of the status's general text: (Swedish, English).
+    pub message: Option<(String, String)>,
+    /// Where "Försök igen" leads, when trying again can help.
+    pub retry: Option<String>,
 }
 
 impl AppError {
@@ -67,6 +87,9 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Eid { status, .. } => *status,
             AppError::Login { .. } => StatusCode::SEE_OTHER,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -86,6 +109,14 @@ impl AppError {
             AppError::BadRequest(m) => ("bad_request", m),
             AppError::TooManyRequests => ("too_many_requests", "Too many requests."),
             AppError::TooLarge => ("payload_too_large", "The request body is too large."),
+            AppError::Timeout => (
+                "request_timeout",
+                "The request body did not arrive in time.",
+            ),
+            AppError::Unavailable(_) | AppError::Eid { .. } => (
+                "unavailable",
+                "A service this request needs is not available; try again later.",
+            ),
             AppError::Login { .. } => ("login_required", "Log in first."),
             AppError::Unauthorized => (
                 "unauthorized",
@@ -113,8 +144,9 @@ pub struct ErrorBody {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// A stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `payload_too_large`, `unsupported_media_type`, `invalid`, `internal`.
+    /// A stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `payload_too_large`, `request_timeout`,
+    /// `unsupported_media_type`, `invalid`, `unavailable`, `internal`.
     pub code: String,
     /// What went wrong, in English, for a developer.
     pub message: String,
@@ -191,15 +223,27 @@ impl IntoResponse for AppError {
         }
         let status = self.status();
         let cause = match &self {
-            AppError::Internal(c) => Some(c.clone()),
+            AppError::Internal(c) | AppError::Unavailable(c) => Some(c.clone()),
+            AppError::Eid { cause, .. } => Some(cause.clone()),
             _ => None,
+        };
+        let (message, retry) = match &self {
+            AppError::Eid { sv, en, retry, .. } => {
+                (Some((sv.clone(), en.clone())), Some(retry.clone()))
+            }
+            _ => (None, None),
         };
         let mut resp = (status, axum::Json(self.body())).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        resp.extensions_mut().insert(ErrorPage { status, cause });
+        resp.extensions_mut().insert(ErrorPage {
+            status,
+            cause,
+            message,
+            retry,
+        });
         resp
     }
 }

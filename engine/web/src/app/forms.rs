@@ -2,7 +2,7 @@
 //! the CSRF check, turning a step's form into typed answers, and turning answers and field
 //! errors back into the step page's field view models.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -15,8 +15,18 @@ use serde_json::{Map, Value, json};
 
 use super::{AppError, Ctx, session};
 
-/// A submitted form: every name/value pair in order.
-pub struct Form(Vec<(String, String)>);
+/// A submitted form: every name/value pair in order, indexed by name (and by repeating-group
+/// prefix), so that reading a step of thousands of fields stays linear in the form's size.
+pub struct Form {
+    pairs: Vec<(String, String)>,
+    /// Name → positions in `pairs`.
+    by_name: HashMap<String, Vec<usize>>,
+    /// `g` → the item numbers of `g.N.…` names (below [`MAX_ITEMS`]).
+    items: HashMap<String, BTreeSet<usize>>,
+}
+
+/// Item numbers at or above this are not read from a form.
+const MAX_ITEMS: usize = blankett_core::link::MAX_GROUP_ITEMS;
 
 impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = AppError;
@@ -43,31 +53,52 @@ impl<S: Send + Sync> FromRequest<S> for Form {
 
 impl Form {
     pub fn parse(body: &[u8]) -> Form {
-        Form(
-            form_urlencoded::parse(body)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut items: HashMap<String, BTreeSet<usize>> = HashMap::new();
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            by_name.entry(k.clone()).or_default().push(i);
+            // Every numeric segment of `a.b.3.c` numbers an item of the group before it.
+            let mut end = 0;
+            for seg in k.split('.') {
+                if end > 0
+                    && let Ok(n) = seg.parse::<usize>()
+                    && n < MAX_ITEMS
+                {
+                    items.entry(k[..end - 1].to_owned()).or_default().insert(n);
+                }
+                end += seg.len() + 1;
+            }
+        }
+        Form {
+            pairs,
+            by_name,
+            items,
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        let i = *self.by_name.get(name)?.first()?;
+        self.pairs.get(i).map(|(_, v)| v.as_str())
     }
 
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.by_name
+            .get(name)
+            .map(|at| {
+                at.iter()
+                    .filter_map(|i| self.pairs.get(*i))
+                    .map(|(_, v)| v.as_str())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Refuses the form unless it carries the session's CSRF token.
     pub fn check_csrf(&self, ctx: &Ctx) -> Result<(), AppError> {
-        let expected = ctx.session.read(|d| d.csrf.clone());
+        let expected = ctx.session.expected_csrf();
         match self.get("_csrf") {
             Some(given) if session::tokens_match(&expected, given) => Ok(()),
             _ => Err(AppError::Csrf),
@@ -83,15 +114,7 @@ impl Form {
 
     /// The item indexes of a repeating group named `prefix` present in the form.
     fn indexes(&self, prefix: &str) -> BTreeSet<usize> {
-        let p = format!("{prefix}.");
-        self.0
-            .iter()
-            .filter_map(|(k, _)| {
-                let rest = k.strip_prefix(&p)?;
-                rest.split('.').next()?.parse::<usize>().ok()
-            })
-            .filter(|i| *i < 1000)
-            .collect()
+        self.items.get(prefix).cloned().unwrap_or_default()
     }
 }
 
@@ -253,19 +276,40 @@ pub struct FieldContext<'a> {
     pub visible: &'a [(String, bool)],
 }
 
+/// [`FieldContext`]'s lists by path, so that drawing a page is linear in its fields.
+pub struct FieldIndex<'a> {
+    hidden: HashSet<&'a str>,
+    errors: HashMap<&'a str, &'a FieldError>,
+}
+
+impl<'a> FieldIndex<'a> {
+    pub fn of(cx: &FieldContext<'a>) -> FieldIndex<'a> {
+        let mut errors = HashMap::new();
+        for e in cx.errors {
+            errors.entry(e.path.as_str()).or_insert(e);
+        }
+        FieldIndex {
+            hidden: cx
+                .visible
+                .iter()
+                .filter(|(_, shown)| !*shown)
+                .map(|(p, _)| p.as_str())
+                .collect(),
+            errors,
+        }
+    }
+}
+
 impl FieldContext<'_> {
-    fn shown(&self, path: &str) -> bool {
-        self.visible
-            .iter()
-            .find(|(p, _)| p == path)
-            .is_none_or(|(_, s)| *s)
+    fn shown(&self, ix: &FieldIndex<'_>, path: &str) -> bool {
+        // A path the rules did not evaluate (an item the page adds itself) is shown.
+        !ix.hidden.contains(path)
     }
 
-    fn error(&self, path: &str) -> Option<String> {
+    fn error(&self, ix: &FieldIndex<'_>, path: &str) -> Option<String> {
         let full = format!("{}.{path}", self.step_id);
-        self.errors
-            .iter()
-            .find(|e| e.path == full)
+        ix.errors
+            .get(full.as_str())
             .map(|e| self.text(&e.message).to_owned())
     }
 
@@ -286,10 +330,21 @@ pub fn field_views(
     cx: &FieldContext<'_>,
     prefix: &str,
 ) -> Vec<Value> {
+    let ix = FieldIndex::of(cx);
+    views(fields, answers, cx, &ix, prefix)
+}
+
+fn views(
+    fields: &[Field],
+    answers: &Value,
+    cx: &FieldContext<'_>,
+    ix: &FieldIndex<'_>,
+    prefix: &str,
+) -> Vec<Value> {
     let mut out = Vec::new();
     for f in fields {
         let path = format!("{prefix}{}", f.local_path().join("."));
-        if !cx.shown(&path) {
+        if !cx.shown(ix, &path) {
             continue;
         }
         let value = get_path(answers, &f.local_path());
@@ -305,7 +360,7 @@ pub fn field_views(
             "label": cx.text(&f.label),
             "help": f.help.as_ref().map(|h| cx.text(h)),
             "required": f.required,
-            "error": cx.error(&path),
+            "error": cx.error(ix, &path),
             "section": section,
             "readonly": f.compute.is_some(),
             "value": "",
@@ -383,7 +438,7 @@ pub fn field_views(
                         json!({
                             "index": i,
                             "number": i + 1,
-                            "fields": field_views(&f.children, item, cx, &format!("{path}.{i}.")),
+                            "fields": views(&f.children, item, cx, ix, &format!("{path}.{i}.")),
                         })
                     })
                     .collect();

@@ -105,11 +105,12 @@ pub async fn start_order(
     {
         let _ = p.cancel(&old.handle).await;
     }
+    let retry = back_to(&purpose);
     let handle = match provider.start(&request, clock::now_utc()).await {
         Ok(h) => h,
         Err(e) => {
             tracing::warn!(provider = %provider_id, error = %e, "eID order not started");
-            return Err(eid_unavailable(e));
+            return Err(eid_start_failed(e, retry));
         }
     };
     let to_test_page = handle.provider == "test";
@@ -127,13 +128,58 @@ pub async fn start_order(
     Ok(redirect("/eid/wait"))
 }
 
-fn eid_unavailable(e: EidError) -> AppError {
-    match e {
-        EidError::Provider {
-            retryable: true, ..
+/// Where a person goes back to when an order for `purpose` ends without success, or to try
+/// again.
+fn back_to(purpose: &Purpose) -> String {
+    match purpose {
+        Purpose::Login { next } => format!("/login?next={}", super::urlencode(next)),
+        Purpose::Sign { case_id, .. } => format!("/cases/{case_id}/sign"),
+    }
+}
+
+/// An order that could not be started, as a page that says why in the provider's own words
+/// (BankID's RFA texts), answers 409/429/503 rather than 500, and offers to try again. Nothing
+/// was started, so nothing is left behind: a case stays as it was.
+fn eid_start_failed(e: EidError, retry: String) -> AppError {
+    use axum::http::StatusCode;
+    let cause = e.to_string();
+    let unavailable = (
+        "Tjänsten för e-legitimation svarar inte just nu. Inget har ändrats. Försök igen om en stund.".to_owned(),
+        "The eID service does not answer right now. Nothing was changed. Try again in a while.".to_owned(),
+    );
+    let (status, (sv, en)) = match e {
+        EidError::Provider { code, message, .. } if code == "alreadyInProgress" => {
+            (StatusCode::CONFLICT, (message.sv, message.en))
         }
-        | EidError::Transport(_) => AppError::Internal(format!("eID provider unavailable: {e}")),
-        other => AppError::Internal(format!("eID start failed: {other}")),
+        EidError::Provider { code, message, .. } if code == "tooManyRequests" || code == "429" => {
+            (StatusCode::TOO_MANY_REQUESTS, (message.sv, message.en))
+        }
+        EidError::Provider {
+            retryable: true,
+            message,
+            ..
+        } => (StatusCode::SERVICE_UNAVAILABLE, (message.sv, message.en)),
+        EidError::Provider { message, .. } => (StatusCode::BAD_GATEWAY, (message.sv, message.en)),
+        EidError::Transport(_) | EidError::Protocol(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, unavailable)
+        }
+        EidError::InvalidRequest(_) | EidError::UnknownProvider(_) => (
+            StatusCode::BAD_REQUEST,
+            (
+                "Legitimeringen kunde inte startas. Försök igen.".to_owned(),
+                "The eID order could not be started. Please try again.".to_owned(),
+            ),
+        ),
+        EidError::Refused(_) | EidError::Config(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, unavailable)
+        }
+    };
+    AppError::Eid {
+        status,
+        sv,
+        en,
+        retry,
+        cause,
     }
 }
 
@@ -168,6 +214,10 @@ pub async fn logout(
     Ok(redirect("/"))
 }
 
+/// How long collect errors are tolerated before the waiting page gives up (seconds since the
+/// order started): a little longer than a BankID order lives.
+const COLLECT_GIVE_UP_SECS: i64 = 200;
+
 /// Where an order stands after one collect.
 pub enum Poll {
     Pending { message: String },
@@ -188,10 +238,7 @@ pub async fn poll(app: &AppState, ctx: &Ctx) -> Result<Poll, AppError> {
             back: "/".into(),
         });
     };
-    let back = match &order.purpose {
-        Purpose::Login { next } => format!("/login?next={}", super::urlencode(next)),
-        Purpose::Sign { case_id, .. } => format!("/cases/{case_id}/sign"),
-    };
+    let back = back_to(&order.purpose);
     let provider = app
         .providers
         .for_order(&order.handle)
@@ -254,6 +301,23 @@ pub async fn poll(app: &AppState, ctx: &Ctx) -> Result<Poll, AppError> {
             ctx.session.write(|d| d.order = None);
             Ok(Poll::Failed {
                 message: pick(&message),
+                back,
+            })
+        }
+        Err(e)
+            if clock::now_utc() - order.handle.started_at
+                > chrono::Duration::seconds(COLLECT_GIVE_UP_SECS) =>
+        {
+            // An order lives three minutes at BankID; past that, errors will not clear.
+            tracing::warn!(error = %e, "eID collect failed; giving up");
+            ctx.session.write(|d| d.order = None);
+            Ok(Poll::Failed {
+                message: ctx
+                    .t(
+                        "Tjänsten för e-legitimation har inte svarat. Inget har ändrats. Börja om.",
+                        "The eID service has not answered. Nothing was changed. Start again.",
+                    )
+                    .to_owned(),
                 back,
             })
         }
@@ -358,10 +422,7 @@ pub async fn cancel(
             if let Ok(p) = app.providers.for_order(&o.handle) {
                 let _ = p.cancel(&o.handle).await;
             }
-            match &o.purpose {
-                Purpose::Login { next } => format!("/login?next={}", super::urlencode(next)),
-                Purpose::Sign { case_id, .. } => format!("/cases/{case_id}/sign"),
-            }
+            back_to(&o.purpose)
         }
         None => "/".to_owned(),
     };
@@ -388,23 +449,44 @@ pub async fn test_eid_page(
         return Err(AppError::NotFound);
     }
     let handle = own_test_order(&ctx, &order_ref)?;
+    test_eid_view(&app, &ctx, &handle, &order_ref, None, "", "")
+}
+
+/// The test eID's page, with a message about a typed number that was not accepted.
+fn test_eid_view(
+    app: &AppState,
+    ctx: &Ctx,
+    handle: &OrderHandle,
+    order_ref: &str,
+    error: Option<&str>,
+    other: &str,
+    other_name: &str,
+) -> Result<Response, AppError> {
     let identities: Vec<Value> = blankett_eid::test_eid::identities()
         .into_iter()
         .map(|i| json!({"personnummer": i.personnummer.as_str(), "name": i.full_name}))
         .collect();
-    ctx.page(
-        &app,
+    let mut resp = ctx.page(
+        app,
         "test_eid.html",
         ctx.t("Test-e-legitimation", "Test eID"),
         json!({
             "identities": identities,
             "visible_text": handle.request.visible_text,
             "action": format!("/test-eid/{order_ref}"),
+            "error": error,
+            "other": other,
+            "other_name": other_name,
         }),
-    )
+    )?;
+    if error.is_some() {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
 }
 
-/// `POST /test-eid/{order}`: approve as a test person, or cancel.
+/// `POST /test-eid/{order}`: approve as a test person (one of the listed, or any valid
+/// personnummer typed in), or cancel.
 pub async fn test_eid_decide(
     State(app): State<AppState>,
     ctx: Ctx,
@@ -413,17 +495,38 @@ pub async fn test_eid_decide(
 ) -> Result<Response, AppError> {
     form.check_csrf(&ctx)?;
     let test = app.test_eid.clone().ok_or(AppError::NotFound)?;
-    own_test_order(&ctx, &order_ref)?;
+    let handle = own_test_order(&ctx, &order_ref)?;
     let result = if form.get("decision") == Some("approve") {
-        let pnr = form
-            .get("personnummer")
-            .and_then(|p| Personnummer::parse(p).ok())
-            .ok_or(AppError::BadRequest("choose a test person"))?;
-        test.approve(&order_ref, &pnr)
+        let chosen = form.get("personnummer").unwrap_or("");
+        let other = form.get("other_personnummer").unwrap_or("").trim();
+        let other_name = form.get("other_name").unwrap_or("").trim();
+        let typed = chosen == "other" || (chosen.is_empty() && !other.is_empty());
+        let raw = if typed { other } else { chosen };
+        let Ok(pnr) = Personnummer::parse(raw) else {
+            let message = ctx.t(
+                "Skriv ett giltigt personnummer med tolv siffror (ÅÅÅÅMMDDNNNN), eller välj en testperson.",
+                "Type a valid personal identity number of twelve digits (YYYYMMDDNNNN), or choose a test person.",
+            );
+            return test_eid_view(
+                &app,
+                &ctx,
+                &handle,
+                &order_ref,
+                Some(message),
+                other,
+                other_name,
+            );
+        };
+        let name = (typed && !other_name.is_empty()).then_some(other_name);
+        test.approve(&order_ref, &pnr, name)
     } else {
         test.user_cancel(&order_ref)
     };
-    result.map_err(|_| AppError::BadRequest("the test order has ended"))?;
+    if result.is_err() {
+        // The order ended meanwhile (cancelled from the waiting page, or the server
+        // restarted): the waiting page says what happened.
+        tracing::info!("a decision on an ended test eID order");
+    }
     Ok(redirect("/eid/wait"))
 }
 

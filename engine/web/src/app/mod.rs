@@ -15,6 +15,7 @@ mod login;
 pub mod notify;
 mod ops;
 mod review;
+pub mod server;
 mod session;
 mod signing;
 mod state;
@@ -154,12 +155,12 @@ impl Ctx {
 #[derive(Clone)]
 struct RequestId(String);
 
-/// A `303 See Other` to `location` (after a POST: the browser then GETs it).
+/// A `303 See Other` to `location` (after a POST: the browser then GETs it). A location that
+/// cannot be a header value goes to the start page instead: a redirect always leads somewhere.
 pub fn redirect(location: &str) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
+    let value = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
+    resp.headers_mut().insert(header::LOCATION, value);
     resp
 }
 
@@ -167,9 +168,16 @@ pub fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// A local path to return to after login: only paths on this site (no `//host`).
+/// A local path to return to after login: only paths on this site (no `//host`, no
+/// backslash, no control characters such as CR/LF, at most 2,000 bytes); anything else is `/`.
 pub fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    if next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.len() <= 2000
+        && !next.chars().any(|c| c.is_control())
+        && HeaderValue::from_str(next).is_ok()
+    {
         next.to_owned()
     } else {
         "/".to_owned()
@@ -224,13 +232,73 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/static/{file}", get(ops::static_file))
         .fallback(ops::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), read_body))
         .layer(middleware::from_fn_with_state(state.clone(), session_layer))
         // The REST API, outside the session layer: no cookie, no session, no CSRF token.
-        .nest("/api", api::router())
+        .nest(
+            "/api",
+            api::router().layer(middleware::from_fn_with_state(state.clone(), read_body)),
+        )
         .layer(middleware::from_fn(ops::security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), ops::observe))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// Reads a request's body whole before the handler, within `limits.body_bytes` and
+/// `server.body_read_timeout_secs`: a body that is too large is refused with 413 before it is
+/// read, one that does not arrive in time with 408, each with the application's own error.
+/// Forms and JSON are small, so holding them in memory once costs nothing extra: the
+/// extractors would read them whole anyway.
+pub(crate) async fn read_body(
+    State(app): State<AppState>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    use axum::body::HttpBody as _;
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let limit = app.config.limits.body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return AppError::TooLarge.into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let wait = std::time::Duration::from_secs(app.config.server.body_read_timeout_secs);
+    match tokio::time::timeout(wait, axum::body::to_bytes(body, limit)).await {
+        Err(_) => AppError::Timeout.into_response(),
+        Ok(Err(e)) => {
+            if is_length_limit(&e) {
+                AppError::TooLarge.into_response()
+            } else {
+                AppError::BadRequest("The request body could not be read.").into_response()
+            }
+        }
+        Ok(Ok(bytes)) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
+    }
+}
+
+/// Whether reading a body failed on its length limit.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.to_string().contains("length limit") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Loads the session before the handler, saves it after, and turns error responses into
@@ -241,19 +309,26 @@ async fn session_layer(
     next: Next,
 ) -> Response {
     let now = clock::now_utc().naive_utc();
-    let token = req
+    let cookies = req
         .headers()
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
-        .and_then(session::cookie_value)
+        .unwrap_or("");
+    let token = session::cookie_value(cookies).map(str::to_owned);
+    let csrf_cookie = session::named_cookie(cookies, app.csrf_cookie_name())
+        .filter(|t| {
+            t.len() == 43
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map(str::to_owned);
     let loaded = match &token {
         Some(t) => app.load_session(t, now).await,
         None => Ok(None),
     };
     let session = match loaded {
-        Ok(Some(data)) => Session::new(data, token),
-        Ok(None) => Session::new(session::SessionData::default(), None),
+        Ok(Some(data)) => Session::new(data, token, csrf_cookie),
+        Ok(None) => Session::new(session::SessionData::default(), None, csrf_cookie),
         Err(e) => {
             tracing::error!(error = %e, "session store unavailable");
             return (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable").into_response();
@@ -269,11 +344,39 @@ async fn session_layer(
 
     let mut resp = next.run(req).await;
 
+    // A refusal the framework wrote itself (a path or query value its extractor could not
+    // read) gets the application's page too, never the framework's text.
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if (resp.status().is_client_error() || resp.status().is_server_error())
+        && resp.extensions().get::<ErrorPage>().is_none()
+        && !is_html
+    {
+        let status = resp.status();
+        resp.extensions_mut().insert(ErrorPage {
+            status,
+            cause: None,
+            message: None,
+            retry: None,
+        });
+    }
     if let Some(page) = resp.extensions().get::<ErrorPage>().cloned() {
         if let Some(cause) = &page.cause {
-            tracing::error!(request_id = %request_id, path = %path, cause = %cause, "request failed");
+            if page.status.is_server_error() && page.retry.is_none() {
+                tracing::error!(request_id = %request_id, path = %path, cause = %cause, "request failed");
+            } else {
+                tracing::warn!(request_id = %request_id, path = %path, cause = %cause, "request refused");
+            }
         }
         resp = error_page(&app, &session, &page, &request_id);
+    }
+    if let Some(cookie) = app.csrf_cookie(&session)
+        && let Ok(v) = HeaderValue::from_str(&cookie)
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
     }
     match app.save_session(&session, now).await {
         Ok(Some(cookie)) => {
@@ -314,7 +417,31 @@ fn error_page(app: &AppState, session: &Session, page: &ErrorPage, request_id: &
                 "Wait a minute and try again.",
             ),
         ),
-        StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => (
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            ("För mycket på en gång", "Too much at once"),
+            (
+                "Det du skickade var större än vad som tas emot på en gång. Inget har ändrats. Gå tillbaka och korta texten, eller dela upp den.",
+                "What you sent was larger than can be received at once. Nothing was changed. Go back and shorten the text, or split it up.",
+            ),
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            ("Det tog för lång tid", "It took too long"),
+            (
+                "Det du skickade kom inte fram i tid. Inget har ändrats. Gå tillbaka och försök igen.",
+                "What you sent did not arrive in time. Nothing was changed. Go back and try again.",
+            ),
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            (
+                "Tjänsten är inte tillgänglig just nu",
+                "The service is not available right now",
+            ),
+            (
+                "Det du har sparat finns kvar. Försök igen om en stund.",
+                "What you saved is kept. Try again in a while.",
+            ),
+        ),
+        s if s.is_client_error() => (
             ("Felaktig begäran", "Bad request"),
             (
                 "Det som skickades kunde inte tas emot. Inget har ändrats.",
@@ -330,27 +457,58 @@ fn error_page(app: &AppState, session: &Session, page: &ErrorPage, request_id: &
         ),
     };
     let pick = |p: (&'static str, &'static str)| if en { p.1 } else { p.0 };
+    let message = match &page.message {
+        Some((sv, en_text)) => {
+            if en {
+                en_text.clone()
+            } else {
+                sv.clone()
+            }
+        }
+        None => pick(message).to_owned(),
+    };
+    let heading = if page.retry.is_some() && page.message.is_some() {
+        pick(("Det gick inte just nu", "It did not work just now"))
+    } else {
+        pick(heading)
+    };
+    // The person stays who they are on an error page: their name, their menu.
+    let user = session.user().map(|u| {
+        json!({
+            "name": u.name,
+            "case_worker": app.config.case_worker_units(&u.personnummer).is_some(),
+        })
+    });
+    let csrf = if user.is_some() || session.has_token() {
+        session.csrf()
+    } else {
+        String::new()
+    };
     let ctx = json!({
         "lang": if en { "en" } else { "sv" },
-        "page_title": pick(heading),
+        "page_title": heading,
         "site": {"name": app.config.site.name, "development": !app.config.is_production()},
-        "user": Value::Null,
-        "csrf": session.csrf(),
-        "return_to": "/",
-        "heading": pick(heading),
-        "message": pick(message),
+        "user": user,
+        "csrf": csrf,
+        "return_to": page.retry.clone().unwrap_or_else(|| "/".to_owned()),
+        "heading": heading,
+        "message": message,
+        "retry": page.retry,
         "request_id": request_id,
     });
     match app.pages.render("error.html", &ctx) {
         Ok(html) => (page.status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "error page failed");
-            (page.status, pick(heading).to_owned()).into_response()
+            (page.status, heading.to_owned()).into_response()
         }
     }
 }
 
-/// Starts the server and runs until Ctrl-C / SIGTERM.
+/// Starts the server and runs until SIGTERM or SIGINT (Ctrl-C), then stops gracefully: the
+/// port is closed, requests in flight finish within `server.shutdown_grace_secs`, the
+/// notification worker finishes or gives back what it claimed, and the database is closed
+/// (on SQLite with its log written into `blankett.db`).
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let state = AppState::start(config).await?;
     let listener = tokio::net::TcpListener::bind(state.config.listen)
@@ -359,15 +517,69 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Listen(e.to_string()))?;
+    let srv = &state.config.server;
+    let limits = server::ServerLimits {
+        header_read_timeout: std::time::Duration::from_secs(srv.header_read_timeout_secs),
+        keep_alive_timeout: std::time::Duration::from_secs(srv.keep_alive_timeout_secs),
+        max_connections: server::connection_room(srv.max_connections),
+        shutdown_grace: std::time::Duration::from_secs(srv.shutdown_grace_secs),
+    };
     println!("Blankett listens on http://{addr}/ ({})", state.describe());
-    state.spawn_background();
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .map_err(|e| StartError::Listen(e.to_string()))
+    let background = state.spawn_background();
+    let grace = limits.shutdown_grace;
+    let stopping_at = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let mark = stopping_at.clone();
+    let stop = async move {
+        stop_signal().await;
+        if let Ok(mut m) = mark.lock() {
+            *m = Some(tokio::time::Instant::now());
+        }
+        tracing::info!("stopping: no new connections; finishing the requests in flight");
+    };
+    let stopped = server::run(listener, router(state.clone()), limits, stop).await;
+    if stopped.cut_off > 0 {
+        tracing::warn!(
+            cut_off = stopped.cut_off,
+            "requests still running after the grace period were cut off"
+        );
+    }
+    let started = stopping_at
+        .lock()
+        .ok()
+        .and_then(|m| *m)
+        .unwrap_or_else(tokio::time::Instant::now);
+    if !background.stop(started + grace).await {
+        tracing::warn!(
+            "the notification worker was cut off; its messages are retried when their lease runs out"
+        );
+    }
+    state.renderer_shutdown();
+    match state.store.close().await {
+        Ok(()) => tracing::info!("database closed"),
+        Err(e) => tracing::warn!(error = %e, "the database did not close cleanly"),
+    }
+    println!("Blankett stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (systemd, Docker, Kubernetes) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                return;
+            }
+            _ => tracing::warn!("SIGTERM cannot be caught; only Ctrl-C stops gracefully"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

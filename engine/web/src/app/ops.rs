@@ -161,12 +161,18 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(app): State<AppState>) -> Response {
+    let mut text = app.metrics.render();
+    if let Ok(n) = app.store.count_sessions().await {
+        text.push_str("# HELP blankett_sessions Stored sessions (logged in, or remembering a language or an eID order).\n");
+        text.push_str("# TYPE blankett_sessions gauge\n");
+        let _ = writeln!(text, "blankett_sessions {n}");
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        text,
     )
         .into_response()
 }

@@ -13,6 +13,12 @@ use sha2::{Digest, Sha256};
 
 pub const COOKIE: &str = "blankett_session";
 
+/// The cookie that carries the CSRF token of a visitor who has no session yet (double submit:
+/// the form's hidden field must equal it). With secure cookies it is `__Host-` prefixed, so a
+/// neighbouring subdomain cannot set it.
+pub const CSRF_COOKIE: &str = "blankett_csrf";
+pub const CSRF_COOKIE_SECURE: &str = "__Host-blankett_csrf";
+
 /// Who is logged in.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SessionUser {
@@ -74,6 +80,10 @@ pub(crate) struct Inner {
     pub rotate: bool,
     /// Forget the session (logout).
     pub destroy: bool,
+    /// The CSRF token of the `blankett_csrf` cookie (a visitor without a session).
+    pub cookie_csrf: Option<String>,
+    /// A new CSRF cookie is to be sent with the response.
+    pub new_csrf_cookie: bool,
 }
 
 /// The request's session. Cheap to clone; never held locked across an `.await`.
@@ -81,14 +91,25 @@ pub(crate) struct Inner {
 pub struct Session(pub(crate) Arc<Mutex<Inner>>);
 
 impl Session {
-    pub(crate) fn new(data: SessionData, token: Option<String>) -> Session {
+    pub(crate) fn new(
+        data: SessionData,
+        token: Option<String>,
+        cookie_csrf: Option<String>,
+    ) -> Session {
         Session(Arc::new(Mutex::new(Inner {
             data,
             token,
             dirty: false,
             rotate: false,
             destroy: false,
+            cookie_csrf,
+            new_csrf_cookie: false,
         })))
+    }
+
+    /// Whether the visitor has a stored session (a session cookie that was found).
+    pub fn has_token(&self) -> bool {
+        self.lock().token.is_some()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -107,14 +128,31 @@ impl Session {
         f(&mut inner.data)
     }
 
-    /// The CSRF token, created on first use.
+    /// The CSRF token for a form. A stored session has its own; a visitor without one gets
+    /// a token in a cookie instead (created on first use), so that showing a page with a form
+    /// stores nothing.
     pub fn csrf(&self) -> String {
         let mut inner = self.lock();
-        if inner.data.csrf.is_empty() {
-            inner.data.csrf = random_token();
-            inner.dirty = true;
+        if !inner.data.csrf.is_empty() {
+            return inner.data.csrf.clone();
         }
-        inner.data.csrf.clone()
+        if let Some(t) = inner.cookie_csrf.clone() {
+            return t;
+        }
+        let t = random_token();
+        inner.cookie_csrf = Some(t.clone());
+        inner.new_csrf_cookie = true;
+        t
+    }
+
+    /// The token a form's `_csrf` must equal: the session's, or the cookie's.
+    pub fn expected_csrf(&self) -> String {
+        let inner = self.lock();
+        if inner.data.csrf.is_empty() {
+            inner.cookie_csrf.clone().unwrap_or_default()
+        } else {
+            inner.data.csrf.clone()
+        }
     }
 
     pub fn user(&self) -> Option<SessionUser> {
@@ -172,9 +210,14 @@ pub fn tokens_match(expected: &str, given: &str) -> bool {
 
 /// The session cookie value from a `Cookie` header.
 pub fn cookie_value(header: &str) -> Option<&str> {
+    named_cookie(header, COOKIE)
+}
+
+/// The value of cookie `name` from a `Cookie` header.
+pub fn named_cookie<'h>(header: &'h str, name: &str) -> Option<&'h str> {
     header.split(';').find_map(|part| {
         let (k, v) = part.trim().split_once('=')?;
-        (k == COOKIE && !v.is_empty()).then_some(v)
+        (k == name && !v.is_empty()).then_some(v)
     })
 }
 

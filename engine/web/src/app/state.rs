@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use blankett_core::case::Case;
+use blankett_core::document::DocumentRenderer;
 use blankett_core::eid::{IdentityProvider, Providers};
 use blankett_core::store::{FlowVersion, SessionRecord, Store, StoreError};
 use blankett_core::{Flow, Severity, Sources, load};
@@ -15,7 +16,8 @@ use blankett_eid::bankid::{BankIdClient, BankIdProvider};
 use blankett_eid::test_eid::TestEid;
 use blankett_html::Pages;
 use blankett_pades::{DevPki, DevTsa, Pades};
-use blankett_pdf::{TypstRenderer, check_template};
+use blankett_pdf::check_template_bounded;
+use blankett_pdf::pool::RenderPool;
 use chrono::{Duration, NaiveDateTime};
 
 use super::config::{Config, ConfigError};
@@ -41,6 +43,35 @@ pub enum StartError {
     Pages(String),
     #[error("listen: {0}")]
     Listen(String),
+    #[error("rendering: {0}")]
+    Render(String),
+}
+
+/// The background tasks of a serving instance.
+pub struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+    purge: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    /// Tells the tasks to stop and waits for them until `deadline`: the notification worker
+    /// finishes the delivery in hand and gives back the messages it claimed but did not try.
+    /// Returns false when the worker had to be cut off (its claims then run out by their lease).
+    pub async fn stop(self, deadline: tokio::time::Instant) -> bool {
+        let _ = self.stop.send(true);
+        let _ = self.purge.await;
+        match self.worker {
+            None => true,
+            Some(mut w) => match tokio::time::timeout_at(deadline, &mut w).await {
+                Ok(_) => true,
+                Err(_) => {
+                    w.abort();
+                    false
+                }
+            },
+        }
+    }
 }
 
 /// Shared by every request; cheap to clone.
@@ -54,7 +85,9 @@ pub struct AppState {
     pinned: Arc<Mutex<HashMap<String, Arc<Flow>>>>,
     pub providers: Providers,
     pub test_eid: Option<Arc<TestEid>>,
-    pub renderer: Arc<TypstRenderer>,
+    /// Renders documents in worker processes bounded in time and memory (`[render]`).
+    pub renderer: Arc<dyn DocumentRenderer>,
+    pool: Arc<RenderPool>,
     pub pades: Arc<Pades>,
     pub pages: Arc<Pages>,
     pub metrics: Arc<Metrics>,
@@ -112,13 +145,16 @@ impl AppState {
             .map(|p| config.base_dir.join(p))
             .collect();
         let sources = defs_fs::read(&paths);
-        let (defs, mut diags) = load(&sources);
-        let renderer = TypstRenderer::new();
-        for flow in &defs.flows {
-            for d in check_template(&renderer, flow) {
-                diags.add(d);
-            }
+        let (defs, diags) = load(&sources);
+        let pool = Arc::new(crate::render_pool(&config.render));
+        {
+            let pool = pool.clone();
+            tokio::task::spawn_blocking(move || pool.check())
+                .await
+                .map_err(|e| StartError::Render(e.to_string()))?
+                .map_err(|e| StartError::Render(e.to_string()))?;
         }
+        let (defs, diags) = check_templates(&pool, defs, diags).await;
         if diags.error_count() > 0 {
             let first = diags
                 .sorted()
@@ -188,23 +224,34 @@ impl AppState {
         }
 
         let now = clock::now_utc();
-        let pki_dir = match &config.signing.pki_dir {
-            Some(d) => config.base_dir.join(d),
-            None => config.data_dir.join("dev-pki"),
-        };
-        let pki = Arc::new(
-            DevPki::load_or_create(&pki_dir, now)
-                .map_err(|e| StartError::Signing(format!("{}: {e}", pki_dir.display())))?,
-        );
-        let tsa = DevTsa::new(&pki, Arc::new(clock::now_utc))
-            .map_err(|e| StartError::Signing(e.to_string()))?;
+        let pki = Arc::new(load_pki(&config, now)?);
         let mut pades = Pades::new(pki.clone()).with_revocation(pki.clone());
         pades = match &config.signing.tsa_url {
-            Some(url) => pades.with_tsa(Arc::new(
-                blankett_pades::tsa::HttpTsa::new(url, None)
-                    .map_err(|e| StartError::Signing(e.to_string()))?,
+            Some(url) => {
+                let server_ca = match &config.signing.tsa_server_ca {
+                    Some(p) => {
+                        let path = config.base_dir.join(p);
+                        Some(std::fs::read(&path).map_err(|e| {
+                            StartError::Signing(format!(
+                                "signing.tsa_server_ca: {}: {e}",
+                                path.display()
+                            ))
+                        })?)
+                    }
+                    None => None,
+                };
+                pades.with_tsa(Arc::new(
+                    blankett_pades::tsa::HttpTsa::new(url, server_ca.as_deref())
+                        .map_err(|e| StartError::Signing(e.to_string()))?,
+                ))
+            }
+            None => pades.with_tsa(Arc::new(
+                DevTsa::new(&pki, Arc::new(clock::now_utc)).map_err(|e| {
+                    StartError::Signing(format!(
+                        "{e}; configure signing.tsa_url or put the TSA's tsa.pem and tsa-key.pem in the PKI folder"
+                    ))
+                })?,
             )),
-            None => pades.with_tsa(Arc::new(tsa)),
         };
 
         let pages = Pages::new().map_err(|e| StartError::Pages(e.to_string()))?;
@@ -216,7 +263,8 @@ impl AppState {
             pinned: Arc::new(Mutex::new(HashMap::new())),
             providers: Providers::new(list),
             test_eid,
-            renderer: Arc::new(renderer),
+            renderer: pool.clone(),
+            pool,
             pades: Arc::new(pades),
             pages: Arc::new(pages),
             metrics: Arc::new(Metrics::default()),
@@ -225,6 +273,11 @@ impl AppState {
             sessions: Arc::new(Mutex::new(HashMap::new())),
             backend,
         })
+    }
+
+    /// Stops the rendering processes (at a clean stop).
+    pub fn renderer_shutdown(&self) {
+        self.pool.close();
     }
 
     /// One line for the start-up message.
@@ -240,20 +293,32 @@ impl AppState {
     }
 
     /// Background work: delivering messages (see [`super::notify::worker`]) and purging
-    /// expired sessions every ten minutes.
-    pub fn spawn_background(&self) {
-        super::notify::worker::spawn(self.clone());
+    /// expired sessions every ten minutes. [`Background::stop`] ends both.
+    pub fn spawn_background(&self) -> Background {
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let worker = super::notify::worker::spawn_until(self.clone(), stopping.clone());
         let store = self.store.clone();
-        tokio::spawn(async move {
+        let mut purge_stop = stopping;
+        let purge = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = purge_stop.changed() => return,
+                }
                 let now = clock::now_utc().naive_utc();
-                if let Err(e) = store.purge_sessions(now).await {
-                    tracing::warn!(error = %e, "purging sessions failed");
+                match store.purge_sessions(now).await {
+                    Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions purged"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
                 }
             }
         });
+        Background {
+            stop,
+            worker,
+            purge,
+        }
     }
 
     /// The current version of a flow.
@@ -424,6 +489,34 @@ impl AppState {
         }
     }
 
+    /// The name of the CSRF cookie of visitors without a session (`__Host-` prefixed when
+    /// cookies are secure).
+    pub(crate) fn csrf_cookie_name(&self) -> &'static str {
+        if self.config.secure_cookies() {
+            session::CSRF_COOKIE_SECURE
+        } else {
+            session::CSRF_COOKIE
+        }
+    }
+
+    /// The `Set-Cookie` value of a CSRF token made during this request, if one was.
+    pub(crate) fn csrf_cookie(&self, session: &Session) -> Option<String> {
+        let inner = session.lock();
+        if !inner.new_csrf_cookie {
+            return None;
+        }
+        let token = inner.cookie_csrf.clone()?;
+        let secure = if self.config.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        };
+        Some(format!(
+            "{}={token}; Path=/; HttpOnly; SameSite=Lax{secure}",
+            self.csrf_cookie_name()
+        ))
+    }
+
     /// Saves the session if it changed; returns a `Set-Cookie` value when the cookie changes.
     pub(crate) async fn save_session(
         &self,
@@ -442,6 +535,14 @@ impl AppState {
             } else if !inner.dirty && !inner.rotate && !inner.data.extend {
                 return Ok(None);
             } else {
+                // A session stored for the first time keeps the token the visitor's forms
+                // already carry (from the CSRF cookie).
+                if inner.data.csrf.is_empty() {
+                    inner.data.csrf = inner
+                        .cookie_csrf
+                        .clone()
+                        .unwrap_or_else(session::random_token);
+                }
                 let old = inner.token.clone();
                 let new_token = if inner.rotate || old.is_none() {
                     let t = session::random_token();
@@ -498,6 +599,65 @@ impl AppState {
             )
         }))
     }
+}
+
+/// The signing PKI. In development a missing `signing.pki_dir` means the development CA
+/// (made on first use under `data_dir/dev-pki`). In production the CA must be the operator's
+/// own: it is only read, never made, and Blankett's development CA is refused wherever it is
+/// kept (by its name, which says TEST).
+fn load_pki(config: &Config, now: chrono::DateTime<chrono::Utc>) -> Result<DevPki, StartError> {
+    let dir = match &config.signing.pki_dir {
+        Some(d) => config.base_dir.join(d),
+        None => config.data_dir.join("dev-pki"),
+    };
+    let at = |e: blankett_pades::SignError| StartError::Signing(format!("{}: {e}", dir.display()));
+    if !config.is_production() {
+        return DevPki::load_or_create(&dir, now).map_err(at);
+    }
+    let pki = DevPki::load_existing(&dir).map_err(at)?;
+    if pki.is_development_ca() {
+        return Err(StartError::Signing(format!(
+            "{}: this is Blankett's development CA (its name says TEST); production needs the municipality's own issuing CA",
+            dir.display()
+        )));
+    }
+    Ok(pki)
+}
+
+/// Checks every flow's template with its sample answers, several at a time. A template that
+/// does not finish within the rendering bounds does not stop the server: its flow is left
+/// out (and said so in the log), and the other flows are served. Any other template error is
+/// an error of the definitions, as `blankett check` reports it.
+async fn check_templates(
+    pool: &Arc<RenderPool>,
+    defs: blankett_core::Definitions,
+    mut diags: blankett_core::Diagnostics,
+) -> (blankett_core::Definitions, blankett_core::Diagnostics) {
+    let mut tasks = Vec::new();
+    for flow in defs.flows {
+        let pool = pool.clone();
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let (found, bounded) = check_template_bounded(pool.as_ref(), &flow);
+            (flow, found, bounded)
+        }));
+    }
+    let mut flows = Vec::new();
+    for t in tasks {
+        let Ok((flow, found, bounded)) = t.await else {
+            continue;
+        };
+        if bounded {
+            for d in found.iter().filter(|d| d.severity == Severity::Error) {
+                tracing::error!(flow = %flow.id, problem = %d, "the flow is not offered: its template does not finish within the rendering bounds");
+            }
+            continue;
+        }
+        for d in found {
+            diags.add(d);
+        }
+        flows.push(flow);
+    }
+    (blankett_core::Definitions { flows, ..defs }, diags)
 }
 
 /// The sources one flow needs, kept with its content hash.

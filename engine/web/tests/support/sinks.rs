@@ -33,6 +33,8 @@ pub struct SmtpSink {
     count: watch::Receiver<usize>,
     stall: Arc<AtomicBool>,
     stalled: watch::Receiver<bool>,
+    hold: Arc<AtomicBool>,
+    released: Arc<watch::Sender<bool>>,
 }
 
 impl SmtpSink {
@@ -43,11 +45,16 @@ impl SmtpSink {
         let (count_tx, count) = watch::channel(0usize);
         let (stalled_tx, stalled) = watch::channel(false);
         let stall = Arc::new(AtomicBool::new(false));
+        let hold = Arc::new(AtomicBool::new(false));
+        let (released_tx, _) = watch::channel(false);
+        let released = Arc::new(released_tx);
         let count_tx = Arc::new(count_tx);
         let stalled_tx = Arc::new(stalled_tx);
         {
             let accepted = accepted.clone();
             let stall = stall.clone();
+            let hold = hold.clone();
+            let released = released.clone();
             tokio::spawn(async move {
                 loop {
                     let Ok((sock, _)) = listener.accept().await else {
@@ -57,8 +64,9 @@ impl SmtpSink {
                     let stall = stall.clone();
                     let count_tx = count_tx.clone();
                     let stalled_tx = stalled_tx.clone();
+                    let hold = (hold.clone(), released.subscribe());
                     tokio::spawn(async move {
-                        let _ = session(sock, accepted, stall, count_tx, stalled_tx).await;
+                        let _ = session(sock, accepted, stall, count_tx, stalled_tx, hold).await;
                     });
                 }
             });
@@ -69,11 +77,23 @@ impl SmtpSink {
             count,
             stall,
             stalled,
+            hold,
+            released,
         }
     }
 
     pub fn stall_next(&self) {
         self.stall.store(true, Ordering::SeqCst);
+    }
+
+    /// Holds the reply to the next message's data until [`SmtpSink::release`], then accepts
+    /// it: a slow server that does answer.
+    pub fn hold_next(&self) {
+        self.hold.store(true, Ordering::SeqCst);
+    }
+
+    pub fn release(&self) {
+        self.released.send_replace(true);
     }
 
     pub fn mails(&self) -> Vec<Mail> {
@@ -109,6 +129,7 @@ async fn session(
     stall: Arc<AtomicBool>,
     count_tx: Arc<watch::Sender<usize>>,
     stalled_tx: Arc<watch::Sender<bool>>,
+    (hold, mut released): (Arc<AtomicBool>, watch::Receiver<bool>),
 ) -> std::io::Result<()> {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
@@ -150,7 +171,10 @@ async fn session(
                 }
                 raw.push_str(&line);
             }
-            if stall.swap(false, Ordering::SeqCst) {
+            if hold.swap(false, Ordering::SeqCst) {
+                stalled_tx.send_replace(true);
+                let _ = released.wait_for(|r| *r).await;
+            } else if stall.swap(false, Ordering::SeqCst) {
                 // Hold the reply: the message counts only when `250` is sent. The client
                 // goes away (killed) and the message is dropped, as by a real server.
                 stalled_tx.send_replace(true);

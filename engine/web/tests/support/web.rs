@@ -135,6 +135,12 @@ impl TestApp {
                 "BLANKETT__DATA_DIR".to_owned(),
                 format!("\"{}\"", dir.path().join("data").display()),
             ),
+            // Documents are made by the real binary's render workers (this test binary is not
+            // one).
+            (
+                "BLANKETT__RENDER__WORKER_PROGRAM".to_owned(),
+                format!("\"{}\"", env!("CARGO_BIN_EXE_blankett")),
+            ),
         ];
         vars.extend(
             extra
@@ -232,6 +238,20 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser of its own (cookies kept, redirects not followed) for a server at `base`.
+    pub fn at(base: &str) -> Browser {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Browser {
+            base: base.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            last_html: String::new(),
+        }
+    }
+
     pub async fn get(&mut self, path: &str) -> Page {
         let r = self
             .client

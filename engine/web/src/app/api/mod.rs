@@ -101,10 +101,39 @@ async fn log_errors(req: Request, next: Next) -> Response {
         .map(|r| r.0.clone())
         .unwrap_or_default();
     let mut resp = next.run(req).await;
-    if let Some(page) = resp.extensions_mut().remove::<ErrorPage>()
-        && let Some(cause) = &page.cause
-    {
-        tracing::error!(request_id = %request_id, cause = %cause, "api request failed");
+    match resp.extensions_mut().remove::<ErrorPage>() {
+        Some(page) => {
+            if let Some(cause) = &page.cause {
+                tracing::error!(request_id = %request_id, cause = %cause, "api request failed");
+            }
+        }
+        // A refusal the framework wrote itself (a method not allowed, say) is given the API's
+        // JSON error too, never the framework's text.
+        None if resp.status().is_client_error() || resp.status().is_server_error() => {
+            let status = resp.status();
+            let body = ErrorBody {
+                error: ErrorDetail {
+                    code: match status {
+                        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+                        StatusCode::NOT_FOUND => "not_found",
+                        s if s.is_client_error() => "bad_request",
+                        _ => "internal",
+                    }
+                    .to_owned(),
+                    message: status
+                        .canonical_reason()
+                        .unwrap_or("The request could not be served.")
+                        .to_owned(),
+                    fields: None,
+                },
+            };
+            let headers = resp.headers().clone();
+            resp = (status, axum::Json(body)).into_response();
+            if let Some(allow) = headers.get(header::ALLOW) {
+                resp.headers_mut().insert(header::ALLOW, allow.clone());
+            }
+        }
+        None => {}
     }
     resp
 }

@@ -216,8 +216,16 @@ impl Store for NotifyingStore {
         self.inner.purge_sessions(now)
     }
 
+    fn count_sessions(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.inner.count_sessions()
+    }
+
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         self.inner.ping()
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.close()
     }
 }
 

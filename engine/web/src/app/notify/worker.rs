@@ -280,8 +280,25 @@ pub fn backoff(base_ms: u64, attempts: u32) -> Duration {
     Duration::from_millis(base_ms.saturating_mul(factor).min(3_600_000))
 }
 
-/// Starts this instance's worker (unless `notify.worker = false`).
+/// Starts this instance's worker (unless `notify.worker = false`), to run until the process
+/// ends.
 pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    // Never told to stop: the sender lives as long as the worker.
+    let handle = spawn_until(state, stopping)?;
+    Some(tokio::spawn(async move {
+        let _keep = stop;
+        let _ = handle.await;
+    }))
+}
+
+/// Starts this instance's worker (unless `notify.worker = false`). It stops when `stop`
+/// turns true: it finishes the delivery in hand, gives back what it claimed but did not try,
+/// and returns.
+pub fn spawn_until(
+    state: AppState,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
     if !state.config.notify.worker {
         return None;
     }
@@ -292,21 +309,24 @@ pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
             return None;
         }
     };
-    Some(tokio::spawn(run(state, deliverer)))
+    Some(tokio::spawn(run(state, deliverer, stop)))
 }
 
-async fn run(state: AppState, deliverer: Deliverer) {
+async fn run(state: AppState, deliverer: Deliverer, mut stop: tokio::sync::watch::Receiver<bool>) {
     let cfg = state.config.notify.clone();
     let sweep_every = Duration::from_secs(cfg.sweep_secs.max(1));
     let mut last_sweep: Option<std::time::Instant> = None;
     loop {
+        if *stop.borrow() {
+            return;
+        }
         if last_sweep.is_none_or(|t| t.elapsed() >= sweep_every) {
             last_sweep = Some(std::time::Instant::now());
             if let Err(e) = sweep(&state).await {
                 tracing::warn!(error = %e, "the signing sweep failed");
             }
         }
-        let claimed = match run_once(&state, &deliverer).await {
+        let claimed = match run_once_until(&state, &deliverer, &stop).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "the outbox could not be read");
@@ -319,6 +339,11 @@ async fn run(state: AppState, deliverer: Deliverer) {
         tokio::select! {
             () = state.notifier.wake.notified() => {}
             () = tokio::time::sleep(Duration::from_millis(cfg.poll_ms.max(10))) => {}
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
         }
     }
 }
@@ -328,12 +353,29 @@ const BATCH: u32 = 16;
 
 /// Claims one batch of due messages and delivers them; returns how many were claimed.
 pub async fn run_once(state: &AppState, deliverer: &Deliverer) -> Result<usize, StoreError> {
+    let (_never, stop) = tokio::sync::watch::channel(false);
+    run_once_until(state, deliverer, &stop).await
+}
+
+/// [`run_once`], giving back the rest of the batch untried once `stop` turns true.
+async fn run_once_until(
+    state: &AppState,
+    deliverer: &Deliverer,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<usize, StoreError> {
     let cfg = &state.config.notify;
     let now = clock::now_utc().naive_utc();
     let lease = now + chrono::Duration::seconds(i64::try_from(cfg.lease_secs).unwrap_or(120));
     let batch = state.store.claim_messages(now, lease, BATCH).await?;
     let n = batch.len();
     for m in batch {
+        if *stop.borrow() {
+            // Stopping: another instance (or this one, restarted) takes it at once.
+            if let Err(e) = state.store.finish_message(m.id, &Delivery::Released).await {
+                tracing::warn!(key = %m.key, error = %e, "a claimed message could not be given back; it is retried when its lease runs out");
+            }
+            continue;
+        }
         let outcome = match deliverer.deliver(&m).await {
             Ok(()) => {
                 tracing::info!(channel = ?m.channel, topic = %m.topic, key = %m.key, "message delivered");
