@@ -173,6 +173,10 @@ impl AppState {
         let store = blankett_store::SeaStore::connect(&config.database_url)
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;
+        // Sessions that ran out while no server ran are gone before the first request.
+        if let Err(e) = store.purge_sessions(clock::now_utc().naive_utc()).await {
+            tracing::warn!(error = %e, "purging sessions failed");
+        }
         let backend = store.backend_name();
         let config = Arc::new(config);
         let flows: Arc<Vec<Arc<Flow>>> = Arc::new(defs.flows.into_iter().map(Arc::new).collect());

@@ -559,6 +559,29 @@ pub(super) async fn lock_document(
                 ),
             }]));
         }
+        Err(
+            e @ (blankett_core::document::RenderError::TimedOut { .. }
+            | blankett_core::document::RenderError::OutOfMemory { .. }),
+        ) => {
+            // The template, not the person, is at fault: the case stays as it was, and the
+            // case worker learns which template to report.
+            tracing::error!(error = %e, "a document was stopped at its rendering bound");
+            return Err(ApproveError::Invalid(vec![FieldError {
+                path: "document".into(),
+                code: "render_bound",
+                message: blankett_core::Text::new(
+                    format!(
+                        "Dokumentet kunde inte skapas ({e}). Ärendet är oförändrat; kontakta den som förvaltar e-tjänsten."
+                    ),
+                    format!(
+                        "The document could not be made ({e}). The case is unchanged; contact whoever maintains the e-service."
+                    ),
+                ),
+            }]));
+        }
+        Err(blankett_core::document::RenderError::Unavailable(m)) => {
+            return Err(ApproveError::Failed(AppError::Unavailable(m)));
+        }
         Err(e) => return Err(ApproveError::Failed(AppError::internal(e))),
     };
     let mut out = match case::apply(

@@ -782,6 +782,16 @@ fn check_people(
             "Give a name (at most 200 characters).",
         ));
     }
+    let unshowable = blankett_core::charset::unshowable(name);
+    if !unshowable.is_empty() {
+        let list = blankett_core::charset::code_points(&unshowable);
+        errors.push(field_error(
+            "applicant.name",
+            "characters",
+            &format!("Namnet innehåller tecken som inte kan visas i dokumentet: {list}."),
+            &format!("The name contains characters the document cannot show: {list}."),
+        ));
+    }
     let mut worker = None;
     if let HandTo::CaseWorker(p) = &body.hand_to {
         match Personnummer::parse(p.trim()) {
