@@ -176,6 +176,9 @@ pub struct ServerState {
     /// Error answers for the next requests to a path (`auth`, `collect`, …), in order.
     pub errors: HashMap<String, VecDeque<(u16, &'static str)>>,
     pub requests: Vec<Recorded>,
+    /// Faults for the next requests to a path: wait this long before answering, or (with
+    /// `None`) close the connection without an answer.
+    pub faults: HashMap<String, VecDeque<Option<Duration>>>,
     orders: HashMap<String, Order>,
     next: u64,
 }
@@ -244,6 +247,29 @@ impl TestServer {
             .entry(path.to_owned())
             .or_default()
             .extend(answers.iter().copied());
+    }
+
+    /// The next request to `path` is answered only after `delay` (the answer itself is the
+    /// scripted one).
+    pub fn delay_next(&self, path: &str, delay: Duration) {
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .entry(path.to_owned())
+            .or_default()
+            .push_back(Some(delay));
+    }
+
+    /// The next request to `path` gets no answer: the connection is dropped.
+    pub fn drop_next(&self, path: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .entry(path.to_owned())
+            .or_default()
+            .push_back(None);
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -324,6 +350,18 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let fault = state
+        .lock()
+        .unwrap()
+        .faults
+        .get_mut(&path)
+        .and_then(|q| q.pop_front());
+    match fault {
+        Some(Some(delay)) => tokio::time::sleep(delay).await,
+        // No answer: this connection's task ends here, and the client sees it close.
+        Some(None) => panic!("scripted fault: the connection is dropped"),
+        None => {}
+    }
     let mut s = state.lock().unwrap();
     s.requests.push(Recorded {
         path: path.clone(),
