@@ -19,39 +19,81 @@ fn serve(answer: impl Fn(&[u8]) -> (u16, Vec<u8>) + Send + 'static) -> String {
     let url = format!("http://{}/tsa", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            let mut content_type = String::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                let lower = line.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                if let Some(v) = lower.strip_prefix("content-type:") {
-                    content_type = v.trim().to_owned();
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let (status, reply) = if content_type == "application/timestamp-query" {
-                answer(&body)
-            } else {
-                (415, Vec::new())
-            };
-            let head = format!(
-                "HTTP/1.1 {status} X\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                reply.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&reply);
+            let Ok(stream) = stream else { continue };
+            answer_one(stream, &answer);
         }
     });
     url
+}
+
+/// The same over TLS, with `cert` (DER) and its key (PKCS#8 DER); returns the https URL.
+fn serve_tls(
+    cert: Vec<u8>,
+    key: Vec<u8>,
+    answer: impl Fn(&[u8]) -> (u16, Vec<u8>) + Send + 'static,
+) -> String {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(cert)],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+            )
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/tsa", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                continue;
+            };
+            answer_one(rustls::StreamOwned::new(conn, stream), &answer);
+        }
+    });
+    url
+}
+
+/// Reads one HTTP/1.1 request from `stream` and writes the answer.
+fn answer_one<S: Read + Write>(stream: S, answer: &impl Fn(&[u8]) -> (u16, Vec<u8>)) {
+    let mut reader = BufReader::new(stream);
+    let mut length = 0;
+    let mut content_type = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if let Some(v) = lower.strip_prefix("content-type:") {
+            content_type = v.trim().to_owned();
+        }
+    }
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let (status, reply) = if content_type == "application/timestamp-query" {
+        answer(&body)
+    } else {
+        (415, Vec::new())
+    };
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        reply.len()
+    );
+    let stream = reader.get_mut();
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&reply);
+    let _ = stream.flush();
 }
 
 fn pki() -> Arc<DevPki> {
@@ -163,4 +205,48 @@ fn a_misbehaving_tsa_is_refused_with_a_clear_error() {
     // An https TSA without a pinned CA, and a URL that is not HTTP.
     assert!(HttpTsa::new("https://tsa.example/", None).is_err());
     assert!(HttpTsa::new("ftp://tsa.example/", None).is_err());
+}
+
+/// A CA and a server certificate for 127.0.0.1 it issued: (CA PEM, server DER, key DER).
+fn tls_server_identity(name: &str) -> (String, Vec<u8>, Vec<u8>) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, name);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "tsa.exempelstad.test");
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.der().to_vec(), key.serialize_der())
+}
+
+#[test]
+fn an_https_tsa_is_reached_through_its_pinned_server_ca_and_no_other() {
+    let pki = pki();
+    let tsa = Arc::new(DevTsa::new(&pki, Arc::new(now)).unwrap());
+    let (ca_pem, cert, key) = tls_server_identity("Exempelstad TSA server CA");
+    let url = serve_tls(cert, key, move |body| (200, tsa.respond(body).unwrap()));
+    assert!(url.starts_with("https://"));
+
+    let token = HttpTsa::new(&url, Some(ca_pem.as_bytes()))
+        .unwrap()
+        .timestamp(&[7u8; 32])
+        .unwrap();
+    let info = tst_info(&cms::content_info::ContentInfo::from_der(&token).unwrap()).unwrap();
+    assert_eq!(info.message_imprint.hashed_message.as_bytes(), [7u8; 32]);
+
+    // Another CA is not trusted (the system's store is never used), and none is refused.
+    let (other_ca, _, _) = tls_server_identity("Someone else");
+    let refused = HttpTsa::new(&url, Some(other_ca.as_bytes()))
+        .unwrap()
+        .timestamp(&[7u8; 32])
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("no answer"), "{refused}");
+    let unpinned = HttpTsa::new(&url, None).err().unwrap().to_string();
+    assert!(unpinned.contains("tsa_server_ca"), "{unpinned}");
 }

@@ -1261,8 +1261,12 @@ fn describe_sqlx(x: &sqlx::Error) -> String {
 
 /// What an SQLite result code means for the operator (the primary code is the low byte of an
 /// extended one: 1032 is SQLITE_READONLY_DBMOVED). PostgreSQL's codes are SQLSTATEs of five
-/// characters and never match.
+/// characters and are left alone.
 fn sqlite_fault(code: &str) -> Option<&'static str> {
+    // A SQLSTATE has five characters (and may be all digits); SQLite's codes have at most four.
+    if code.len() >= 5 {
+        return None;
+    }
     let n: u32 = code.parse().ok()?;
     Some(match n & 0xff {
         5 => "the database is busy (another process holds a lock)",
@@ -1289,5 +1293,24 @@ fn describe(e: &DbErr) -> String {
         DbErr::Exec(_) | DbErr::Query(_) => "statement failed".into(),
         DbErr::Type(_) | DbErr::TryIntoErr { .. } | DbErr::Json(_) => "type conversion".into(),
         _ => "database error".into(),
+    }
+}
+
+#[cfg(test)]
+mod fault_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::sqlite_fault;
+
+    #[test]
+    fn sqlite_result_codes_are_named_and_postgres_states_are_not_mistaken_for_them() {
+        assert!(sqlite_fault("13").unwrap().contains("disk is full"));
+        assert!(sqlite_fault("8").unwrap().contains("read-only"));
+        // SQLITE_READONLY_DBMOVED: an extended code of the same fault.
+        assert!(sqlite_fault("1032").unwrap().contains("read-only"));
+        assert!(sqlite_fault("11").unwrap().contains("damaged"));
+        assert_eq!(sqlite_fault("23505"), None);
+        assert_eq!(sqlite_fault("40P01"), None);
+        assert_eq!(sqlite_fault("42501"), None);
+        assert_eq!(sqlite_fault("19"), None);
     }
 }

@@ -112,6 +112,34 @@ async fn sqlite_empty_database_migrates_to_head_and_reconnect_is_a_no_op() {
 }
 
 #[tokio::test]
+async fn sqlite_faults_are_named_for_the_operator_and_a_clean_close_leaves_one_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&tmp);
+    let first = SeaStore::connect(&url).await.unwrap();
+    first
+        .create_case(&draft("c1", "2026-0001", "f", t(2, 9, 0, 0, 0)), &[])
+        .await
+        .unwrap();
+    first.close().await.unwrap();
+    // The log is written into the database file at a clean close.
+    let wal = tmp.path().join("blankett.db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+
+    // A database the server may only read: a write says so, in words.
+    let path = tmp.path().join("blankett.db");
+    let read_only = SeaStore::connect(&format!("sqlite://{}?mode=ro", path.display()))
+        .await
+        .unwrap();
+    let err = read_only
+        .create_case(&draft("c2", "2026-0002", "f", t(2, 9, 0, 0, 0)), &[])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("read-only"), "{err}");
+    assert!(!err.contains("(Other)"), "{err}");
+}
+
+#[tokio::test]
 async fn sqlite_in_memory_is_one_shared_database() {
     let store = Arc::new(SeaStore::connect("sqlite::memory:").await.unwrap());
     assert_at_head(&store).await;

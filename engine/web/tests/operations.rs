@@ -5,6 +5,8 @@
 //! finishes or gives back what it holds.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../eid/tests/support/mod.rs"]
+mod bankid_server;
 #[path = "support/sinks.rs"]
 mod sinks;
 #[path = "support/web.rs"]
@@ -37,8 +39,26 @@ impl Serve {
     /// Starts the server on `url` with its data in `dir` and the extra settings; waits until
     /// it listens.
     fn start(dir: &Path, url: &str, extra: &[(&str, &str)]) -> Serve {
+        Serve::start_with_args(dir, url, extra, &[])
+    }
+
+    /// [`Serve::start`] with further arguments to `blankett serve` (`--config FILE`).
+    fn start_with_args(dir: &Path, url: &str, extra: &[(&str, &str)], args: &[&str]) -> Serve {
+        Serve::try_start(dir, url, extra, args).unwrap_or_else(|out| {
+            panic!("the server did not start:\n{out}");
+        })
+    }
+
+    /// Starts the server, or returns what it printed when it ended without listening.
+    fn try_start(
+        dir: &Path,
+        url: &str,
+        extra: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<Serve, String> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_blankett"));
         cmd.arg("serve")
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("BLANKETT__DATABASE_URL", url)
@@ -84,27 +104,32 @@ impl Serve {
                 }
             });
         }
-        let line = first
-            .recv_timeout(Duration::from_secs(120))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "the server did not start:\n{}",
-                    output.lock().unwrap().clone()
-                )
-            });
+        // Only the reader threads hold a sender now: when the process ends without listening,
+        // both end and the wait below ends with them.
+        drop(first_tx);
+        let line = match first.recv_timeout(Duration::from_secs(120)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                // The pipes close with the process; what it printed is all there.
+                std::thread::sleep(Duration::from_millis(100));
+                return Err(output.lock().unwrap().clone());
+            }
+        };
         let addr: SocketAddr = line["Blankett listens on http://".len()..]
             .split('/')
             .next()
             .unwrap()
             .parse()
             .unwrap();
-        Serve {
+        Ok(Serve {
             pid: child.id(),
             child: Some(child),
             addr,
             output,
             exited: None,
-        }
+        })
     }
 
     fn base(&self) -> String {
@@ -161,6 +186,7 @@ impl Drop for Serve {
             None => {
                 let _ = Command::new("kill")
                     .args(["-KILL", &self.pid.to_string()])
+                    .stderr(Stdio::null())
                     .status();
             }
         }
@@ -546,4 +572,175 @@ async fn a_stop_lets_the_worker_finish_its_delivery_and_give_back_the_rest() {
             "claimed but not tried: given back with no attempt counted"
         );
     }
+}
+
+/// The issuing CA a municipality brings: a P-256 key and a CA certificate whose name is its own.
+fn municipal_ca(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Exempelstads kommun utfärdande CA");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Exempelstads kommun");
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("ca-key.pem"), key.serialize_pem()).unwrap();
+}
+
+/// The request's cookies as a `Cookie` header, and the CSRF token, from a page.
+fn cookies_and_csrf(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_production_configuration_starts_against_local_servers() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // BankID: the local RP API server over mTLS, the RP certificate as PKCS#12 (as in the
+    // example), the server's CA pinned.
+    let pki = bankid_server::Pki::new();
+    let bankid = bankid_server::TestServer::start(&pki.server, &pki.client_ca).await;
+    std::fs::write(d.join("bankid-root-ca.pem"), &pki.server_ca.cert_pem).unwrap();
+    {
+        use p12_keystore::{KeyStore, KeyStoreEntry, PrivateKeyChain};
+        let key = p12_keystore::PrivateKey::from_der(&pki.client.key.serialize_der()).unwrap();
+        let cert = p12_keystore::Certificate::from_der(&pki.client.cert_der).unwrap();
+        let mut store = KeyStore::new();
+        store.add_entry(
+            "rp",
+            KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(b"1".to_vec(), key, vec![cert])),
+        );
+        std::fs::write(
+            d.join("rp-certificate.p12"),
+            store.writer("change me").write().unwrap(),
+        )
+        .unwrap();
+    }
+    // The municipality's own issuing CA, and an https TSA whose server CA is pinned.
+    municipal_ca(&d.join("pki"));
+    let tsa_ca = bankid_server::Ca::new("Exempelstad TSA server CA");
+    std::fs::write(d.join("tsa-server-ca.pem"), &tsa_ca.cert_pem).unwrap();
+    // SMTP: the local server (not contacted at start).
+    let smtp = SmtpSink::start().await;
+
+    let example = repo().join("examples/blankett.toml");
+    let path = |name: &str| format!("\"{}\"", d.join(name).display());
+    let defs = format!(
+        "[\"{}\", \"{}\"]",
+        repo().join("flows").display(),
+        repo().join("form-defs").display()
+    );
+    let smtp_port = smtp.addr.port().to_string();
+    let vars: Vec<(&str, String)> = vec![
+        ("BLANKETT__DEFINITIONS", defs),
+        ("BLANKETT__EID__BANKID__URL", bankid.base_url()),
+        (
+            "BLANKETT__EID__BANKID__SERVER_CA",
+            path("bankid-root-ca.pem"),
+        ),
+        (
+            "BLANKETT__EID__BANKID__CLIENT_P12",
+            path("rp-certificate.p12"),
+        ),
+        ("BLANKETT__SIGNING__PKI_DIR", path("pki")),
+        (
+            "BLANKETT__SIGNING__TSA_URL",
+            "\"https://127.0.0.1:9/tsa\"".to_owned(),
+        ),
+        (
+            "BLANKETT__SIGNING__TSA_SERVER_CA",
+            path("tsa-server-ca.pem"),
+        ),
+        ("BLANKETT__NOTIFY__SMTP__HOST", "\"127.0.0.1\"".to_owned()),
+        ("BLANKETT__NOTIFY__SMTP__PORT", smtp_port),
+    ];
+    let extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let url = sqlite_url(d);
+    let mut server =
+        Serve::start_with_args(d, &url, &extra, &["--config", example.to_str().unwrap()]);
+    let out = server.output();
+    assert!(out.contains("production"), "{out}");
+
+    // It serves: the health check, the catalogue, and a BankID login that reaches BankID.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = server.base();
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let login = client.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = cookies_and_csrf(&login);
+    assert!(cookie.starts_with("__Host-blankett_csrf="), "{cookie}");
+    let html = login.text().await.unwrap();
+    let token = html
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !html.contains("Test-e-legitimation"),
+        "no test eID in production"
+    );
+    let started = client
+        .post(format!("{base}/login/start"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("provider", "bankid:other-device"),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    assert_eq!(started.headers()["location"].to_str().unwrap(), "/eid/wait");
+    assert!(
+        started.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("; Secure"),
+        "production cookies are secure"
+    );
+    assert_eq!(bankid.count("auth"), 1, "BankID was asked over mTLS");
+
+    server.signal("TERM");
+    assert!(server.wait(30).success(), "{}", server.output());
+
+    // The development CA is refused, wherever it is put.
+    let dev = d.join("copied-dev-pki");
+    blankett_pades::DevPki::load_or_create(&dev, blankett_web::clock::now_utc()).unwrap();
+    let mut with_dev = extra.clone();
+    let dev_dir = format!("\"{}\"", dev.display());
+    with_dev.push(("BLANKETT__SIGNING__PKI_DIR", &dev_dir));
+    let refused = Serve::try_start(d, &url, &with_dev, &["--config", example.to_str().unwrap()])
+        .err()
+        .expect("refused");
+    assert!(refused.contains("development CA"), "{refused}");
+    // A missing issuing CA is refused, not made.
+    let mut empty = extra.clone();
+    let empty_dir = format!("\"{}\"", d.join("empty-pki").display());
+    empty.push(("BLANKETT__SIGNING__PKI_DIR", &empty_dir));
+    let refused = Serve::try_start(d, &url, &empty, &["--config", example.to_str().unwrap()])
+        .err()
+        .expect("refused");
+    assert!(refused.contains("ca.pem is missing"), "{refused}");
+    assert!(!d.join("empty-pki").join("ca.pem").exists());
 }

@@ -558,6 +558,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         Ok(()) => tracing::info!("database closed"),
         Err(e) => tracing::warn!(error = %e, "the database did not close cleanly"),
     }
+    // The state holds blocking clients (the TSA's): let them go off the async runtime.
+    let _ = tokio::task::spawn_blocking(move || drop(state)).await;
     println!("Blankett stopped");
     Ok(())
 }

@@ -244,10 +244,16 @@ impl AppState {
                     }
                     None => None,
                 };
-                pades.with_tsa(Arc::new(
-                    blankett_pades::tsa::HttpTsa::new(url, server_ca.as_deref())
-                        .map_err(|e| StartError::Signing(e.to_string()))?,
-                ))
+                // A blocking HTTP client (the TSA is asked from signing's blocking threads)
+                // must not be made on the async runtime.
+                let url = url.clone();
+                let tsa = tokio::task::spawn_blocking(move || {
+                    blankett_pades::tsa::HttpTsa::new(&url, server_ca.as_deref())
+                })
+                .await
+                .map_err(|e| StartError::Signing(e.to_string()))?
+                .map_err(|e| StartError::Signing(e.to_string()))?;
+                pades.with_tsa(Arc::new(tsa))
             }
             None => pades.with_tsa(Arc::new(
                 DevTsa::new(&pki, Arc::new(clock::now_utc)).map_err(|e| {
