@@ -1275,7 +1275,7 @@ fn sqlite_fault(code: &str) -> Option<&'static str> {
         8 => "the database is read-only (check the permissions of the file and its folder)",
         10 => "a disk I/O error",
         11 => "the database file is damaged",
-        13 => "the disk is full",
+        13 => "disk full: no space is left for the database",
         14 => "the database file cannot be opened",
         26 => "the file is not a database",
         _ => return None,
@@ -1303,7 +1303,7 @@ mod fault_tests {
 
     #[test]
     fn sqlite_result_codes_are_named_and_postgres_states_are_not_mistaken_for_them() {
-        assert!(sqlite_fault("13").unwrap().contains("disk is full"));
+        assert!(sqlite_fault("13").unwrap().contains("disk full"));
         assert!(sqlite_fault("8").unwrap().contains("read-only"));
         // SQLITE_READONLY_DBMOVED: an extended code of the same fault.
         assert!(sqlite_fault("1032").unwrap().contains("read-only"));

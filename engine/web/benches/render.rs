@@ -119,6 +119,50 @@ fn main() {
         rss_mb().0,
         rss_mb().1
     );
+
+    isolation_cost(flow, &base, &renderer);
+}
+
+/// What rendering in a worker process (as `serve`, `check` and `render` do, to bound time and
+/// memory) costs per document, side by side with rendering in this process: the same
+/// requests, in alternating blocks, in one run.
+fn isolation_cost(flow: &Flow, base: &Value, renderer: &TypstRenderer) {
+    use blankett_core::document::DocumentRenderer as _;
+    let pool = blankett_pdf::pool::RenderPool::new(blankett_pdf::pool::PoolSettings {
+        program: env!("CARGO_BIN_EXE_blankett").into(),
+        args: vec!["render-worker".into()],
+        workers: 1,
+        timeout: Duration::from_secs(60),
+        memory_mb: 2048,
+    });
+    for i in 0..WARMUP {
+        pool.render(&request(flow, base, 200_000 + i), RenderOptions::default())
+            .unwrap();
+    }
+    const ROUNDS: usize = 5;
+    const BLOCK: usize = 40;
+    let (mut inside, mut worker) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        for i in 0..BLOCK {
+            let req = request(flow, base, 300_000 + round * BLOCK + i);
+            let t = Instant::now();
+            renderer.render(&req, RenderOptions::default()).unwrap();
+            inside.push(t.elapsed());
+            let req = request(flow, base, 400_000 + round * BLOCK + i);
+            let t = Instant::now();
+            pool.render(&req, RenderOptions::default()).unwrap();
+            worker.push(t.elapsed());
+        }
+    }
+    inside.sort();
+    worker.sort();
+    let (a, b) = (ms(inside[inside.len() / 2]), ms(worker[worker.len() / 2]));
+    println!(
+        "in this process vs in a worker process ({} renders each, interleaved): median {a:.2} ms vs {b:.2} ms, {:+.2} ms ({:+.0} %) per document",
+        inside.len(),
+        b - a,
+        (b - a) / a * 100.0
+    );
 }
 
 fn ms(d: Duration) -> f64 {
