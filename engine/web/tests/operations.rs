@@ -33,6 +33,8 @@ struct Serve {
     addr: SocketAddr,
     output: Arc<Mutex<String>>,
     exited: Option<mpsc::Receiver<ExitStatus>>,
+    /// One message from each pipe's reader when it has read everything.
+    drained: mpsc::Receiver<()>,
 }
 
 impl Serve {
@@ -83,6 +85,7 @@ impl Serve {
         let mut child = cmd.spawn().unwrap();
         let output = Arc::new(Mutex::new(String::new()));
         let (first_tx, first) = mpsc::channel();
+        let (drained_tx, drained) = mpsc::channel();
         for (i, pipe) in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
             Box::new(child.stderr.take().unwrap()),
@@ -92,28 +95,38 @@ impl Serve {
         {
             let output = output.clone();
             let first_tx = first_tx.clone();
+            let drained_tx = drained_tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines() {
-                    let Ok(line) = line else { return };
-                    if i == 0 && line.starts_with("Blankett listens on http://") {
-                        let _ = first_tx.send(line.clone());
+                    let Ok(line) = line else { break };
+                    // Kept before the listening line is announced, so that what the test
+                    // reads after the start holds that line.
+                    {
+                        let mut o = output.lock().unwrap();
+                        o.push_str(&line);
+                        o.push('\n');
                     }
-                    let mut o = output.lock().unwrap();
-                    o.push_str(&line);
-                    o.push('\n');
+                    if i == 0 && line.starts_with("Blankett listens on http://") {
+                        let _ = first_tx.send(line);
+                    }
                 }
+                let _ = drained_tx.send(());
             });
         }
         // Only the reader threads hold a sender now: when the process ends without listening,
         // both end and the wait below ends with them.
         drop(first_tx);
+        drop(drained_tx);
         let line = match first.recv_timeout(Duration::from_secs(120)) {
             Ok(l) => l,
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                // The pipes close with the process; what it printed is all there.
-                std::thread::sleep(Duration::from_millis(100));
+                // The pipes close with the process: once both are read, what it printed is
+                // all there.
+                for _ in 0..2 {
+                    let _ = drained.recv_timeout(Duration::from_secs(10));
+                }
                 return Err(output.lock().unwrap().clone());
             }
         };
@@ -129,6 +142,7 @@ impl Serve {
             addr,
             output,
             exited: None,
+            drained,
         })
     }
 
@@ -154,7 +168,8 @@ impl Serve {
             });
             self.exited = Some(rx);
         }
-        self.exited
+        let status = self
+            .exited
             .as_ref()
             .unwrap()
             .recv_timeout(Duration::from_secs(secs))
@@ -163,7 +178,12 @@ impl Serve {
                     "the server did not stop within {secs} s:\n{}",
                     self.output()
                 )
-            })
+            });
+        // Everything the process printed is read before its output is looked at.
+        for _ in 0..2 {
+            let _ = self.drained.recv_timeout(Duration::from_secs(10));
+        }
+        status
     }
 
     fn output(&self) -> String {
