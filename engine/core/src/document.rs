@@ -284,6 +284,57 @@ pub fn render_request(
     })
 }
 
+/// The flow's sign message (`signing.message`, or the default) for signer `index` of a case
+/// whose document is `sha256` with `title`: a text template over the answers, `case`,
+/// `document` (`title`, `sha256`, `filename`) and `signer` (`label`, `name`).
+pub fn sign_message(
+    flow: &Flow,
+    case: &Case,
+    env: &Env,
+    index: usize,
+    title: &str,
+    sha256: &str,
+) -> String {
+    let answers = validate_all(flow, &case.answers, env).answers;
+    let mut ctx = crate::rules::top_context(flow, &answers, env);
+    let filename = download_name(flow, case, env);
+    ctx.insert(
+        "document".into(),
+        json!({"title": title, "sha256": sha256, "filename": filename}),
+    );
+    if let Some(sig) = case.signatures.get(index) {
+        ctx.insert(
+            "signer".into(),
+            json!({"label": sig.label.sv, "name": sig.person.name}),
+        );
+    }
+    render_template(&flow.sign_message, &Value::Object(ctx))
+        .map(|m| m.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The name a case's document downloads as: the flow's `document.filename` rendered with the
+/// case's answers (as when the document was made), or `<flow>-<number>.pdf`.
+pub fn download_name(flow: &Flow, case: &Case, env: &Env) -> String {
+    let fallback = || safe_filename(&format!("{}-{}.pdf", flow.id, case.number));
+    let Some(doc) = flow.document.as_ref() else {
+        return fallback();
+    };
+    let Some(pattern) = &doc.filename else {
+        return fallback();
+    };
+    let answers = validate_all(flow, &case.answers, env).answers;
+    let mut ctx = crate::rules::top_context(flow, &answers, env);
+    let title = render_template(&doc.title, &Value::Object(ctx.clone()))
+        .map(|t| t.trim().to_owned())
+        .unwrap_or_default();
+    ctx.insert("document".into(), json!({"title": title}));
+    match render_template(pattern, &Value::Object(ctx)) {
+        Ok(name) if !name.trim().is_empty() => safe_filename(name.trim()),
+        _ => fallback(),
+    }
+}
+
 /// A file name safe on every system: letters (Swedish ones too), digits, `-`, `_`, `.`;
 /// always ending in `.pdf`.
 pub fn safe_filename(name: &str) -> String {

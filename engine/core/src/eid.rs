@@ -68,6 +68,9 @@ pub struct DocumentBinding {
     pub case_number: String,
     /// SHA-256 of the exact PDF bytes that are signed.
     pub sha256: [u8; 32],
+    /// The flow's sign message (`signing.message`), rendered for this signer; shown first.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 impl DocumentBinding {
@@ -77,7 +80,16 @@ impl DocumentBinding {
             title: title.to_owned(),
             case_number: case_number.to_owned(),
             sha256: Sha256::digest(document).into(),
+            message: None,
         }
+    }
+
+    /// The same binding with the flow's sign message (at most [`MAX_SIGN_MESSAGE`] characters
+    /// of it; the reference and the digest always follow).
+    pub fn with_message(mut self, message: &str) -> Self {
+        let m: String = message.trim().chars().take(MAX_SIGN_MESSAGE).collect();
+        self.message = (!m.is_empty()).then_some(m);
+        self
     }
 
     /// The digest as lowercase hex.
@@ -89,8 +101,21 @@ impl DocumentBinding {
     /// calls `simpleMarkdownV1`. Markdown characters in the title and case number are escaped
     /// so they show as typed.
     pub fn visible_text(&self) -> String {
+        let message = self
+            .message
+            .as_deref()
+            .map(|m| {
+                let paragraphs: Vec<String> = m
+                    .split("\n\n")
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(escape_markdown)
+                    .collect();
+                format!("{}\n\n", paragraphs.join("\n\n"))
+            })
+            .unwrap_or_default();
         format!(
-            "# Underskrift / Signature\n\n{}\n\nÄrende / Case: {}\n\nSHA-256: {}\n",
+            "# Underskrift / Signature\n\n{message}{}\n\nÄrende / Case: {}\n\nSHA-256: {}\n",
             escape_markdown(&self.title),
             escape_markdown(&self.case_number),
             self.sha256_hex()
@@ -128,6 +153,9 @@ pub fn escape_markdown(text: &str) -> String {
     }
     out
 }
+
+/// How much of a flow's sign message goes to the eID app (BankID shows a few screens).
+pub const MAX_SIGN_MESSAGE: usize = 1000;
 
 /// What to start.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

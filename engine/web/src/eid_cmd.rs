@@ -1,6 +1,7 @@
 //! `blankett eid try`: the operator's smoke test of an eID provider. Runs a real order against
-//! the configured provider (`[eid]` in the configuration file), prints the animated QR code
-//! and the status messages, and finally the identity.
+//! the configured provider (`[eid]` of the same configuration file `serve` reads, with the same
+//! environment variables), prints the animated QR code and the status messages, and finally
+//! the identity.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -31,7 +32,8 @@ pub enum EidCommand {
 pub struct TryArgs {
     /// The provider id: `bankid` or `test`.
     pub provider: String,
-    /// The configuration file (TOML with an `[eid]` section).
+    /// The configuration file, as for `serve` (environment variables BLANKETT__SECTION__KEY
+    /// override it).
     #[arg(long)]
     pub config: PathBuf,
     /// Only this person may complete the order (12 digits).
@@ -73,15 +75,28 @@ pub fn run(args: EidArgs) -> anyhow::Result<ExitCode> {
         interval: COLLECT_INTERVAL,
         show_qr: !args.no_qr,
     };
+    let config = crate::app::Config::load(Some(&args.config), std::env::vars())?;
+    let providers = config
+        .eid_settings()
+        .providers(&config.base_dir)
+        .map_err(|e| anyhow::anyhow!("eID: {e}"))?;
+    let provider = providers
+        .get(&args.provider)
+        .map_err(|e| anyhow::anyhow!("{e} (configured: {})", providers.ids().join(", ")))?
+        .clone();
     let mut out = std::io::stdout();
-    match smoke::run_blocking(
-        &args.config,
-        &args.provider,
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = runtime.block_on(smoke::run(
+        provider.as_ref(),
         &options,
         &clock::now_utc,
         &TokioSleeper,
         &mut out,
-    ) {
+    ));
+    match outcome {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(SmokeError::Failed { .. }) => Ok(ExitCode::from(1)),
         Err(e) => Err(e).context("eid try"),

@@ -9,7 +9,8 @@ mod support;
 use bankid_server::{Outcome, Pki, Script, TestServer};
 use support::{blankett, text};
 
-/// Writes certificate files and a configuration file as an operator would.
+/// Writes certificate files and a configuration file as an operator would: the same file
+/// `blankett serve --config` reads.
 fn config(dir: &std::path::Path, server: &TestServer, pki: &Pki) -> String {
     std::fs::write(dir.join("ca.pem"), &pki.server_ca.cert_pem).unwrap();
     std::fs::write(dir.join("rp.pem"), &pki.client.cert_pem).unwrap();
@@ -18,7 +19,7 @@ fn config(dir: &std::path::Path, server: &TestServer, pki: &Pki) -> String {
     std::fs::write(
         &file,
         format!(
-            "[eid]\nenvironment = \"test\"\n\n[eid.bankid]\nurl = \"{}\"\nserver_ca = \"ca.pem\"\nclient_cert = \"rp.pem\"\nclient_key = \"rp.key\"\n",
+            "environment = \"test\"\n\n[eid.bankid]\nurl = \"{}\"\nserver_ca = \"ca.pem\"\nclient_cert = \"rp.pem\"\nclient_key = \"rp.key\"\n",
             server.base_url()
         ),
     )
@@ -37,6 +38,14 @@ fn eid_try_identifies_against_the_local_bankid_server() {
     });
     let dir = tempfile::tempdir().unwrap();
     let file = config(dir.path(), &server, &pki);
+    // One file for every command: `serve` reads it as it is.
+    let serve_config = blankett_web::app::Config::load(
+        Some(std::path::Path::new(&file)),
+        Vec::<(String, String)>::new(),
+    )
+    .unwrap();
+    serve_config.check().unwrap();
+    assert!(serve_config.eid.bankid.is_some());
 
     let o = blankett(&[
         "eid",

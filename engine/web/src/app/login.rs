@@ -9,6 +9,7 @@ use blankett_core::ids::Personnummer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::eid_watch::Answer;
 use super::forms::Form;
 use super::session::{PendingOrder, Purpose, SessionUser};
 use super::{AppError, AppState, Ctx, redirect, safe_next, signing};
@@ -89,9 +90,16 @@ pub async fn start_order(
     ctx: &Ctx,
     provider_id: &str,
     same_device: bool,
-    request: StartRequest,
+    mut request: StartRequest,
     purpose: Purpose,
 ) -> Result<Response, AppError> {
+    // On the same device the eID app returns the person to the waiting page in this browser.
+    if same_device {
+        request.return_url = Some(format!(
+            "{}/eid/wait",
+            app.config.public_url().trim_end_matches('/')
+        ));
+    }
     if !app.allow_eid_start(ctx.ip) {
         return Err(AppError::TooManyRequests);
     }
@@ -103,6 +111,7 @@ pub async fn start_order(
     if let Some(old) = ctx.session.read(|d| d.order.clone())
         && let Ok(p) = app.providers.for_order(&old.handle)
     {
+        app.watches.forget(&old.handle.order_ref);
         let _ = p.cancel(&old.handle).await;
     }
     let retry = back_to(&purpose);
@@ -242,8 +251,28 @@ pub async fn poll(app: &AppState, ctx: &Ctx) -> Result<Poll, AppError> {
     let provider = app
         .providers
         .for_order(&order.handle)
-        .map_err(AppError::internal)?;
-    let progress = provider.collect(&order.handle, clock::now_utc()).await;
+        .map_err(AppError::internal)?
+        .clone();
+    // The order is collected in the background; this reads its latest answer at once.
+    let progress = match app.watches.latest(provider, &order.handle).await {
+        Answer::Waiting => Ok(Progress::Pending {
+            hint: "starting".into(),
+            message: blankett_core::eid::UserMessage {
+                sv: "Väntar på svar från e-legitimationen …".into(),
+                en: "Waiting for the eID to answer …".into(),
+            },
+        }),
+        Answer::Progress(p) => Ok(p),
+        Answer::Trouble(m) => Err(EidError::Transport(m)),
+        Answer::Failed(e) => Err(e),
+    };
+    let ended = !matches!(
+        progress,
+        Ok(Progress::Pending { .. }) | Err(EidError::Transport(_))
+    );
+    if ended {
+        app.watches.forget(&order.handle.order_ref);
+    }
     let en = ctx.en();
     let pick = |m: &blankett_core::eid::UserMessage| if en { m.en.clone() } else { m.sv.clone() };
     match progress {
@@ -419,6 +448,7 @@ pub async fn cancel(
     let order = ctx.session.write(|d| d.order.take());
     let back = match &order {
         Some(o) => {
+            app.watches.forget(&o.handle.order_ref);
             if let Ok(p) = app.providers.for_order(&o.handle) {
                 let _ = p.cancel(&o.handle).await;
             }

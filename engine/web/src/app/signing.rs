@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use blankett_core::case::{self, Actor, Case, Command, Person, Status, current_signer};
-use blankett_core::document::{safe_filename, sha256_hex};
-use blankett_core::eid::{Completion, DocumentBinding, StartRequest};
+use blankett_core::document::sha256_hex;
+use blankett_core::eid::{Completion, DocumentBinding, Evidence, StartRequest};
 use blankett_core::store::{CaseWrite, DocumentKind, NewDocument, SignatureEvidence};
 use blankett_pades::{Placement, SignatureRequest, SignerIdentity};
 use serde_json::{Value, json};
@@ -36,18 +36,45 @@ pub async fn download(
         .latest_document(&case.id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let name = safe_filename(&format!("{}-{}.pdf", flow.id, case.number));
+    let (now, _) = clock::now_local();
+    let env = blankett_core::case::env_for(&case, &flow, now, None);
+    let name = blankett_core::document::download_name(&flow, &case, &env);
     Ok((
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
+            (header::CONTENT_DISPOSITION, content_disposition(&name)),
         ],
         doc.bytes,
     )
         .into_response())
+}
+
+/// `attachment` with the name twice: plain ASCII (Å → A, others `-`) for old clients, and in
+/// UTF-8 (RFC 6266/5987) for every current one.
+pub fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| match c {
+            'å' | 'ä' => 'a',
+            'Å' | 'Ä' => 'A',
+            'ö' => 'o',
+            'Ö' => 'O',
+            'é' => 'e',
+            c if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') => c,
+            _ => '-',
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 /// `GET /cases/{id}/document/pages/{n}`: page `n` (from 1) as PNG, drawn from the stored bytes.
@@ -109,6 +136,7 @@ async fn render_sign(
         .await?
         .ok_or_else(|| AppError::internal("a case being signed has no document"))?;
     let sha = doc.sha256.clone();
+    let sign_text = binding_for(case, flow, i, &doc.bytes).visible_text();
     let pages = tokio::task::spawn_blocking(move || blankett_pdf::pages::page_count(&doc.bytes))
         .await
         .map_err(AppError::internal)?
@@ -130,6 +158,7 @@ async fn render_sign(
             "case_number": case.number,
             "signer_label": ctx.t(&sig.label.sv, &sig.label.en),
             "sha256": sha,
+            "sign_text": sign_text,
             "download_url": format!("/cases/{}/document", case.id),
             "pages": pages,
             "providers": provider_views_at(app, ctx, required_level(flow)),
@@ -186,8 +215,7 @@ pub async fn start(
             "this eID does not reach the assurance level the e-service requires",
         ));
     }
-    let title = format!("{} – {}", flow.title.sv, case.number);
-    let binding = DocumentBinding::of_bytes(&title, &case.number, &doc.bytes);
+    let binding = binding_for(&case, &flow, i, &doc.bytes);
     let request = StartRequest::sign_document(
         ctx.ip,
         &binding,
@@ -206,6 +234,40 @@ pub async fn start(
         },
     )
     .await
+}
+
+/// What signer `index` signs: the exact bytes, the title and case number, and the flow's sign
+/// message rendered for them. The signing page shows this text; the eID app gets it.
+fn binding_for(
+    case: &Case,
+    flow: &blankett_core::Flow,
+    index: usize,
+    bytes: &[u8],
+) -> DocumentBinding {
+    let title = format!("{} – {}", flow.title.sv, case.number);
+    let binding = DocumentBinding::of_bytes(&title, &case.number, bytes);
+    let (now, _) = clock::now_local();
+    let env = case::env_for(case, flow, now, None);
+    let message = blankett_core::document::sign_message(
+        flow,
+        case,
+        &env,
+        index,
+        &title,
+        &binding.sha256_hex(),
+    );
+    binding.with_message(&message)
+}
+
+/// The provider's evidence with the text the signer was shown and approved (as sent, in
+/// simpleMarkdownV1) under `user_visible_data`, so the record says what was signed for.
+fn with_sign_text(evidence: &Evidence, order: &PendingOrder) -> Evidence {
+    let mut e = evidence.clone();
+    if let Some(text) = &order.handle.request.visible_text {
+        e.attributes
+            .insert("user_visible_data".to_owned(), text.clone());
+    }
+    e
 }
 
 /// Called when a signing order completed: signs the PDF and records it. Returns where to go.
@@ -344,7 +406,7 @@ pub async fn complete(
             field: sig.field.clone(),
             personnummer: done.identity.personnummer.clone(),
             signed_sha256: sha256.clone(),
-            evidence: done.evidence.clone(),
+            evidence: with_sign_text(&done.evidence, order),
         }),
     };
     match write(app, case.revision, &out, Some(w)).await {

@@ -93,6 +93,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Plans the messages of case writes; wakes this instance's delivery worker.
     pub notifier: Arc<Notifier>,
+    /// The eID orders this instance collects in the background.
+    pub(crate) watches: Arc<super::eid_watch::Watches>,
     rate: Arc<Mutex<HashMap<IpAddr, (Instant, u32)>>>,
     /// The cases this instance last wrote, by id; see [`AppState::recent_case`].
     recent: Arc<Mutex<RecentCases>>,
@@ -279,6 +281,7 @@ impl AppState {
             pages: Arc::new(pages),
             metrics: Arc::new(Metrics::default()),
             rate: Arc::new(Mutex::new(HashMap::new())),
+            watches: Arc::new(super::eid_watch::Watches::default()),
             recent: Arc::new(Mutex::new(RecentCases::default())),
             sessions: Arc::new(Mutex::new(HashMap::new())),
             backend,

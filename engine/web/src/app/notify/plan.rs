@@ -301,7 +301,9 @@ impl Notifier {
         out
     }
 
-    /// A signer's addresses as the flow gives them (a party's `email:`/`phone:`).
+    /// A signer's addresses as the flow gives them: a party's `email:`/`phone:`, and for the
+    /// applicant the flow's `contact:` (every message to the applicant goes there, so a
+    /// citizen who is not on the staff directory is reached too).
     fn own_contact(
         &self,
         flow: &Flow,
@@ -309,8 +311,10 @@ impl Notifier {
         env: &blankett_core::rules::Env,
         sig: &case::Signature,
     ) -> (Option<String>, Option<String>) {
-        let Role::Party(party) = &sig.who else {
-            return (None, None);
+        let party = match &sig.who {
+            Role::Party(party) => party,
+            Role::Applicant => return case::applicant_contact(flow, &case.answers, env),
+            Role::CaseWorker => return (None, None),
         };
         case::party_contacts(flow, party, &case.answers, env)
             .ok()
