@@ -40,6 +40,10 @@ use crate::world::DocWorld;
 /// How templates import Blankett's library.
 pub const LIBRARY_IMPORT: &str = "@blankett/doc:1.0.0";
 
+/// The template of a receipt (a copy of what a person sent): `data.receipt` holds `title`,
+/// `site`, `flow`, `number`, `submitted` and `steps` (`title`, `rows` of `label` and `lines`).
+pub const RECEIPT_TEMPLATE: &str = include_str!("../typst/receipt.typ");
+
 /// The label `signature-field` puts on its corner markers.
 const SIGNATURE_LABEL: &str = "blankett-signature";
 

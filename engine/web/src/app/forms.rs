@@ -210,18 +210,29 @@ pub fn add_item(answers: &mut Value, path: &str) {
     }
 }
 
-pub fn remove_item(answers: &mut Value, path: &str) {
-    let Some((group, index)) = path.rsplit_once('.') else {
-        return;
-    };
-    let Ok(i) = index.parse::<usize>() else {
-        return;
-    };
-    if let Some(Value::Array(items)) = pointer_mut(answers, group)
-        && i < items.len()
-    {
-        items.remove(i);
+pub fn remove_item(answers: &mut Value, path: &str) -> Option<Value> {
+    let (group, index) = path.rsplit_once('.')?;
+    let i = index.parse::<usize>().ok()?;
+    match pointer_mut(answers, group) {
+        Some(Value::Array(items)) if i < items.len() => Some(items.remove(i)),
+        _ => None,
     }
+}
+
+/// Puts an item removed from the group at dotted `group` back at `index` (or last, when the
+/// group has fewer items now).
+pub fn restore_item(answers: &mut Value, group: &str, index: usize, item: Value) {
+    if let Some(Value::Array(items)) = pointer_mut(answers, group) {
+        let at = index.min(items.len());
+        items.insert(at, item);
+    } else if let Some(slot) = pointer_slot(answers, group) {
+        *slot = Value::Array(vec![item]);
+    }
+}
+
+/// The label of a group's item as the page shows it ("Sammanträde 2"), for `path.N`.
+pub fn item_label(fields: &[Field], path: &str, en: bool) -> Option<String> {
+    item_context(fields, &format!("{path}.x"), en)
 }
 
 /// Gives every repeating group (also nested ones) of `fields` in the step object `answers` as
@@ -318,6 +329,33 @@ impl FieldContext<'_> {
     }
 }
 
+/// Which item of which repeating group a path (relative to the step: `items.1.date`) is in,
+/// as a person reads it: "Sammanträde 2" (nested groups: "Ledamot 3, Uppdrag 1"); `None`
+/// outside groups. The error summary puts it before the message, so three "Fyll i ”Datum”"
+/// say which dates.
+pub fn item_context(fields: &[Field], rel: &str, en: bool) -> Option<String> {
+    let segs: Vec<&str> = rel.split('.').collect();
+    let mut parts = Vec::new();
+    let mut fields = fields;
+    let mut i = 0;
+    while let Some(group) = fields.iter().find(|f| {
+        let p = f.local_path();
+        f.kind == FieldType::Group
+            && segs.len() > i + p.len()
+            && p.iter().zip(&segs[i..]).all(|(a, b)| a == b)
+    }) {
+        let at = i + group.local_path().len();
+        let Some(index) = segs.get(at).and_then(|s| s.parse::<usize>().ok()) else {
+            break;
+        };
+        let label = if en { &group.label.en } else { &group.label.sv };
+        parts.push(format!("{label} {}", index + 1));
+        fields = &group.children;
+        i = at + 1;
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 /// The `id` of a field's input (and the error summary's link target).
 pub fn anchor(path: &str) -> String {
     format!("f-{}", path.replace('.', "-"))
@@ -344,9 +382,9 @@ fn views(
     let mut out = Vec::new();
     for f in fields {
         let path = format!("{prefix}{}", f.local_path().join("."));
-        if !cx.shown(ix, &path) {
-            continue;
-        }
+        // A hidden field is drawn hidden (the `hidden` attribute, which needs no script), so
+        // that the page's script can show it the moment an answer reveals it.
+        let hidden = !cx.shown(ix, &path);
         let value = get_path(answers, &f.local_path());
         let section = f
             .section
@@ -360,9 +398,13 @@ fn views(
             "label": cx.text(&f.label),
             "help": f.help.as_ref().map(|h| cx.text(h)),
             "required": f.required,
+            // Only a field that may always be left empty is called optional: one required
+            // under a condition is not, nor a computed value.
+            "optional": !f.required && f.required_if.is_none() && f.compute.is_none(),
             "error": cx.error(ix, &path),
             "section": section,
             "readonly": f.compute.is_some(),
+            "hidden": hidden,
             "value": "",
             "options": [],
             "input_type": "text",
@@ -469,6 +511,18 @@ fn views(
         {
             set(&mut view, "value", Value::String(display_input(f, v)));
         }
+        // A computed value is shown as a value (as the document shows it), not as an input.
+        let kind = if f.compute.is_some() && matches!(kind, "input" | "textarea") {
+            let shown = match value {
+                Some(Value::Number(n)) => super::review::display_number(f, n),
+                Some(v) => value_string(v),
+                None => String::new(),
+            };
+            set(&mut view, "value", Value::String(shown));
+            "computed"
+        } else {
+            kind
+        };
         set(&mut view, "kind", json!(kind));
         out.push(view);
     }
@@ -499,11 +553,11 @@ pub fn value_string(v: &Value) -> String {
     }
 }
 
-/// Whether saving revealed questions the page did not show: a field that was evaluated as
-/// hidden before the save and is shown after it. A field that was not evaluated before (an
-/// item of a repeating group the page added by itself) was shown by the page, as
-/// [`FieldContext`] shows every field it has no verdict on, so it is not new.
-pub fn revealed(before: &[(String, bool)], after: &[(String, bool)]) -> bool {
+/// The questions (paths relative to the step) a save revealed that the page did not show: a
+/// field evaluated as hidden before the save and shown after it. A field that was not
+/// evaluated before (an item of a repeating group the page added by itself) was shown by the
+/// page, as [`FieldContext`] shows every field it has no verdict on, so it is not new.
+pub fn newly_shown(before: &[(String, bool)], after: &[(String, bool)]) -> BTreeSet<String> {
     let hidden: BTreeSet<&str> = before
         .iter()
         .filter(|(_, shown)| !*shown)
@@ -511,7 +565,9 @@ pub fn revealed(before: &[(String, bool)], after: &[(String, bool)]) -> bool {
         .collect();
     after
         .iter()
-        .any(|(p, shown)| *shown && hidden.contains(p.as_str()))
+        .filter(|(p, shown)| *shown && hidden.contains(p.as_str()))
+        .map(|(p, _)| p.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -537,12 +593,32 @@ mod tests {
         let before = v(&[("kind", true), ("detail", false)]);
         // An item the page showed by default, without a verdict before: not new.
         let items = v(&[("kind", true), ("detail", false), ("g.0.name", true)]);
-        assert!(!revealed(&before, &items));
+        assert!(newly_shown(&before, &items).is_empty());
         // A choice that shows a hidden field: new.
         let shown = v(&[("kind", true), ("detail", true)]);
-        assert!(revealed(&before, &shown));
+        assert!(!newly_shown(&before, &shown).is_empty());
         // Hiding a field is not a new question.
-        assert!(!revealed(&shown, &before));
+        assert!(newly_shown(&shown, &before).is_empty());
+    }
+
+    #[test]
+    fn an_error_in_a_group_item_names_the_item() {
+        let sources = crate::defs_fs::read(&[
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../flows/arvode")
+        ]);
+        let (defs, _) = blankett_core::load(&sources);
+        let flow = defs.flow("arvode").unwrap();
+        let step = flow.step("meetings").unwrap();
+        assert_eq!(
+            item_context(&step.fields, "items.1.date", false).as_deref(),
+            Some("Sammanträde 2")
+        );
+        assert_eq!(
+            item_context(&step.fields, "items.0.date", true).as_deref(),
+            Some("Meeting 1")
+        );
+        assert_eq!(item_context(&step.fields, "items", false), None);
+        assert_eq!(item_context(&step.fields, "total", false), None);
     }
 
     #[test]

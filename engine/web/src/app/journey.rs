@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use blankett_core::Flow;
 use blankett_core::case::{self, Actor, Case, Command, Outcome, Status};
@@ -178,7 +178,12 @@ fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response,
                 .path
                 .strip_prefix(&format!("{}.", r.step.id))
                 .unwrap_or(&e.path);
-            json!({"anchor": forms::anchor(rel), "message": if en { &e.message.en } else { &e.message.sv }})
+            let message = if en { &e.message.en } else { &e.message.sv };
+            let message = match forms::item_context(&r.step.fields, rel, en) {
+                Some(item) => format!("{item}: {message}"),
+                None => message.clone(),
+            };
+            json!({"anchor": forms::anchor(rel), "message": message})
         })
         .collect();
     let has_previous = case::previous_step(r.flow, r.case, &r.step.id, &env, r.actor).is_some();
@@ -199,7 +204,13 @@ fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response,
             "step_title": title,
             "step_description": r.step.description.as_ref().map(|d| ctx.t(&d.sv, &d.en)),
             "action": format!("/cases/{}/steps/{}", r.case.id, r.step.id),
-            "visibility_url": "",
+            "visibility_url": format!("/cases/{}/steps/{}/visibility", r.case.id, r.step.id),
+            "undo": ctx.session.read(|d| {
+                d.removed
+                    .as_ref()
+                    .filter(|x| x.case_id == r.case.id && x.step == r.step.id)
+                    .map(|x| if en { x.label.1.clone() } else { x.label.0.clone() })
+            }),
             "revision": r.case.revision,
             "fields": fields,
             "errors": errors,
@@ -247,6 +258,44 @@ pub async fn step_page(
             errors: Vec::new(),
         },
     )
+}
+
+/// `POST /cases/{id}/steps/{step}/visibility`: which fields of the step are hidden for the
+/// answers in the form (not saved), decided by the same rules as a save. The page's script
+/// asks this when an answer changes, so questions appear and disappear as the person answers;
+/// without the script, a save does the same.
+pub async fn visibility(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path((id, step_id)): Path<(String, String)>,
+    form: Form,
+) -> Result<Response, AppError> {
+    form.check_csrf(&ctx)?;
+    let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
+    let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
+    if !journey_steps(&flow, &case, &actor)
+        .iter()
+        .any(|s| s.id == step.id)
+    {
+        return Err(AppError::NotFound);
+    }
+    let mut posted = forms::step_answers(step, &form);
+    forms::pad_groups(&step.fields, &mut posted);
+    let mut all = case.answers.clone();
+    if !all.is_object() {
+        all = json!({});
+    }
+    if let Value::Object(m) = &mut all {
+        m.insert(step.id.clone(), posted);
+    }
+    let (now, _) = clock::now_local();
+    let env = case::env_for(&case, &flow, now, Some(&actor.person));
+    let hidden: Vec<String> = visible_fields(&flow, step, &all, &env)
+        .into_iter()
+        .filter(|(_, shown)| !shown)
+        .map(|(path, _)| path)
+        .collect();
+    Ok(axum::Json(json!({ "hidden": hidden })).into_response())
 }
 
 /// Writes a command's outcome; a stale revision becomes `Err(None)` so the caller can show
@@ -322,10 +371,36 @@ pub async fn save_step(
     let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
     let action = form.get("_action").unwrap_or("next").to_owned();
     let mut answers = forms::step_answers(step, &form);
+    // What was removed last on this step can be put back ("Ångra"); any other save forgets it.
+    let removed_before = ctx.session.read(|d| d.removed.clone());
+    let mut removed = None;
     if let Some(group) = action.strip_prefix("add:") {
         forms::add_item(&mut answers, group);
-    } else if let Some(item) = action.strip_prefix("remove:") {
-        forms::remove_item(&mut answers, item);
+    } else if let Some(path) = action.strip_prefix("remove:") {
+        let label = (
+            forms::item_label(&step.fields, path, false),
+            forms::item_label(&step.fields, path, true),
+        );
+        if let (Some(item), Some((group, index))) = (
+            forms::remove_item(&mut answers, path),
+            path.rsplit_once('.'),
+        ) && let (Some(sv), Some(en), Ok(index)) = (label.0, label.1, index.parse::<usize>())
+        {
+            removed = Some(super::session::RemovedItem {
+                case_id: id.clone(),
+                step: step.id.clone(),
+                group: group.to_owned(),
+                index,
+                item,
+                label: (sv, en),
+            });
+        }
+    } else if action == "undo-remove"
+        && let Some(r) = removed_before
+            .as_ref()
+            .filter(|r| r.case_id == id && r.step == step.id)
+    {
+        forms::restore_item(&mut answers, &r.group, r.index, r.item.clone());
     }
     let (now, _) = clock::now_local();
     let env = case::env_for(&case, &flow, now, Some(&actor.person));
@@ -373,6 +448,23 @@ pub async fn save_step(
     }
     let saved = out.case;
     let here = format!("/cases/{id}/steps/{}", step.id);
+    if removed_before.is_some() || removed.is_some() {
+        ctx.session.write(|d| d.removed = removed.clone());
+    }
+    if let Some(r) = &removed {
+        ctx.session.set_notice(
+            format!("{} togs bort.", r.label.0),
+            format!("{} was removed.", r.label.1),
+        );
+    }
+    if action == "undo-remove"
+        && let Some(r) = &removed_before
+    {
+        ctx.session.set_notice(
+            format!("{} är tillbaka.", r.label.0),
+            format!("{} is back.", r.label.1),
+        );
+    }
     match action.as_str() {
         "save" => {
             ctx.session.set_notice(
@@ -381,7 +473,9 @@ pub async fn save_step(
             );
             Ok(redirect(&here))
         }
-        a if a.starts_with("add:") || a.starts_with("remove:") => Ok(redirect(&here)),
+        a if a.starts_with("add:") || a.starts_with("remove:") || a == "undo-remove" => {
+            Ok(redirect(&here))
+        }
         "back" => {
             let back = case::apply(
                 &flow,
@@ -403,7 +497,33 @@ pub async fn save_step(
             }
         }
         _ => {
-            if !out.errors.is_empty() {
+            let env = case::env_for(&saved, &flow, now, Some(&actor.person));
+            let shown_after = visible_fields(&flow, step, &saved.answers, &env);
+            // A question this save revealed was never seen: it is not an error yet.
+            let mut new_questions = forms::newly_shown(&shown_before, &shown_after);
+            // The page's script showed these already (live show/hide): they were seen.
+            if let Some(seen) = form.get("_seen") {
+                let seen: std::collections::BTreeSet<&str> = seen.lines().collect();
+                new_questions.retain(|p| !seen.contains(p.as_str()));
+            }
+            let errors: Vec<FieldError> = out
+                .errors
+                .into_iter()
+                .filter(|e| {
+                    let rel = e
+                        .path
+                        .strip_prefix(&format!("{}.", step.id))
+                        .unwrap_or(&e.path);
+                    !new_questions.contains(rel)
+                })
+                .collect();
+            if !new_questions.is_empty() {
+                ctx.session.set_notice(
+                    "Dina svar är sparade. Fler frågor har tillkommit på den här sidan.",
+                    "Your answers are saved. More questions have appeared on this page.",
+                );
+            }
+            if !errors.is_empty() {
                 let step_answers = saved.answers.get(&step.id).cloned().unwrap_or(json!({}));
                 return render_step(
                     &app,
@@ -414,17 +534,11 @@ pub async fn save_step(
                         actor: &actor,
                         step,
                         answers: step_answers,
-                        errors: out.errors,
+                        errors,
                     },
                 );
             }
-            let env = case::env_for(&saved, &flow, now, Some(&actor.person));
-            let shown_after = visible_fields(&flow, step, &saved.answers, &env);
-            if forms::revealed(&shown_before, &shown_after) {
-                ctx.session.set_notice(
-                    "Dina svar är sparade. Fler frågor har tillkommit på den här sidan.",
-                    "Your answers are saved. More questions have appeared on this page.",
-                );
+            if !new_questions.is_empty() {
                 return Ok(redirect(&here));
             }
             Ok(redirect(&next_location(&saved, &flow)))
@@ -493,12 +607,12 @@ fn render_review(
         .map(|e| {
             let (step, rel) = e.path.split_once('.').unwrap_or((&e.path, ""));
             json!({
-                "anchor": format!("/cases/{}/steps/{step}#{}", case.id, forms::anchor(rel)),
+                "href": format!("/cases/{}/steps/{step}#{}", case.id, forms::anchor(rel)),
                 "message": if en { &e.message.en } else { &e.message.sv },
             })
         })
         .collect();
-    // The error summary links to other pages here, so `anchor` holds a full link.
+    // The error summary links to other pages here: `href` is a full link.
     let by_case_worker = case.started_as == Starter::CaseWorker;
     let back = journey_steps(flow, case, actor)
         .iter()
@@ -595,7 +709,88 @@ pub async fn receipt(
             "case_number": case.number,
             "message": format!("{} {}", ctx.t("Tack! Ditt ärende har kommit in till", "Thank you. Your case has reached"), ctx.t(&flow.title.sv, &flow.title.en)),
             "case_url": format!("/cases/{id}"),
+            "receipt_url": (case.status != Status::Draft).then(|| format!("/cases/{id}/receipt.pdf")),
         }),
     )
     .map(IntoResponse::into_response)
+}
+
+/// `GET /cases/{id}/receipt.pdf`: a copy of what was sent, as the review page shows it, as a
+/// PDF/A (made with the built-in receipt template). For whoever may see the case, once it has
+/// been sent in.
+pub async fn receipt_pdf(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    use blankett_core::document::{DocumentMeta, RenderOptions, RenderRequest};
+    let (case, flow, _) = visible_case(&app, &ctx, &id).await?;
+    if case.status == Status::Draft {
+        return Err(AppError::NotFound);
+    }
+    let (now, offset) = clock::now_local();
+    let env = case::env_for(&case, &flow, now, None);
+    let steps = super::review::summary(&flow, &case, &env, false, &|_| None);
+    let events = app.store.events(&case.id).await?;
+    let submitted = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == case::EventKind::Submitted)
+        .map(|e| e.at.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default();
+    let title = format!("Kvitto – {} – {}", flow.title.sv, case.number);
+    let data = json!({
+        "receipt": {
+            "title": title,
+            "site": app.config.site.name,
+            "flow": flow.title.sv,
+            "number": case.number,
+            "submitted": submitted,
+            "steps": steps,
+        }
+    });
+    let mut files = std::collections::BTreeMap::new();
+    files.insert(
+        "receipt.typ".to_owned(),
+        blankett_pdf::RECEIPT_TEMPLATE.as_bytes().to_vec(),
+    );
+    let request = RenderRequest {
+        files: std::sync::Arc::new(files),
+        template: "receipt.typ".into(),
+        dir: "receipt".into(),
+        data,
+        meta: DocumentMeta {
+            title: title.clone(),
+            author: app.config.site.name.clone(),
+            language: blankett_core::def::Language::Sv,
+            standard: blankett_core::def::PdfStandard::PdfA2b,
+            flow_id: flow.id.clone(),
+            flow_revision: flow.def.revision,
+            flow_hash: flow.content_hash.clone(),
+            template_sha256: blankett_core::document::sha256_hex(
+                blankett_pdf::RECEIPT_TEMPLATE.as_bytes(),
+            ),
+            filename: format!("kvitto-{}.pdf", case.number),
+        },
+        now,
+        utc_offset_minutes: offset,
+    };
+    let renderer = app.renderer.clone();
+    let doc =
+        tokio::task::spawn_blocking(move || renderer.render(&request, RenderOptions::default()))
+            .await
+            .map_err(AppError::internal)?
+            .map_err(AppError::internal)?;
+    let name = blankett_core::document::safe_filename(&format!("kvitto-{}.pdf", case.number));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                super::signing::content_disposition(&name),
+            ),
+        ],
+        doc.pdf,
+    )
+        .into_response())
 }

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod config;
+mod eid_watch;
 mod error;
 mod forms;
 mod journey;
@@ -147,8 +148,31 @@ impl Ctx {
             "user": user,
             "csrf": self.session.csrf(),
             "return_to": self.path,
+            "login_next": login_next(&self.path),
             "notice": self.session.take_notice(self.en()),
         })
+    }
+}
+
+/// Where "Log in" in the header returns to from `path`: the page itself, except on the login
+/// and eID pages, where it keeps where the person was going (their own `next`) instead of
+/// nesting the login page in itself.
+pub fn login_next(path: &str) -> String {
+    let (page, query) = path.split_once('?').unwrap_or((path, ""));
+    let on_login = page == "/login" || page.starts_with("/eid/") || page.starts_with("/test-eid/");
+    if !on_login {
+        return safe_next(path);
+    }
+    let next = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    let next = safe_next(&next);
+    // A `next` that is itself a login page would nest again.
+    if next.starts_with("/login") {
+        "/".to_owned()
+    } else {
+        next
     }
 }
 
@@ -209,9 +233,14 @@ pub fn router(state: AppState) -> Router {
             "/cases/{id}/steps/{step}",
             get(journey::step_page).post(journey::save_step),
         )
+        .route(
+            "/cases/{id}/steps/{step}/visibility",
+            post(journey::visibility),
+        )
         .route("/cases/{id}/review", get(journey::review_page))
         .route("/cases/{id}/submit", post(journey::submit))
         .route("/cases/{id}/receipt", get(journey::receipt))
+        .route("/cases/{id}/receipt.pdf", get(journey::receipt_pdf))
         .route("/cases/{id}", get(worker::case_page))
         .route("/cases/{id}/assign", post(worker::assign))
         .route("/cases/{id}/return", post(worker::return_case))
@@ -491,6 +520,7 @@ fn error_page(app: &AppState, session: &Session, page: &ErrorPage, request_id: &
         "user": user,
         "csrf": csrf,
         "return_to": page.retry.clone().unwrap_or_else(|| "/".to_owned()),
+        "login_next": login_next(page.retry.as_deref().unwrap_or("/")),
         "heading": heading,
         "message": message,
         "retry": page.retry,

@@ -72,7 +72,27 @@ fn rows_of(
             }
             continue;
         }
-        out.push(json!({"label": t(&f.label), "lines": lines(f, v, en, t)}));
+        // A computed value is not the person's to change: no "Change" link for it.
+        out.push(json!({
+            "label": t(&f.label),
+            "lines": lines(f, v, en, t),
+            "computed": f.compute.is_some(),
+            "anchor": super::forms::anchor(&path),
+        }));
+    }
+}
+
+/// A number as documents show it: a space between thousands, a decimal comma, the field's
+/// decimals ("5 705,00").
+pub fn display_number(f: &Field, n: &serde_json::Number) -> String {
+    let decimals = if f.kind == FieldType::Decimal {
+        f.decimals
+    } else {
+        0
+    };
+    match n.as_f64() {
+        Some(x) => blankett_core::expr::swedish_number(x, decimals),
+        None => n.to_string(),
     }
 }
 
@@ -100,7 +120,8 @@ pub fn lines(f: &Field, v: &Value, en: bool, t: &dyn Fn(&Text) -> String) -> Vec
         ],
         (FieldType::MultiChoice, Value::Array(a)) => a.iter().map(option).collect(),
         (FieldType::Choice, x) => vec![option(x)],
-        (FieldType::Decimal, Value::Number(n)) => vec![n.to_string().replace('.', ",")],
+        (FieldType::Decimal, Value::Number(n)) => vec![display_number(f, n)],
+        (FieldType::Integer, Value::Number(n)) => vec![display_number(f, n)],
         (FieldType::Datetime, Value::String(s)) => vec![s.replace('T', " ")],
         (_, Value::String(s)) if s.is_empty() => Vec::new(),
         (_, x) => value_string(x).lines().map(str::to_owned).collect(),

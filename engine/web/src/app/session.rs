@@ -28,6 +28,19 @@ pub struct SessionUser {
     pub provider: String,
 }
 
+/// An item removed from a repeating group, kept so that the removal can be undone.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RemovedItem {
+    pub case_id: String,
+    pub step: String,
+    /// The group's dotted path in the step (`items`, `party.signatories`).
+    pub group: String,
+    pub index: usize,
+    pub item: serde_json::Value,
+    /// "Sammanträde 2" (Swedish, English).
+    pub label: (String, String),
+}
+
 /// What a pending eID order is for.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "for", rename_all = "snake_case")]
@@ -66,6 +79,10 @@ pub struct SessionData {
     /// login (`GET /e/{flow}/start`) without a second press.
     #[serde(default)]
     pub pending_start: Option<String>,
+    /// The repeating-group item last removed on a step, until the next save: "Ångra" puts it
+    /// back.
+    #[serde(default)]
+    pub removed: Option<RemovedItem>,
     /// Set when loaded close to expiry: the session layer then saves it with a new expiry.
     #[serde(skip)]
     pub extend: bool,

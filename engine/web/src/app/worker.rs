@@ -247,16 +247,18 @@ async fn render_case(
         .iter()
         .map(|e| {
             let (step, rel) = e.path.split_once('.').unwrap_or((&e.path, ""));
-            let anchor = if flow.step(step).is_some() {
+            // A field's error links to the field on its step's page; an error of the
+            // document as a whole to the approval, where it was reported.
+            let href = if flow.step(step).is_some() {
                 format!(
                     "/cases/{}/steps/{step}#{}",
                     case.id,
                     super::forms::anchor(rel)
                 )
             } else {
-                format!("#{}", e.path)
+                "#approve".to_owned()
             };
-            json!({"anchor": anchor, "message": if en { &e.message.en } else { &e.message.sv }})
+            json!({"href": href, "message": if en { &e.message.en } else { &e.message.sv }})
         })
         .collect();
     let title = format!("{} {}", ctx.t("Ärende", "Case"), case.number);
@@ -643,6 +645,8 @@ fn case_rows(
                 "updated": c.updated_at.format("%Y-%m-%d %H:%M").to_string(),
                 "action_url": action_url,
                 "action_label": action_label,
+                "receipt_url": (c.status != Status::Draft)
+                    .then(|| format!("/cases/{}/receipt.pdf", c.id)),
                 "assignee": "",
             })
         })
