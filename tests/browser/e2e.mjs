@@ -132,6 +132,34 @@ function freePort() {
   });
 }
 
+// The project's own local BankID RP API server (engine/eid/examples/bankid_simulator.rs),
+// with a control API to script users and faults.
+const simulatorBin = process.env.BLANKETT_BANKID_SIMULATOR || join(dirname(binary), "examples/bankid_simulator");
+let bankid = null;
+let simulator = null;
+async function startBankId() {
+  if (!existsSync(simulatorBin)) throw new Fatal(`${simulatorBin} is missing; build it with cargo build -p blankett-eid --example bankid_simulator`);
+  simulator = spawn(simulatorBin, [join(work, "bankid")], { stdio: ["ignore", "pipe", "pipe"] });
+  simulator.stderr.on("data", () => {});
+  return await new Promise((res, rej) => {
+    let out = "";
+    const timer = setTimeout(() => rej(new Fatal(`the BankID simulator did not start: ${out}`)), 30000);
+    simulator.stdout.on("data", (d) => {
+      out += d;
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (line) {
+        clearTimeout(timer);
+        res(JSON.parse(line));
+      }
+    });
+  });
+}
+async function control(pathAndQuery, method = "POST") {
+  const r = await fetch(`${bankid.control}${pathAndQuery}`, { method });
+  if (!r.ok) throw new Fatal(`BankID simulator ${pathAndQuery}: ${r.status}`);
+  return method === "GET" ? await r.json() : await r.text();
+}
+
 let server = null;
 let serverLog = "";
 async function startServer() {
@@ -140,7 +168,17 @@ async function startServer() {
     cwd: root,
     // Every person of the test logs in from 127.0.0.1: the per-address limit on eID starts
     // (tested on its own in engine/web/tests/web.rs) would stop the later journeys.
-    env: { ...process.env, BLANKETT__DATA_DIR: dataDir, BLANKETT__LIMITS__EID_STARTS_PER_MINUTE: "1000" },
+    env: {
+      ...process.env,
+      BLANKETT__DATA_DIR: dataDir,
+      BLANKETT__LIMITS__EID_STARTS_PER_MINUTE: "1000",
+      BLANKETT__EID__BANKID__URL: bankid.url,
+      BLANKETT__EID__BANKID__SERVER_CA: `"${bankid.server_ca}"`,
+      BLANKETT__EID__BANKID__CLIENT_CERT: `"${bankid.client_cert}"`,
+      BLANKETT__EID__BANKID__CLIENT_KEY: `"${bankid.client_key}"`,
+      BLANKETT__EID__BANKID__TIMEOUT_SECONDS: "20",
+      BLANKETT__EID__BANKID__RETRY_DELAY_MS: "100",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   server.stderr.on("data", (d) => (serverLog += d));
@@ -175,8 +213,9 @@ async function newSession(browser, who) {
   activePage = page;
   page.setDefaultNavigationTimeout(60000);
   page.on("console", (m) => {
-    // The status of a page's own response (404 page, 422 with errors) is not a script problem.
-    if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of (404|422)/.test(m.text())) consoleProblems.push(`${who} ${page.url()}: console error: ${m.text()}`);
+    // The status of a page's own response (404 page, 422 with errors; 409/429/503 on an eID
+    // fault page) is not a script problem.
+    if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of (404|422|409|429|503)/.test(m.text())) consoleProblems.push(`${who} ${page.url()}: console error: ${m.text()}`);
   });
   page.on("pageerror", (e) => consoleProblems.push(`${who} ${page.url()}: page error: ${e.message}`));
   return { context, page };
@@ -276,6 +315,15 @@ async function fillStep(page, answers) {
       continue;
     }
     const first = els.first();
+    // A question shown only for some answers is drawn hidden; the page's script shows it when
+    // an answer above reveals it (after asking the server).
+    if (!(await first.isVisible())) {
+      await first.waitFor({ state: "visible", timeout: 3000 }).catch(() => {});
+      if (!(await first.isVisible())) {
+        missing.push(name);
+        continue;
+      }
+    }
     const tag = await first.evaluate((e) => e.tagName.toLowerCase());
     const type = (await first.getAttribute("type")) || "";
     if (type === "radio" || type === "checkbox") {
@@ -428,6 +476,23 @@ async function journey(browser) {
   }
   await axe(page, "review page");
   await clickAndWait(page, page.getByRole("button", { name: "Klar – till granskning" }));
+  // The receipt: a copy of what was sent, as PDF, with the answers the review page showed.
+  currentPhase = "receipt";
+  {
+    // The case worker who made the report goes on to approve it; the receipt is still there.
+    if (path(page) !== `/cases/${caseId}/receipt`) await page.goto(`${base}/cases/${caseId}/receipt`);
+    await axe(page, "receipt page");
+    await fitsNarrow(page, "the receipt page");
+    const link = page.getByRole("link", { name: /kopia av det du skickade/ });
+    const res = await page.context().request.get(new URL(await link.getAttribute("href"), base).toString());
+    check(res.status() === 200 && (res.headers()["content-type"] || "").startsWith("application/pdf"),
+      "the receipt downloads as a PDF", `${res.status()} ${res.headers()["content-type"]}`);
+    const file = join(work, "receipt.pdf");
+    writeFileSync(file, await res.body());
+    const text = execFileSync("pdftotext", [file, "-"]).toString();
+    check(text.includes(sample.matter.case_reference) && text.includes(sample.placement.placement_name),
+      "the receipt holds the answers that were sent", text.slice(0, 400));
+  }
   await page.goto(`${base}/cases/${caseId}`);
   must(await page.getByRole("button", { name: "Godkänn och skapa dokumentet" }).isVisible(), "case page offers approval");
   await axe(page, "case page (submitted)");
@@ -456,6 +521,38 @@ async function journey(browser) {
     check(await img.evaluate((el) => el.naturalWidth > 0), `page image ${await img.getAttribute("alt")} loads`);
   }
   await axe(page, "signing page");
+  // The flow's sign text is shown on the signing page, with the digest.
+  {
+    const text = await page.locator("pre.sign-text").innerText();
+    check(/Jag undertecknar/.test(text) && /Föredragande/.test(text) && /[0-9a-f]{64}/.test(text),
+      "the signing page shows the flow's sign text, the role and the SHA-256", text);
+  }
+  await fitsNarrow(page, "the signing page");
+  // BankID busy or down when the signature starts: a page that says so, the person still
+  // logged in, "Försök igen" back to the signing page; the case is unchanged.
+  for (const [fault, query, status, says] of [
+    ["alreadyInProgress", "path=sign&status=400&code=alreadyInProgress", 409, /redan påbörjad/],
+    ["maintenance", "path=sign&status=503&code=maintenance&times=3", 503, /Internt tekniskt fel/],
+  ]) {
+    await control(`/fail?${query}`);
+    const [resp] = await Promise.all([
+      page.waitForNavigation({ waitUntil: "load" }),
+      page.getByRole("button", { name: /BankID på en annan enhet/ }).first().click(),
+    ]);
+    check(resp && resp.status() === status, `BankID ${fault} at the signing start: status ${status}`, `got ${resp && resp.status()}`);
+    const main = await page.locator("main").innerText();
+    check(says.test(main), `BankID ${fault}: BankID's own text is shown`, main);
+    check(await page.getByRole("button", { name: "Logga ut" }).isVisible(), `BankID ${fault}: the person is still logged in`);
+    await axe(page, `eID fault page (${fault})`);
+    await clickAndWait(page, page.getByRole("link", { name: "Försök igen" }));
+    check(path(page) === `/cases/${caseId}/sign`, `BankID ${fault}: "Försök igen" goes back to the signing page`, path(page));
+  }
+  {
+    const sent = (await control("/requests", "GET")).filter((r) => r.path === "sign");
+    const visible = sent.length ? Buffer.from(sent[sent.length - 1].body.userVisibleData, "base64").toString("utf8") : "";
+    check(/Jag undertecknar/.test(visible) && /[0-9a-f]{64}/.test(visible),
+      "BankID receives the flow's sign text with the SHA-256", visible);
+  }
   await clickAndWait(page, page.getByRole("button", { name: "Signera med Test-e-legitimation" }));
   await testEid(page, CASE_WORKER);
   must(path(page) === `/cases/${caseId}`, `back on the case page after signing (${path(page)})`);
@@ -568,6 +665,8 @@ async function journey(browser) {
   const href = await link.getAttribute("href");
   const res = await cw.context.request.get(new URL(href, base).toString());
   must(res.status() === 200, `GET ${href} → 200`);
+  check(/lvu-6-beslut-/.test(res.headers()["content-disposition"] || ""),
+    "the document downloads under the flow's document.filename", res.headers()["content-disposition"]);
   check((res.headers()["content-type"] || "").startsWith("application/pdf"), "document is served as application/pdf", res.headers()["content-type"]);
   const pdf = await res.body();
   must(pdf.subarray(0, 5).toString() === "%PDF-", "the download is a PDF");
@@ -636,8 +735,31 @@ print(json.dumps(out))
 const FLOW_JOURNEYS = [
   { id: "avtal", card: "Avtal mellan kommunen", starter: CASE_WORKER, signers: [CASE_WORKER, DECISION_MAKER] },
   { id: "justering", card: "Justering av protokoll", starter: CASE_WORKER, signers: [CASE_WORKER, DECISION_MAKER, OUTSIDER] },
-  { id: "arvode", card: "Arvodesanspråk", starter: DECISION_MAKER, signers: [DECISION_MAKER, CASE_WORKER] },
+  { id: "arvode", card: "Arvodesanspråk", starter: DECISION_MAKER, signers: [DECISION_MAKER, CASE_WORKER], groupStep: ["meetings", "items"] },
 ];
+
+// Enter in a text field of a step with a repeating group saves and goes on: no item goes.
+// A removal says what went and can be undone.
+async function enterKeepsItems(page, caseId, [step, group]) {
+  currentPhase = `Enter on ${step}`;
+  await page.goto(`${base}/cases/${caseId}/steps/${step}`);
+  const before = await itemCount(page, group);
+  must(before >= 2, `${step} has ${before} items`);
+  const field = page.locator(`input[type=text][name^="${group}.0."]`).first();
+  await field.focus();
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.keyboard.press("Enter")]);
+  check(!path(page).endsWith(`/steps/${step}`) || (await page.locator(".error-summary").count()) > 0,
+    "Enter saves and goes on", path(page));
+  await page.goto(`${base}/cases/${caseId}/steps/${step}`);
+  check((await itemCount(page, group)) === before, `Enter on ${step} keeps every item (${before})`);
+  await clickAndWait(page, page.locator(`button[name="_action"][value="remove:${group}.0"]`));
+  check((await itemCount(page, group)) === before - 1, "the remove button removes one item");
+  const notice = (await page.locator(".notice").allInnerTexts()).join(" ");
+  check(/togs bort/.test(notice), "a removal says what was removed", notice);
+  await clickAndWait(page, page.getByRole("button", { name: /Ångra/ }));
+  check((await itemCount(page, group)) === before, "Ångra puts the item back");
+  await page.goto(`${base}/cases/${caseId}/review`);
+}
 
 // The number of items a repeating group has on the page (its fields are named group.N.field).
 async function itemCount(page, group) {
@@ -654,16 +776,27 @@ async function fillSteps(page, answers, flowId) {
     const wanted = answers[step] || {};
     let left = 4;
     for (;;) {
-      // Repeating groups shown now: add items until there are as many as in the sample.
-      for (const [group, v] of Object.entries(wanted)) {
-        if (!Array.isArray(v) || !v.length || typeof v[0] !== "object") continue;
-        for (let i = 0; i < 60; i++) {
-          const add = page.locator(`button[name="_action"][value="add:${group}"]`);
-          if ((await itemCount(page, group)) >= v.length || (await add.count()) === 0) break;
-          await clickAndWait(page, add);
+      // Repeating groups shown now: add items until there are as many as in the sample. A
+      // group an answer on this page reveals (live, through the page's script) gets its items
+      // after that answer is given.
+      const groups = Object.entries(wanted).filter(([, v]) => Array.isArray(v) && v.length && typeof v[0] === "object");
+      const addOf = (group) => page.locator(`button[name="_action"][value="add:${group}"]`);
+      const short = async ([group, v]) => (await itemCount(page, group)) < v.length && (await addOf(group).count()) > 0 && (await addOf(group).first().isVisible());
+      for (let round = 0; round < 4; round++) {
+        for (const g of groups) {
+          for (let i = 0; i < 60 && (await short(g)); i++) await clickAndWait(page, addOf(g[0]));
         }
+        await fillStep(page, wanted);
+        let more = false;
+        for (const g of groups) {
+          // The script may still be asking whether the answers reveal the group.
+          if ((await itemCount(page, g[0])) < g[1].length && (await addOf(g[0]).count()) > 0) {
+            await addOf(g[0]).first().waitFor({ state: "visible", timeout: 3000 }).catch(() => {});
+          }
+          if (await short(g)) more = true;
+        }
+        if (!more) break;
       }
-      await fillStep(page, wanted);
       await clickAndWait(page, page.getByRole("button", { name: "Spara och fortsätt" }));
       if (!path(page).endsWith(`/steps/${step}`)) break;
       if (--left === 0) {
@@ -686,6 +819,7 @@ async function flowJourney(browser, f) {
   const caseId = path(starter.page).split("/")[2];
   await fillSteps(starter.page, answers, f.id);
   must(/\/review$/.test(path(starter.page)), `${f.id}: review reached (${path(starter.page)})`);
+  if (f.groupStep) await enterKeepsItems(starter.page, caseId, f.groupStep);
   await axe(starter.page, `${f.id} review page`);
   await clickAndWait(starter.page, starter.page.locator("main form button[type=submit].button").first());
 
@@ -746,17 +880,125 @@ async function flowJourney(browser, f) {
   }
 }
 
+// The page, at 320 px wide, has no sideways scrolling (WCAG 1.4.10 Reflow); the viewport is
+// put back afterwards.
+async function fitsNarrow(page, what) {
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 320, height: 640 });
+  const w = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(w <= 321, `${what} fits 320 px without sideways scrolling`, `${w} px wide`);
+  if (size) await page.setViewportSize(size);
+}
+
+// ---------------------------------------------------------------- the paths that are not perfect
+async function bankIdLogin(page) {
+  await page.goto(`${base}/login?next=%2Fmy`);
+  const clicked = Date.now();
+  await clickAndWait(page, page.getByRole("button", { name: /BankID på en annan enhet/ }));
+  return Date.now() - clicked;
+}
+
+async function personChecks(browser) {
+  // Login failures say why: the test eID's "Avbryt", BankID's userCancel and expiry.
+  currentPhase = "login failures";
+  {
+    const s = await newSession(browser, "cancel");
+    await s.page.goto(`${base}/login?next=%2Fmy`);
+    await clickAndWait(s.page, s.page.getByRole("button", { name: "Test-e-legitimation" }));
+    await testEid(s.page, CASE_WORKER, "cancel");
+    await s.page.waitForLoadState("load");
+    check(path(s.page) === "/login" && /Åtgärden avbruten/.test(await s.page.locator("main").innerText()),
+      "the test eID's Avbryt: back on the login page with a message", path(s.page));
+    for (const [code, says] of [["userCancel", /Åtgärden avbruten/], ["expiredTransaction", /BankID-appen svarar inte/], ["startFailed", /BankID-appen|QR-koden/], ["certificateErr", /för gammalt eller spärrat/]]) {
+      await control(`/script?pending=outstandingTransaction&outcome=${code}`);
+      await bankIdLogin(s.page);
+      await s.page.waitForURL((u) => u.pathname === "/login", { timeout: 30000 });
+      await s.page.waitForLoadState("load");
+      const main = await s.page.locator("main").innerText();
+      check(says.test(main), `BankID ${code} at login: the login page says why`, main);
+    }
+    // "Avbryt" on the waiting page: the order is cancelled and the login page says so.
+    await control("/script?pending=outstandingTransaction,outstandingTransaction,outstandingTransaction,outstandingTransaction,outstandingTransaction,outstandingTransaction&outcome=userCancel");
+    await bankIdLogin(s.page);
+    check(path(s.page) === "/eid/wait", "the waiting page opens", path(s.page));
+    await clickAndWait(s.page, s.page.getByRole("button", { name: "Avbryt" }));
+    await s.page.waitForURL((u) => u.pathname === "/login", { timeout: 30000 });
+    check(/avbr/i.test(await s.page.locator("main").innerText()), "Avbryt on the waiting page: the login page says the login was cancelled",
+      await s.page.locator("main").innerText());
+    await s.context.close();
+  }
+
+  // A slow BankID: the waiting page shows at once, and the approval is picked up.
+  currentPhase = "slow BankID";
+  {
+    await control("/script?pending=started,userSign&outcome=complete");
+    await control("/delay?path=collect&ms=15000");
+    const s = await newSession(browser, "slow");
+    const took = await bankIdLogin(s.page);
+    check(path(s.page) === "/eid/wait", "the waiting page opens", path(s.page));
+    check(took < 8000, `the waiting page appears at once with a 15 s collect (${took} ms)`);
+    await s.page.waitForURL((u) => u.pathname === "/my", { timeout: 60000 });
+    check(await s.page.getByRole("button", { name: "Logga ut" }).isVisible(), "the slow approval is picked up: logged in");
+    await s.context.close();
+  }
+
+  // Live show/hide: a choice reveals its question without a page load, decided by the server.
+  currentPhase = "live show/hide";
+  {
+    const s = await newSession(browser, "show-hide");
+    await login(s.page, CASE_WORKER);
+    await s.page.goto(`${base}/`);
+    await clickAndWait(s.page, s.page.locator(".card", { hasText: "6 § LVU" }).getByRole("button", { name: "Starta" }));
+    const caseId = path(s.page).split("/")[2];
+    await s.page.goto(`${base}/cases/${caseId}/steps/grounds`);
+    const behaviour = s.page.locator('[data-field="behaviour"]');
+    check(!(await behaviour.isVisible()), "a question for another answer is not shown");
+    const url = s.page.url();
+    await s.page.locator('input[name="grounds"][value="3"]').check();
+    await behaviour.waitFor({ state: "visible", timeout: 10000 });
+    check(s.page.url() === url, "checking a ground shows its question without a page load");
+    await s.page.locator('input[name="grounds"][value="3"]').uncheck();
+    await behaviour.waitFor({ state: "hidden", timeout: 10000 });
+    pass("unchecking it hides the question again");
+    // Without JavaScript: focus goes to the error summary, and a radio group in error is
+    // marked aria-invalid.
+    const nojs = await browser.newContext({ javaScriptEnabled: false, locale: "sv-SE", storageState: await s.context.storageState() });
+    const p = await nojs.newPage();
+    await p.goto(`${base}/cases/${caseId}/steps/placement`);
+    await Promise.all([p.waitForNavigation({ waitUntil: "load" }), p.getByRole("button", { name: "Spara och fortsätt" }).click()]);
+    const focused = await p.evaluate(() => document.activeElement && document.activeElement.className);
+    check(String(focused).includes("error-summary"), "without JavaScript, focus is on the error summary", `focused: ${focused}`);
+    check((await p.locator('input[type=radio][aria-invalid="true"]').count()) > 0, "a radio group in error is aria-invalid");
+    await nojs.close();
+
+    // Every page type fits a 320 px screen (WCAG 1.4.10).
+    currentPhase = "320 px";
+    const narrow = await browser.newContext({ viewport: { width: 320, height: 640 }, locale: "sv-SE", storageState: await s.context.storageState() });
+    const n = await narrow.newPage();
+    for (const p2 of ["/", "/my", "/inbox", `/cases/${caseId}`, `/cases/${caseId}/steps/matter`, `/cases/${caseId}/steps/child`, `/cases/${caseId}/review`, "/login", "/no-such-page", "/outbox"]) {
+      await n.goto(`${base}${p2}`);
+      const w = await n.evaluate(() => document.documentElement.scrollWidth);
+      check(w <= 321, `${p2} fits 320 px without sideways scrolling`, `${w} px wide`);
+    }
+    await narrow.close();
+    await s.context.close();
+  }
+}
+
 // ---------------------------------------------------------------- main
 let browser = null;
 let code = 1;
 try {
   log(`database: ${mode} (${databaseUrl.replace(/\/\/[^@/]*@/, "//…@")}); work dir ${work}`);
+  bankid = await startBankId();
+  pass(`local BankID server at ${bankid.url}`);
   base = await startServer();
   pass(`server ready at ${base}`);
   browser = await chromium.launch({ executablePath: chromiumPath, headless: true });
   const pdfPath = await journey(browser);
   validatePdf(pdfPath);
   for (const f of FLOW_JOURNEYS) await flowJourney(browser, f);
+  await personChecks(browser);
   currentPhase = "browser console";
   check(consoleProblems.length === 0, "no console errors or page errors", consoleProblems.join("\n"));
   code = failures.length ? 1 : 0;
@@ -774,6 +1016,7 @@ try {
   code = 1;
 } finally {
   if (browser) await browser.close().catch(() => {});
+  if (simulator && simulator.exitCode === null) simulator.kill("SIGTERM");
   if (server && server.exitCode === null) {
     server.kill("SIGTERM");
     await new Promise((r) => server.once("exit", r));

@@ -89,6 +89,7 @@ impl TestApp {
     }
 
     pub async fn start_with(db: Db, extra: &[(&str, &str)]) -> TestApp {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         let dir = tempfile::tempdir().unwrap();
         let (url, pg) = match db {
             Db::Sqlite => (
