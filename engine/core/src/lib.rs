@@ -28,6 +28,7 @@ pub mod link;
 pub mod model;
 pub mod rules;
 pub mod schema;
+mod shape;
 pub mod source;
 pub mod store;
 pub mod store_memory;

@@ -21,6 +21,7 @@ use crate::model::{
     Text,
 };
 use crate::schema::{DefKind, check_and_read};
+use crate::shape::{Shape, default_of, default_value, shape_of};
 use crate::source::{FlowSource, Sources};
 use crate::yaml::{Doc, parse_one};
 
@@ -804,50 +805,6 @@ fn check_siblings(fields: &[Field], diags: &mut Diagnostics) {
 
 // ---- names and shapes ----------------------------------------------------------------------
 
-/// What a name in an expression refers to.
-#[derive(Debug, Clone)]
-pub(crate) enum Shape {
-    /// A single answer (or a builtin value).
-    Leaf(Option<FieldType>),
-    /// An object: a step's answers, a `use … as` prefix, a builtin such as `case`.
-    Obj(IndexMap<String, Shape>),
-    /// A repeating group: a list of item objects.
-    List(IndexMap<String, Shape>),
-}
-
-fn insert_at(root: &mut IndexMap<String, Shape>, path: &[String], key: String, shape: Shape) {
-    match path.split_first() {
-        None => {
-            root.insert(key, shape);
-        }
-        Some((head, rest)) => {
-            let entry = root
-                .entry(head.clone())
-                .or_insert_with(|| Shape::Obj(IndexMap::new()));
-            // A field and a prefix sharing a name is reported by `check_siblings`.
-            if let Shape::Obj(m) = entry {
-                insert_at(m, rest, key, shape);
-            }
-        }
-    }
-}
-
-pub(crate) fn shape_of(fields: &[Field]) -> IndexMap<String, Shape> {
-    let mut root = IndexMap::new();
-    for f in fields {
-        if !f.has_value() {
-            continue;
-        }
-        let shape = if f.kind == FieldType::Group {
-            Shape::List(shape_of(&f.children))
-        } else {
-            Shape::Leaf(Some(f.kind))
-        };
-        insert_at(&mut root, &f.parent, f.id.clone(), shape);
-    }
-    root
-}
-
 fn leaf_obj(keys: &[&str]) -> Shape {
     Shape::Obj(
         keys.iter()
@@ -879,25 +836,6 @@ fn template_only_shapes() -> IndexMap<String, Shape> {
     );
     m.insert("signer".into(), leaf_obj(&["label", "name"]));
     m
-}
-
-/// A default value of the right shape, for dry-run evaluation.
-pub(crate) fn default_of(shape: &IndexMap<String, Shape>) -> Value {
-    let mut m = Map::new();
-    for (k, s) in shape {
-        m.insert(k.clone(), default_value(s));
-    }
-    Value::Object(m)
-}
-
-/// The empty value of one shape: null, an empty list, or an object of empty values.
-fn default_value(s: &Shape) -> Value {
-    match s {
-        Shape::Leaf(Some(FieldType::MultiChoice)) => json!([]),
-        Shape::Leaf(_) => Value::Null,
-        Shape::Obj(o) => default_of(o),
-        Shape::List(_) => json!([]),
-    }
 }
 
 struct NameCheck<'a> {

@@ -146,7 +146,7 @@ pub struct Step {
     pub when: Option<Expr>,
     pub fields: Vec<Field>,
     /// The compiled JSON Schema of the step's answers.
-    pub schema: crate::rules::StepSchema,
+    pub schema: StepSchema,
     /// The step's answers with every field empty (null, or [] for lists): the base that
     /// expressions see, so an unanswered field reads as empty rather than undefined.
     pub empty_answers: serde_json::Value,
@@ -264,5 +264,15 @@ impl Flow {
 
     pub fn step_index(&self, id: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.id == id)
+    }
+}
+
+/// A compiled JSON Schema for one step's answers (built by `rules`, where its formats live).
+#[derive(Clone)]
+pub struct StepSchema(pub(crate) Option<std::sync::Arc<jsonschema::Validator>>);
+
+impl std::fmt::Debug for StepSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepSchema")
     }
 }

@@ -14,8 +14,9 @@ use serde_json::{Map, Value, json};
 use crate::def::{FieldType, StepKind};
 use crate::expr::Context;
 use crate::ids::{IdError, Organisationsnummer, Personnummer};
-use crate::link::{default_of, shape_of};
+pub use crate::model::StepSchema;
 use crate::model::{Field, Flow, Step, Text};
+use crate::shape::{default_of, shape_of};
 
 /// What expressions may read besides the answers: the case, the clock's date, the person.
 #[derive(Debug, Clone, Serialize)]
@@ -103,16 +104,6 @@ pub struct Report {
     pub path: Vec<String>,
     pub answers: Value,
     pub errors: Vec<FieldError>,
-}
-
-/// A compiled JSON Schema for one step's answers.
-#[derive(Clone)]
-pub struct StepSchema(Option<Arc<jsonschema::Validator>>);
-
-impl std::fmt::Debug for StepSchema {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StepSchema")
-    }
 }
 
 impl StepSchema {
