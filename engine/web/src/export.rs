@@ -19,10 +19,12 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use blankett_core::Flow;
 use blankett_core::case::{Case, Status};
 use blankett_core::export::{answers_xml, namespace, status_name, xml_schema};
-use blankett_core::store::{CaseFilter, FlowVersion, Store, StoreError};
-use blankett_core::{Flow, Sources, load};
+use blankett_core::store::{CaseFilter, Store, StoreError};
+
+use crate::pinned::flow_from_version;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -176,16 +178,6 @@ pub async fn find_case(store: &dyn Store, id_or_number: &str) -> Result<Case, Ex
             .ok_or_else(|| ExportError::UnknownCase(wanted.to_owned())),
         None => Err(ExportError::UnknownCase(wanted.to_owned())),
     }
-}
-
-/// A flow version as the store keeps it (see `AppState::start`), linked again: the flow
-/// `flow_id` with `content_hash`, or `None` if the sources do not give it.
-pub fn flow_from_version(version: &FlowVersion, flow_id: &str, content_hash: &str) -> Option<Flow> {
-    let sources: Sources = serde_json::from_str(&version.sources).ok()?;
-    let (defs, _) = load(&sources);
-    defs.flows
-        .into_iter()
-        .find(|f| f.id == flow_id && f.content_hash == content_hash)
 }
 
 /// The flow version `case` is pinned to: one of `current` (the definitions as loaded now) if

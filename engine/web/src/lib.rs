@@ -9,6 +9,7 @@ pub mod defs_fs;
 pub mod eid_cmd;
 pub mod export;
 pub mod export_cmd;
+pub mod pinned;
 pub mod sign_cmd;
 
 /// The pool of rendering processes described by `[render]`: this binary started as

@@ -63,13 +63,13 @@ pub struct Config {
     pub case_workers: Vec<CaseWorker>,
     /// How notifications are delivered (SMTP, SMS gateway, the worker's timing).
     #[serde(default)]
-    pub notify: super::notify::NotifySection,
+    pub notify: super::notify::config::NotifySection,
     /// Integrations told about case events.
     #[serde(default)]
-    pub webhooks: Vec<super::notify::Webhook>,
+    pub webhooks: Vec<super::notify::config::Webhook>,
     /// Where staff are reached for notifications (email, phone), by personnummer.
     #[serde(default)]
-    pub directory: Vec<super::notify::Contact>,
+    pub directory: Vec<super::notify::config::Contact>,
     /// Keys of business systems for the REST API (`/api/v1`); none = the API refuses every
     /// request. Make one with `blankett api-key new`.
     #[serde(default)]
@@ -492,7 +492,7 @@ impl Config {
             problems.push("render.workers must be at least 1");
         }
         let mut problems: Vec<String> = problems.into_iter().map(str::to_owned).collect();
-        problems.extend(super::notify::config_problems(
+        problems.extend(super::notify::config::problems(
             &self.notify,
             &self.webhooks,
             self.is_production(),

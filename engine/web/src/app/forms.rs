@@ -514,7 +514,7 @@ fn views(
         // A computed value is shown as a value (as the document shows it), not as an input.
         let kind = if f.compute.is_some() && matches!(kind, "input" | "textarea") {
             let shown = match value {
-                Some(Value::Number(n)) => super::review::display_number(f, n),
+                Some(Value::Number(n)) => display_number(f, n),
                 Some(v) => value_string(v),
                 None => String::new(),
             };
@@ -568,6 +568,20 @@ pub fn newly_shown(before: &[(String, bool)], after: &[(String, bool)]) -> BTree
         .filter(|(p, shown)| *shown && hidden.contains(p.as_str()))
         .map(|(p, _)| p.clone())
         .collect()
+}
+
+/// A number as documents show it: a space between thousands, a decimal comma, the field's
+/// decimals ("5 705,00").
+pub fn display_number(f: &Field, n: &serde_json::Number) -> String {
+    let decimals = if f.kind == FieldType::Decimal {
+        f.decimals
+    } else {
+        0
+    };
+    match n.as_f64() {
+        Some(x) => blankett_core::expr::swedish_number(x, decimals),
+        None => n.to_string(),
+    }
 }
 
 #[cfg(test)]

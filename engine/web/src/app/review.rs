@@ -7,7 +7,7 @@ use blankett_core::model::{Field, Flow, Step, Text};
 use blankett_core::rules::{Env, step_applies, top_context, visible_fields};
 use serde_json::{Value, json};
 
-use super::forms::value_string;
+use super::forms::{display_number, value_string};
 
 /// One block per step that applies and has answers to show.
 pub fn summary(
@@ -79,20 +79,6 @@ fn rows_of(
             "computed": f.compute.is_some(),
             "anchor": super::forms::anchor(&path),
         }));
-    }
-}
-
-/// A number as documents show it: a space between thousands, a decimal comma, the field's
-/// decimals ("5 705,00").
-pub fn display_number(f: &Field, n: &serde_json::Number) -> String {
-    let decimals = if f.kind == FieldType::Decimal {
-        f.decimals
-    } else {
-        0
-    };
-    match n.as_f64() {
-        Some(x) => blankett_core::expr::swedish_number(x, decimals),
-        None => n.to_string(),
     }
 }
 

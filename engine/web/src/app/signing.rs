@@ -13,13 +13,12 @@ use blankett_core::store::{CaseWrite, DocumentKind, NewDocument, SignatureEviden
 use blankett_pades::{Placement, SignatureRequest, SignerIdentity};
 use serde_json::{Value, json};
 
+use super::cases::visible_case;
+use super::cases::{conflict_notice, stale_redirect, write, write_or_back};
+use super::eid_order::{level_accepted, provider_views_at, start_order};
 use super::forms::Form;
-use super::journey::{conflict_notice, stale_redirect, write, write_or_back};
-use super::login::{level_accepted, provider_views_at, start_order};
 use super::session::{PendingOrder, Purpose};
-use super::worker::visible_case;
 use super::{AppError, AppState, Ctx, redirect};
-use crate::clock;
 
 /// Pixels per point of the page images (1.5 → an A4 page is 893 px wide).
 const PAGE_SCALE: f32 = 1.5;
@@ -36,45 +35,20 @@ pub async fn download(
         .latest_document(&case.id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let env = blankett_core::case::env_for(&case, &flow, now, None);
     let name = blankett_core::document::download_name(&flow, &case, &env);
     Ok((
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
-            (header::CONTENT_DISPOSITION, content_disposition(&name)),
+            (
+                header::CONTENT_DISPOSITION,
+                super::content_disposition(&name),
+            ),
         ],
         doc.bytes,
     )
         .into_response())
-}
-
-/// `attachment` with the name twice: plain ASCII (Å → A, others `-`) for old clients, and in
-/// UTF-8 (RFC 6266/5987) for every current one.
-pub fn content_disposition(name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| match c {
-            'å' | 'ä' => 'a',
-            'Å' | 'Ä' => 'A',
-            'ö' => 'o',
-            'Ö' => 'O',
-            'é' => 'e',
-            c if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') => c,
-            _ => '-',
-        })
-        .collect();
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 /// `GET /cases/{id}/document/pages/{n}`: page `n` (from 1) as PNG, drawn from the stored bytes.
@@ -136,7 +110,7 @@ async fn render_sign(
         .await?
         .ok_or_else(|| AppError::internal("a case being signed has no document"))?;
     let sha = doc.sha256.clone();
-    let sign_text = binding_for(case, flow, i, &doc.bytes).visible_text();
+    let sign_text = binding_for(case, flow, i, &doc.bytes, app.clock.now_local().0).visible_text();
     let pages = tokio::task::spawn_blocking(move || blankett_pdf::pages::page_count(&doc.bytes))
         .await
         .map_err(AppError::internal)?
@@ -215,7 +189,7 @@ pub async fn start(
             "this eID does not reach the assurance level the e-service requires",
         ));
     }
-    let binding = binding_for(&case, &flow, i, &doc.bytes);
+    let binding = binding_for(&case, &flow, i, &doc.bytes, app.clock.now_local().0);
     let request = StartRequest::sign_document(
         ctx.ip,
         &binding,
@@ -243,10 +217,10 @@ fn binding_for(
     flow: &blankett_core::Flow,
     index: usize,
     bytes: &[u8],
+    now: chrono::NaiveDateTime,
 ) -> DocumentBinding {
     let title = format!("{} – {}", flow.title.sv, case.number);
     let binding = DocumentBinding::of_bytes(&title, &case.number, bytes);
-    let (now, _) = clock::now_local();
     let env = case::env_for(case, flow, now, None);
     let message = blankett_core::document::sign_message(
         flow,
@@ -356,7 +330,7 @@ pub async fn complete(
         page: p.page as usize,
         rect: p.rect,
     });
-    let now_utc = clock::now_utc();
+    let now_utc = app.clock.now_utc();
     let signed = tokio::task::spawn_blocking(move || {
         let request = SignatureRequest {
             field: &field,
@@ -378,7 +352,7 @@ pub async fn complete(
     .map_err(AppError::internal)?
     .map_err(AppError::internal)?;
     let new_sha = sha256_hex(&signed);
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let out = case::apply(
         &flow,
         &case,
@@ -447,7 +421,7 @@ pub async fn decline(
     }
     let expected = form.revision()?;
     let reason = form.get("reason").unwrap_or("").to_owned();
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let out = match case::apply(
         &flow,
         &case,

@@ -16,68 +16,10 @@ use blankett_core::store::{CaseFilter, CaseWrite, DocumentKind, NewDocument};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::cases::{stale_redirect, visible_case, write_or_back};
 use super::forms::Form;
-use super::journey::{stale_redirect, write_or_back};
 use super::review;
 use super::{AppError, AppState, Ctx, redirect};
-use crate::clock;
-
-impl AppState {
-    /// Whether `actor` handles cases of `flow` (a case worker of its owning unit).
-    pub fn handles(&self, actor: &Actor, flow: &Flow) -> bool {
-        actor.case_worker
-            && self
-                .config
-                .case_worker_units(&actor.person.personnummer)
-                .is_some_and(|units| units.is_empty() || units.contains(&flow.def.owner))
-    }
-
-    /// Who may see a case: its applicant, its signers, and case workers of the flow's unit
-    /// (a citizen's draft stays private until it is submitted).
-    pub fn may_view(&self, actor: &Actor, case: &Case, flow: &Flow) -> bool {
-        actor.person == case.applicant
-            || case.signatures.iter().any(|s| s.person == actor.person)
-            || case.assignee.as_ref() == Some(&actor.person)
-            || (self.handles(actor, flow)
-                && !(case.status == Status::Draft && case.started_as == Starter::Citizen)
-                && case.status != Status::Withdrawn)
-    }
-}
-
-/// Loads a case the logged-in person may see.
-pub async fn visible_case(
-    app: &AppState,
-    ctx: &Ctx,
-    id: &str,
-) -> Result<(Case, Arc<Flow>, Actor), AppError> {
-    let actor = ctx.require_actor(app)?;
-    let case = app.store.get_case(id).await?.ok_or(AppError::NotFound)?;
-    let flow = app.flow_of(&case).await?;
-    if !app.may_view(&actor, &case, &flow) {
-        return Err(AppError::NotFound);
-    }
-    Ok((case, flow, actor))
-}
-
-/// [`visible_case`] for a command whose form was made at `revision`: this instance's copy of
-/// the case is used when it is at that revision (see [`AppState::recent_case`] for why that is
-/// safe), which saves a read before the write.
-pub async fn visible_case_at(
-    app: &AppState,
-    ctx: &Ctx,
-    id: &str,
-    revision: u64,
-) -> Result<(Case, Arc<Flow>, Actor), AppError> {
-    let Some(case) = app.recent_case(id, revision) else {
-        return visible_case(app, ctx, id).await;
-    };
-    let actor = ctx.require_actor(app)?;
-    let flow = app.flow_of(&case).await?;
-    if !app.may_view(&actor, &case, &flow) {
-        return Err(AppError::NotFound);
-    }
-    Ok((case, flow, actor))
-}
 
 pub fn status_view(ctx: &Ctx, s: Status) -> Value {
     let (code, sv, en) = match s {
@@ -153,7 +95,7 @@ pub async fn case_page(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     if actor.case_worker && actor.person != case.applicant {
         // The audit trail of reads: which case worker opened which case, and when.
         app.store
@@ -172,7 +114,7 @@ async fn render_case(
     errors: &[FieldError],
     open_form: Option<&str>,
 ) -> Result<Response, AppError> {
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let env = case::env_for(case, flow, now, Some(&actor.person));
     let en = ctx.en();
     let is_assignee = actor.case_worker && case.assignee.as_ref() == Some(&actor.person);
@@ -309,7 +251,7 @@ async fn act(
     form.check_csrf(&ctx)?;
     let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
     let expected = form.revision()?;
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let out = match case::apply(&flow, &case, &actor, expected, command, now) {
         Ok(o) => o,
         Err(case::CaseError::Invalid(errors)) => {
@@ -504,7 +446,7 @@ pub(super) async fn lock_document(
     actor: &Actor,
     expected: u64,
 ) -> Result<Locked, ApproveError> {
-    let (now, offset) = clock::now_local();
+    let (now, offset) = app.clock.now_local();
     let env = case::env_for(case, flow, now, Some(&actor.person));
     let report = validate_all(flow, &case.answers, &env);
     if !report.errors.is_empty() {

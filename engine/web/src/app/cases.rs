@@ -1,0 +1,130 @@
+//! Cases as every page reaches them: who may see a case (and handle its flow), loading a case
+//! the logged-in person may see, and writing a command's outcome with the "someone else
+//! changed this case" answer to a lost race.
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use blankett_core::Flow;
+use blankett_core::case::{Actor, Case, Outcome, Status};
+use blankett_core::def::Starter;
+use blankett_core::store::CaseWrite;
+
+use super::{AppError, AppState, Ctx, redirect};
+
+impl AppState {
+    /// Whether `actor` handles cases of `flow` (a case worker of its owning unit).
+    pub fn handles(&self, actor: &Actor, flow: &Flow) -> bool {
+        actor.case_worker
+            && self
+                .config
+                .case_worker_units(&actor.person.personnummer)
+                .is_some_and(|units| units.is_empty() || units.contains(&flow.def.owner))
+    }
+
+    /// Who may see a case: its applicant, its signers, and case workers of the flow's unit
+    /// (a citizen's draft stays private until it is submitted).
+    pub fn may_view(&self, actor: &Actor, case: &Case, flow: &Flow) -> bool {
+        actor.person == case.applicant
+            || case.signatures.iter().any(|s| s.person == actor.person)
+            || case.assignee.as_ref() == Some(&actor.person)
+            || (self.handles(actor, flow)
+                && !(case.status == Status::Draft && case.started_as == Starter::Citizen)
+                && case.status != Status::Withdrawn)
+    }
+}
+
+/// Loads a case the logged-in person may see.
+pub async fn visible_case(
+    app: &AppState,
+    ctx: &Ctx,
+    id: &str,
+) -> Result<(Case, Arc<Flow>, Actor), AppError> {
+    let actor = ctx.require_actor(app)?;
+    let case = app.store.get_case(id).await?.ok_or(AppError::NotFound)?;
+    let flow = app.flow_of(&case).await?;
+    if !app.may_view(&actor, &case, &flow) {
+        return Err(AppError::NotFound);
+    }
+    Ok((case, flow, actor))
+}
+
+/// [`visible_case`] for a command whose form was made at `revision`: this instance's copy of
+/// the case is used when it is at that revision (see [`AppState::recent_case`] for why that is
+/// safe), which saves a read before the write.
+pub async fn visible_case_at(
+    app: &AppState,
+    ctx: &Ctx,
+    id: &str,
+    revision: u64,
+) -> Result<(Case, Arc<Flow>, Actor), AppError> {
+    let Some(case) = app.recent_case(id, revision) else {
+        return visible_case(app, ctx, id).await;
+    };
+    let actor = ctx.require_actor(app)?;
+    let flow = app.flow_of(&case).await?;
+    if !app.may_view(&actor, &case, &flow) {
+        return Err(AppError::NotFound);
+    }
+    Ok((case, flow, actor))
+}
+
+/// Writes a command's outcome; a stale revision becomes `Err(None)` so the caller can show
+/// "someone else changed this case" with what was typed.
+pub async fn write(
+    app: &AppState,
+    expected: u64,
+    out: &Outcome,
+    extra: Option<CaseWrite>,
+) -> Result<(), Option<AppError>> {
+    let w = match extra {
+        Some(w) => w,
+        None => CaseWrite {
+            case: out.case.clone(),
+            expected_revision: expected,
+            events: out.events.clone(),
+            document: None,
+            evidence: None,
+        },
+    };
+    match app.store.update_case(&w).await {
+        Ok(()) => {
+            app.remember_case(&w.case);
+            Ok(())
+        }
+        Err(blankett_core::store::StoreError::Conflict { .. }) => Err(None),
+        Err(e) => Err(Some(e.into())),
+    }
+}
+
+/// [`write`], for commands whose lost race needs no form shown again: on a stale revision
+/// it sets the "someone else changed this case" notice and returns the redirect to `back`.
+pub async fn write_or_back(
+    app: &AppState,
+    ctx: &Ctx,
+    expected: u64,
+    out: &Outcome,
+    extra: Option<CaseWrite>,
+    back: &str,
+) -> Result<Option<Response>, AppError> {
+    match write(app, expected, out, extra).await {
+        Ok(()) => Ok(None),
+        Err(None) => Ok(Some(stale_redirect(ctx, back))),
+        Err(Some(e)) => Err(e),
+    }
+}
+
+/// "Someone else changed this case" as a notice for the next page, and a redirect there.
+pub fn stale_redirect(ctx: &Ctx, back: &str) -> Response {
+    let n = conflict_notice(ctx);
+    ctx.session.set_notice(n.clone(), n);
+    redirect(back)
+}
+
+pub fn conflict_notice(ctx: &Ctx) -> String {
+    ctx.t(
+        "Någon annan har ändrat ärendet medan du arbetade. Dina uppgifter nedan är inte sparade än – kontrollera dem och spara igen.",
+        "Someone else changed this case while you were working. Your entries below are not saved yet – check them and save again.",
+    )
+    .to_owned()
+}
