@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use blankett_core::eid::{EidError, IdentityProvider, OrderHandle, Progress, UserMessage};
 use tokio::sync::watch;
 
-use crate::clock;
+use crate::clock::Clock;
 
 /// How often an order is collected.
 pub const COLLECT_EVERY: Duration = Duration::from_secs(2);
@@ -46,12 +46,19 @@ struct Collector {
 }
 
 /// The collectors of this instance, by order reference.
-#[derive(Default)]
 pub struct Watches {
     running: Mutex<HashMap<String, Arc<Collector>>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Watches {
+    pub fn new(clock: Arc<dyn Clock>) -> Watches {
+        Watches {
+            running: Mutex::new(HashMap::new()),
+            clock,
+        }
+    }
+
     /// The latest answer for `order`, starting its collector if it has none; waits for the
     /// first answer of a new collector at most [`FIRST_ANSWER`].
     pub async fn latest(
@@ -109,7 +116,7 @@ async fn collect(
     me: Arc<Collector>,
 ) {
     loop {
-        let answer = match provider.collect(&order, clock::now_utc()).await {
+        let answer = match provider.collect(&order, watches.clock.now_utc()).await {
             Ok(p @ Progress::Pending { .. }) => Answer::Progress(p),
             Ok(done) => {
                 tx.send_replace(Answer::Progress(done));
@@ -124,7 +131,7 @@ async fn collect(
                 tx.send_replace(Answer::Failed(e));
                 break;
             }
-            Err(e) if clock::now_utc() - order.started_at > GIVE_UP_AFTER => {
+            Err(e) if watches.clock.now_utc() - order.started_at > GIVE_UP_AFTER => {
                 tracing::warn!(error = %e, "eID collect failed; giving up");
                 tx.send_replace(Answer::Failed(EidError::Provider {
                     code: "noAnswer".into(),

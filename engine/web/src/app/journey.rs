@@ -7,19 +7,19 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use blankett_core::Flow;
-use blankett_core::case::{self, Actor, Case, Command, Outcome, Status};
+use blankett_core::case::{self, Actor, Case, Command, Status};
 use blankett_core::def::{Starter, StepKind};
 use blankett_core::model::{Step, Text};
 use blankett_core::rules::{FieldError, prefill, step_applies, top_context, visible_fields};
-use blankett_core::store::CaseWrite;
 use chrono::Datelike as _;
 use serde_json::{Value, json};
 
+use super::cases::{
+    conflict_notice, stale_redirect, visible_case, visible_case_at, write, write_or_back,
+};
 use super::forms::{self, FieldContext, Form};
 use super::review;
-use super::worker::{visible_case, visible_case_at};
 use super::{AppError, AppState, Ctx, redirect};
-use crate::clock;
 
 /// `GET /`: the e-services.
 pub async fn catalogue(State(app): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
@@ -96,7 +96,7 @@ async fn start_case(app: &AppState, flow: &Arc<Flow>, actor: &Actor) -> Result<R
     if as_ == Starter::CaseWorker && !app.handles(actor, flow) {
         return Err(AppError::Forbidden);
     }
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let number = app
         .store
         .next_case_number(now.date().year_ce().1 as i32)
@@ -120,8 +120,12 @@ fn next_location(case: &Case, flow: &Flow) -> String {
 }
 
 /// The steps the actor fills that apply now, then the review step.
-fn journey_steps<'f>(flow: &'f Flow, case: &Case, actor: &Actor) -> Vec<&'f Step> {
-    let (now, _) = clock::now_local();
+fn journey_steps<'f>(
+    flow: &'f Flow,
+    case: &Case,
+    actor: &Actor,
+    now: chrono::NaiveDateTime,
+) -> Vec<&'f Step> {
     let env = case::env_for(case, flow, now, Some(&actor.person));
     let top = top_context(flow, &case.answers, &env);
     flow.steps
@@ -133,8 +137,14 @@ fn journey_steps<'f>(flow: &'f Flow, case: &Case, actor: &Actor) -> Vec<&'f Step
         .collect()
 }
 
-fn progress(flow: &Flow, case: &Case, actor: &Actor, step_id: Option<&str>) -> Value {
-    let steps = journey_steps(flow, case, actor);
+fn progress(
+    flow: &Flow,
+    case: &Case,
+    actor: &Actor,
+    step_id: Option<&str>,
+    now: chrono::NaiveDateTime,
+) -> Value {
+    let steps = journey_steps(flow, case, actor, now);
     let total = steps.len().max(1);
     let current = match step_id {
         Some(id) => steps.iter().position(|s| s.id == id).map_or(1, |i| i + 1),
@@ -153,7 +163,7 @@ struct StepRender<'a> {
 }
 
 fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response, AppError> {
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let env = case::env_for(r.case, r.flow, now, Some(&r.actor.person));
     let mut all = r.case.answers.clone();
     let mut drawn = r.answers.clone();
@@ -198,7 +208,7 @@ fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response,
         "step.html",
         &page_title,
         json!({
-            "progress": progress(r.flow, r.case, r.actor, Some(&r.step.id)),
+            "progress": progress(r.flow, r.case, r.actor, Some(&r.step.id), app.clock.now_local().0),
             "flow_title": ctx.t(&r.flow.title.sv, &r.flow.title.en),
             "case_number": r.case.number,
             "step_title": title,
@@ -234,13 +244,13 @@ pub async fn step_page(
     if step.kind == StepKind::Review {
         return Ok(redirect(&format!("/cases/{id}/review")));
     }
-    if !journey_steps(&flow, &case, &actor)
+    if !journey_steps(&flow, &case, &actor, app.clock.now_local().0)
         .iter()
         .any(|s| s.id == step.id)
     {
         return Ok(redirect(&format!("/cases/{id}")));
     }
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let env = case::env_for(&case, &flow, now, Some(&actor.person));
     let answers = match case.answers.get(&step.id) {
         Some(v) if v.is_object() => v.clone(),
@@ -273,7 +283,7 @@ pub async fn visibility(
     form.check_csrf(&ctx)?;
     let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
     let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
-    if !journey_steps(&flow, &case, &actor)
+    if !journey_steps(&flow, &case, &actor, app.clock.now_local().0)
         .iter()
         .any(|s| s.id == step.id)
     {
@@ -288,7 +298,7 @@ pub async fn visibility(
     if let Value::Object(m) = &mut all {
         m.insert(step.id.clone(), posted);
     }
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let env = case::env_for(&case, &flow, now, Some(&actor.person));
     let hidden: Vec<String> = visible_fields(&flow, step, &all, &env)
         .into_iter()
@@ -296,66 +306,6 @@ pub async fn visibility(
         .map(|(path, _)| path)
         .collect();
     Ok(axum::Json(json!({ "hidden": hidden })).into_response())
-}
-
-/// Writes a command's outcome; a stale revision becomes `Err(None)` so the caller can show
-/// "someone else changed this case" with what was typed.
-pub async fn write(
-    app: &AppState,
-    expected: u64,
-    out: &Outcome,
-    extra: Option<CaseWrite>,
-) -> Result<(), Option<AppError>> {
-    let w = match extra {
-        Some(w) => w,
-        None => CaseWrite {
-            case: out.case.clone(),
-            expected_revision: expected,
-            events: out.events.clone(),
-            document: None,
-            evidence: None,
-        },
-    };
-    match app.store.update_case(&w).await {
-        Ok(()) => {
-            app.remember_case(&w.case);
-            Ok(())
-        }
-        Err(blankett_core::store::StoreError::Conflict { .. }) => Err(None),
-        Err(e) => Err(Some(e.into())),
-    }
-}
-
-/// [`write`], for commands whose lost race needs no form shown again: on a stale revision
-/// it sets the "someone else changed this case" notice and returns the redirect to `back`.
-pub async fn write_or_back(
-    app: &AppState,
-    ctx: &Ctx,
-    expected: u64,
-    out: &Outcome,
-    extra: Option<CaseWrite>,
-    back: &str,
-) -> Result<Option<Response>, AppError> {
-    match write(app, expected, out, extra).await {
-        Ok(()) => Ok(None),
-        Err(None) => Ok(Some(stale_redirect(ctx, back))),
-        Err(Some(e)) => Err(e),
-    }
-}
-
-/// "Someone else changed this case" as a notice for the next page, and a redirect there.
-pub fn stale_redirect(ctx: &Ctx, back: &str) -> Response {
-    let n = conflict_notice(ctx);
-    ctx.session.set_notice(n.clone(), n);
-    redirect(back)
-}
-
-pub fn conflict_notice(ctx: &Ctx) -> String {
-    ctx.t(
-        "Någon annan har ändrat ärendet medan du arbetade. Dina uppgifter nedan är inte sparade än – kontrollera dem och spara igen.",
-        "Someone else changed this case while you were working. Your entries below are not saved yet – check them and save again.",
-    )
-    .to_owned()
 }
 
 /// `POST /cases/{id}/steps/{step}`: saves the draft (always), then goes on, back, or stays.
@@ -402,7 +352,7 @@ pub async fn save_step(
     {
         forms::restore_item(&mut answers, &r.group, r.index, r.item.clone());
     }
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let env = case::env_for(&case, &flow, now, Some(&actor.person));
     // What the page showed: the stored answers with the group items the page drew.
     let mut drawn = case.answers.clone();
@@ -595,7 +545,7 @@ fn render_review(
     actor: &Actor,
     errors: &[FieldError],
 ) -> Result<Response, AppError> {
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let env = case::env_for(case, flow, now, Some(&actor.person));
     let en = ctx.en();
     let steps = review::summary(flow, case, &env, en, &|s: &Step| {
@@ -614,7 +564,7 @@ fn render_review(
         .collect();
     // The error summary links to other pages here: `href` is a full link.
     let by_case_worker = case.started_as == Starter::CaseWorker;
-    let back = journey_steps(flow, case, actor)
+    let back = journey_steps(flow, case, actor, app.clock.now_local().0)
         .iter()
         .rev()
         .find(|s| s.kind == StepKind::Form)
@@ -624,7 +574,7 @@ fn render_review(
         "review.html",
         ctx.t("Kontrollera dina svar", "Check your answers"),
         json!({
-            "progress": progress(flow, case, actor, None),
+            "progress": progress(flow, case, actor, None, app.clock.now_local().0),
             "flow_title": ctx.t(&flow.title.sv, &flow.title.en),
             "case_number": case.number,
             "steps": steps,
@@ -656,7 +606,7 @@ pub async fn submit(
     form.check_csrf(&ctx)?;
     let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
     let expected = form.revision()?;
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let out = match case::apply(&flow, &case, &actor, expected, Command::Submit, now) {
         Ok(o) => o,
         Err(case::CaseError::Invalid(errors)) => {
@@ -728,7 +678,7 @@ pub async fn receipt_pdf(
     if case.status == Status::Draft {
         return Err(AppError::NotFound);
     }
-    let (now, offset) = clock::now_local();
+    let (now, offset) = app.clock.now_local();
     let env = case::env_for(&case, &flow, now, None);
     let steps = super::review::summary(&flow, &case, &env, false, &|_| None);
     let events = app.store.events(&case.id).await?;
@@ -787,7 +737,7 @@ pub async fn receipt_pdf(
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                super::signing::content_disposition(&name),
+                super::content_disposition(&name),
             ),
         ],
         doc.pdf,

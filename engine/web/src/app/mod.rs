@@ -7,7 +7,10 @@
 //! redirect or an [`AppError`].
 
 pub mod api;
+mod cases;
 pub mod config;
+mod eid_order;
+mod eid_wait;
 mod eid_watch;
 mod error;
 mod forms;
@@ -39,7 +42,6 @@ pub use error::AppError;
 pub use session::{Session, SessionUser};
 pub use state::{AppState, StartError};
 
-use crate::clock;
 use error::ErrorPage;
 
 /// Everything a handler needs about the request.
@@ -179,6 +181,34 @@ pub fn login_next(path: &str) -> String {
 #[derive(Clone)]
 struct RequestId(String);
 
+/// `attachment` with the name twice: plain ASCII (Å → A, others `-`) for old clients, and in
+/// UTF-8 (RFC 6266/5987) for every current one.
+pub fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| match c {
+            'å' | 'ä' => 'a',
+            'Å' | 'Ä' => 'A',
+            'ö' => 'o',
+            'Ö' => 'O',
+            'é' => 'e',
+            c if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') => c,
+            _ => '-',
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
 /// A `303 See Other` to `location` (after a POST: the browser then GETs it). A location that
 /// cannot be a header value goes to the start page instead: a redirect always leads somewhere.
 pub fn redirect(location: &str) -> Response {
@@ -217,13 +247,13 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(login::login_page))
         .route("/login/start", post(login::start_login))
         .route("/logout", post(login::logout))
-        .route("/eid/wait", get(login::wait_page))
-        .route("/eid/status", get(login::status_json))
-        .route("/eid/qr", get(login::qr_svg))
-        .route("/eid/cancel", post(login::cancel))
+        .route("/eid/wait", get(eid_wait::wait_page))
+        .route("/eid/status", get(eid_wait::status_json))
+        .route("/eid/qr", get(eid_wait::qr_svg))
+        .route("/eid/cancel", post(eid_wait::cancel))
         .route(
             "/test-eid/{order}",
-            get(login::test_eid_page).post(login::test_eid_decide),
+            get(eid_wait::test_eid_page).post(eid_wait::test_eid_decide),
         )
         .route(
             "/e/{flow}/start",
@@ -337,7 +367,7 @@ async fn session_layer(
     mut req: axum::extract::Request,
     next: Next,
 ) -> Response {
-    let now = clock::now_utc().naive_utc();
+    let now = app.clock.now_utc().naive_utc();
     let cookies = req
         .headers()
         .get(header::COOKIE)

@@ -24,7 +24,8 @@ use super::config::{Config, ConfigError};
 use super::notify::{Notifier, NotifyingStore};
 use super::ops::Metrics;
 use super::session::{self, Session, SessionData};
-use crate::{clock, defs_fs};
+use crate::clock::{Clock, SystemClock};
+use crate::defs_fs;
 
 /// Why the server did not start. Each says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +79,8 @@ impl Background {
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// Where the time is read: the system clock, or a test's clock.
+    pub clock: Arc<dyn Clock>,
     pub store: Arc<dyn Store>,
     /// The flows as loaded at start, by id.
     pub flows: Arc<Vec<Arc<Flow>>>,
@@ -140,6 +143,14 @@ impl AppState {
     /// Checks the configuration, loads and checks the flows, connects to (and migrates) the
     /// database, builds the eID providers and the signer.
     pub async fn start(config: Config) -> Result<AppState, StartError> {
+        AppState::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`AppState::start`] with the time read from `clock`.
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AppState, StartError> {
         config.check()?;
         let paths: Vec<PathBuf> = config
             .definitions
@@ -176,21 +187,21 @@ impl AppState {
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;
         // Sessions that ran out while no server ran are gone before the first request.
-        if let Err(e) = store.purge_sessions(clock::now_utc().naive_utc()).await {
+        if let Err(e) = store.purge_sessions(clock.now_utc().naive_utc()).await {
             tracing::warn!(error = %e, "purging sessions failed");
         }
         let backend = store.backend_name();
         let config = Arc::new(config);
         let flows: Arc<Vec<Arc<Flow>>> = Arc::new(defs.flows.into_iter().map(Arc::new).collect());
         let notifier = Arc::new(
-            Notifier::new(config.clone(), flows.clone())
+            Notifier::new(config.clone(), flows.clone(), clock.clone())
                 .map_err(|e| StartError::Pages(e.to_string()))?,
         );
         // Every case write also writes the messages it causes, in the same transaction.
         let store: Arc<dyn Store> =
             Arc::new(NotifyingStore::new(Arc::new(store), notifier.clone()));
 
-        let (now_local, _) = clock::now_local();
+        let (now_local, _) = clock.now_local();
         for flow in flows.iter() {
             let snapshot = pinned_sources(&sources, flow);
             let text = serde_json::to_string(&snapshot)
@@ -229,7 +240,7 @@ impl AppState {
             ));
         }
 
-        let now = clock::now_utc();
+        let now = clock.now_utc();
         let pki = Arc::new(load_pki(&config, now)?);
         let mut pades = Pades::new(pki.clone()).with_revocation(pki.clone());
         pades = match &config.signing.tsa_url {
@@ -258,7 +269,11 @@ impl AppState {
                 pades.with_tsa(Arc::new(tsa))
             }
             None => pades.with_tsa(Arc::new(
-                DevTsa::new(&pki, Arc::new(clock::now_utc)).map_err(|e| {
+                DevTsa::new(&pki, {
+                    let clock = clock.clone();
+                    Arc::new(move || clock.now_utc())
+                })
+                .map_err(|e| {
                     StartError::Signing(format!(
                         "{e}; configure signing.tsa_url or put the TSA's tsa.pem and tsa-key.pem in the PKI folder"
                     ))
@@ -279,9 +294,10 @@ impl AppState {
             pool,
             pades: Arc::new(pades),
             pages: Arc::new(pages),
+            clock: clock.clone(),
             metrics: Arc::new(Metrics::default()),
             rate: Arc::new(Mutex::new(HashMap::new())),
-            watches: Arc::new(super::eid_watch::Watches::default()),
+            watches: Arc::new(super::eid_watch::Watches::new(clock.clone())),
             recent: Arc::new(Mutex::new(RecentCases::default())),
             sessions: Arc::new(Mutex::new(HashMap::new())),
             backend,
@@ -311,6 +327,7 @@ impl AppState {
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let worker = super::notify::worker::spawn_until(self.clone(), stopping.clone());
         let store = self.store.clone();
+        let clock = self.clock.clone();
         let mut purge_stop = stopping;
         let purge = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -319,7 +336,7 @@ impl AppState {
                     _ = tick.tick() => {}
                     _ = purge_stop.changed() => return,
                 }
-                let now = clock::now_utc().naive_utc();
+                let now = clock.now_utc().naive_utc();
                 match store.purge_sessions(now).await {
                     Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions purged"),
                     Ok(_) => {}
@@ -397,7 +414,7 @@ impl AppState {
             .flow_version(&case.flow_hash)
             .await?
             .ok_or_else(|| super::AppError::internal("the case's flow version is not stored"))?;
-        let flow = crate::export::flow_from_version(&version, &case.flow_id, &case.flow_hash)
+        let flow = crate::pinned::flow_from_version(&version, &case.flow_id, &case.flow_hash)
             .map(Arc::new)
             .ok_or_else(|| super::AppError::internal("the stored flow version does not load"))?;
         if let Ok(mut m) = self.pinned.lock() {

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use blankett_web::app::{AppState, Config, router};
 use reqwest::StatusCode;
@@ -77,6 +78,8 @@ impl Drop for PgDb {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub state: AppState,
+    /// The server's clock: step it ahead rather than wait or edit stored times.
+    pub clock: Arc<blankett_web::clock::SteppedClock>,
     pub dir: tempfile::TempDir,
     /// The database URL, for a second instance on the same database.
     pub url: String,
@@ -149,7 +152,11 @@ impl TestApp {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         let config = Config::load(None, vars).unwrap();
-        let state = AppState::start(config).await.unwrap();
+        // The time runs as the system's, and a test can step it ahead instead of waiting.
+        let clock = Arc::new(blankett_web::clock::SteppedClock::new());
+        let state = AppState::start_with_clock(config, clock.clone())
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -159,6 +166,7 @@ impl TestApp {
         TestApp {
             addr,
             state,
+            clock,
             dir,
             url,
             _pg: pg,

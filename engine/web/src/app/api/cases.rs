@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::super::cases::write;
 use super::super::config::ApiScope;
 use super::super::error::ErrorBody;
-use super::super::journey::write;
 use super::super::worker::{ApproveError, Locked, lock_document};
 use super::super::{AppError, AppState};
 use super::{ApiCaller, ApiJson, ApiOptionalJson, ApiPath, ApiQuery};
@@ -364,8 +364,7 @@ async fn visible(
 }
 
 /// The audit event of a read through the API.
-fn viewed(case: &Case, caller: &ApiCaller) -> Event {
-    let (now, _) = clock::now_local();
+fn viewed(case: &Case, caller: &ApiCaller, now: chrono::NaiveDateTime) -> Event {
     Event {
         at: now,
         kind: EventKind::Viewed,
@@ -488,7 +487,7 @@ pub async fn get_case(
     caller.require(ApiScope::CasesRead)?;
     let (case, _) = visible(&app, &caller, &id).await?;
     app.store
-        .append_events(&case.id, &[viewed(&case, &caller)])
+        .append_events(&case.id, &[viewed(&case, &caller, app.clock.now_local().0)])
         .await?;
     let events = app.store.events(&case.id).await?;
     Ok(json_response(StatusCode::OK, &case_view(&case, &events)))
@@ -526,7 +525,7 @@ pub async fn get_document(
         .await?
         .ok_or(AppError::NotFound)?;
     app.store
-        .append_events(&case.id, &[viewed(&case, &caller)])
+        .append_events(&case.id, &[viewed(&case, &caller, app.clock.now_local().0)])
         .await?;
     let name = safe_filename(&format!("{}-{}.pdf", flow.id, case.number));
     Ok((
@@ -605,7 +604,7 @@ pub async fn create_case(
         )]));
     }
 
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     // The answers first, on a provisional case: a refusal reserves no case number.
     let provisional = case::start(
         &flow,
@@ -652,14 +651,14 @@ pub async fn create_case(
 
     // Submitted by the applicant, then assigned or approved, in memory: nothing is stored
     // unless every step succeeds.
-    let submitted = apply(&flow, &draft, &applicant, Command::Submit)?;
+    let submitted = apply(&flow, &draft, &applicant, Command::Submit, now)?;
     let mut current = submitted.case;
     let mut events = submitted.events;
     let mut document = None;
     match &worker {
         Some(w) => {
             if current.assignee.as_ref() != Some(&w.person) {
-                let assigned = apply(&flow, &current, w, Command::Assign)?;
+                let assigned = apply(&flow, &current, w, Command::Assign, now)?;
                 current = assigned.case;
                 events.extend(assigned.events);
             }
@@ -742,8 +741,13 @@ fn check_answers(
 }
 
 /// A command of [`create_case`]: a refusal is the client's (422), a lost race a 409.
-fn apply(flow: &Flow, case: &Case, actor: &Actor, cmd: Command) -> Result<Outcome, AppError> {
-    let (now, _) = clock::now_local();
+fn apply(
+    flow: &Flow,
+    case: &Case,
+    actor: &Actor,
+    cmd: Command,
+    now: chrono::NaiveDateTime,
+) -> Result<Outcome, AppError> {
     case::apply(flow, case, actor, case.revision, cmd, now).map_err(|e| match e {
         CaseError::Invalid(errors) => AppError::Invalid(errors),
         CaseError::Conflict { .. } => AppError::Conflict("the case changed meanwhile"),
@@ -936,7 +940,7 @@ pub async fn withdraw_case(
             "the case's status does not allow withdrawing it",
         ));
     };
-    let (now, _) = clock::now_local();
+    let (now, _) = app.clock.now_local();
     let mut out = case::apply(&flow, &case, &actor, case.revision, Command::Withdraw, now)
         .map_err(|e| match e {
             CaseError::Conflict { .. } => AppError::Conflict("the case changed meanwhile"),

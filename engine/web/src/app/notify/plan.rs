@@ -18,13 +18,14 @@ use sha2::{Digest, Sha256};
 
 use super::current_flow;
 use crate::app::config::Config;
-use crate::clock;
+use crate::clock::Clock;
 
 /// Plans messages; shared by every request and the worker.
 pub struct Notifier {
     config: Arc<Config>,
     flows: Arc<Vec<Arc<Flow>>>,
     texts: Messages,
+    clock: Arc<dyn Clock>,
     /// Poked after a write with messages, so that this instance's worker starts at once.
     pub wake: tokio::sync::Notify,
 }
@@ -43,10 +44,12 @@ impl Notifier {
     pub fn new(
         config: Arc<Config>,
         flows: Arc<Vec<Arc<Flow>>>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Notifier, blankett_html::PageError> {
         Ok(Notifier {
             config,
             flows,
+            clock,
             texts: Messages::new()?,
             wake: tokio::sync::Notify::new(),
         })
@@ -62,7 +65,7 @@ impl Notifier {
     /// The messages `events` (just applied to `case`) cause.
     pub fn plan(&self, case: &Case, events: &[Event]) -> Vec<NewMessage> {
         let mut out = Vec::new();
-        let now = clock::now_utc().naive_utc();
+        let now = self.clock.now_utc().naive_utc();
         let flow = current_flow(&self.flows, case);
         for ev in events {
             if let Some(flow) = flow {
@@ -90,7 +93,7 @@ impl Notifier {
         let SignatureState::Requested { at, .. } = sig.state else {
             return out;
         };
-        let now = clock::now_utc().naive_utc();
+        let now = self.clock.now_utc().naive_utc();
         for rule in flow.notify.iter().filter(|n| n.on == NotifyEvent::Reminder) {
             let Some(days) = rule.after_days else {
                 continue;
@@ -213,7 +216,7 @@ impl Notifier {
         to: &[String],
         field: Option<&str>,
     ) -> Vec<Recipient> {
-        let (now_local, _) = clock::now_local();
+        let (now_local, _) = self.clock.now_local();
         let env = case::env_for(case, flow, now_local, None);
         let mut out: Vec<Recipient> = Vec::new();
         let mut seen = BTreeSet::new();

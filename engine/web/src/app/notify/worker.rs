@@ -24,7 +24,6 @@ use sha2::Sha256;
 
 use super::config::{SmtpSecurity, Webhook};
 use crate::app::AppState;
-use crate::clock;
 
 /// Why an attempt failed. The text is for administrators: never an address or content.
 #[derive(Debug)]
@@ -56,10 +55,14 @@ pub struct Deliverer {
     http: reqwest::Client,
     mailbox: PathBuf,
     config: Arc<crate::app::Config>,
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Deliverer {
-    pub fn new(config: Arc<crate::app::Config>) -> Result<Deliverer, String> {
+    pub fn new(
+        config: Arc<crate::app::Config>,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Result<Deliverer, String> {
         let smtp = match &config.notify.smtp {
             None => None,
             Some(s) => {
@@ -114,6 +117,7 @@ impl Deliverer {
             http,
             mailbox,
             config,
+            clock,
         })
     }
 
@@ -218,7 +222,7 @@ impl Deliverer {
         };
         let body = serde_json::to_vec(&m.payload)
             .map_err(|e| Failure::permanent(format!("the body: {e}")))?;
-        let timestamp = clock::now_utc().timestamp();
+        let timestamp = self.clock.now_utc().timestamp();
         let signature = sign_webhook(hook, timestamp, &body)
             .ok_or_else(|| Failure::permanent("the webhook secret is unusable"))?;
         let resp = self
@@ -302,7 +306,7 @@ pub fn spawn_until(
     if !state.config.notify.worker {
         return None;
     }
-    let deliverer = match Deliverer::new(state.config.clone()) {
+    let deliverer = match Deliverer::new(state.config.clone(), state.clock.clone()) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(error = %e, "notifications are off: the deliverer could not start");
@@ -364,7 +368,7 @@ async fn run_once_until(
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<usize, StoreError> {
     let cfg = &state.config.notify;
-    let now = clock::now_utc().naive_utc();
+    let now = state.clock.now_utc().naive_utc();
     let lease = now + chrono::Duration::seconds(i64::try_from(cfg.lease_secs).unwrap_or(120));
     let batch = state.store.claim_messages(now, lease, BATCH).await?;
     let n = batch.len();
@@ -380,7 +384,7 @@ async fn run_once_until(
             Ok(()) => {
                 tracing::info!(channel = ?m.channel, topic = %m.topic, key = %m.key, "message delivered");
                 Delivery::Sent {
-                    at: clock::now_utc().naive_utc(),
+                    at: state.clock.now_utc().naive_utc(),
                 }
             }
             Err(f) if f.permanent || m.attempts >= cfg.max_attempts => {
@@ -392,7 +396,7 @@ async fn run_once_until(
                 tracing::info!(channel = ?m.channel, topic = %m.topic, key = %m.key, attempts = m.attempts, error = %f.message, "message will be retried");
                 Delivery::Retry {
                     error: f.message,
-                    at: clock::now_utc().naive_utc()
+                    at: state.clock.now_utc().naive_utc()
                         + chrono::Duration::from_std(wait).unwrap_or_default(),
                 }
             }
@@ -406,7 +410,7 @@ async fn run_once_until(
 
 /// Expires the signing requests that ran out and writes the reminders that are due.
 pub async fn sweep(state: &AppState) -> Result<(), StoreError> {
-    let (now_local, _) = clock::now_local();
+    let (now_local, _) = state.clock.now_local();
     let list = state
         .store
         .list_cases(&CaseFilter {
