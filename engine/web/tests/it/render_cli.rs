@@ -3,7 +3,7 @@
 //! and `poppler-utils`; `.ci/run` installs them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -4,8 +4,7 @@
 //! JSON under `/api`), never the framework's text; a field over its limit gets its own message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/web.rs"]
-mod web;
+use crate::web;
 
 use reqwest::redirect::Policy;
 use reqwest::{Method, StatusCode};

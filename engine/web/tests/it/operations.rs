@@ -5,12 +5,9 @@
 //! finishes or gives back what it holds.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../eid/tests/support/mod.rs"]
-mod bankid_server;
-#[path = "support/sinks.rs"]
-mod sinks;
-#[path = "support/web.rs"]
-mod web;
+use crate::bankid_server;
+use crate::sinks;
+use crate::web;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

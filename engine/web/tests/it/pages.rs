@@ -2,8 +2,7 @@
 //! decision from the catalogue to a PDF with two valid signatures, and what must be refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/web.rs"]
-mod web;
+use crate::web;
 
 use blankett_pades::verify::{SignatureKind, verify_at};
 use reqwest::StatusCode;

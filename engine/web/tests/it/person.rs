@@ -5,10 +5,8 @@
 //! the download and the receipt.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../eid/tests/support/mod.rs"]
-mod bankid_server;
-#[path = "support/web.rs"]
-mod web;
+use crate::bankid_server;
+use crate::web;
 
 use base64::Engine as _;
 use reqwest::StatusCode;

@@ -3,8 +3,7 @@
 //! straight to signing), withdrawing, and the OpenAPI document.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/web.rs"]
-mod web;
+use crate::web;
 
 use blankett_core::case::Status;
 use blankett_core::ids::Personnummer;

@@ -4,8 +4,7 @@
 //! it, and the server starts and serves the other flows regardless.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/web.rs"]
-mod web;
+use crate::web;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -6,10 +6,8 @@
 //! orders are random and bound to their session, and any valid personnummer can be typed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../eid/tests/support/mod.rs"]
-mod bankid_server;
-#[path = "support/web.rs"]
-mod web;
+use crate::bankid_server;
+use crate::web;
 
 use std::time::Duration;
 

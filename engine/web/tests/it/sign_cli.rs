@@ -4,7 +4,7 @@
 //! qpdf — and by `blankett verify`, which must agree with pyHanko on every file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

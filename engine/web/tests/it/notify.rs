@@ -3,10 +3,8 @@
 //! worker, two instances on one database, and a webhook receiver that fails at first.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/sinks.rs"]
-mod sinks;
-#[path = "support/web.rs"]
-mod web;
+use crate::sinks;
+use crate::web;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! The `blankett` command line, run as a real process on real files.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use support::{blankett, copy_dir, line_of, root, stdout};
 

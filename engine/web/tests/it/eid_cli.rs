@@ -2,9 +2,8 @@
 //! BankID RP API v6 server of the eID tests (real HTTPS with client certificates).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../eid/tests/support/mod.rs"]
-mod bankid_server;
-mod support;
+use crate::bankid_server;
+use crate::support;
 
 use bankid_server::{Outcome, Pki, Script, TestServer};
 use support::{blankett, text};

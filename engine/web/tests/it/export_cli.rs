@@ -6,8 +6,7 @@
 //! nothing is written then.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/web.rs"]
-mod web;
+use crate::web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
