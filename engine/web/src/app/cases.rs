@@ -6,31 +6,29 @@ use std::sync::Arc;
 
 use axum::response::Response;
 use blankett_core::Flow;
-use blankett_core::case::{Actor, Case, Outcome, Status};
-use blankett_core::def::Starter;
+use blankett_core::case::{Actor, Case, Outcome};
 use blankett_core::store::CaseWrite;
 
+use super::access::{self, Action, Staff};
 use super::{AppError, AppState, Ctx, redirect};
 
 impl AppState {
-    /// Whether `actor` handles cases of `flow` (a case worker of its owning unit).
-    pub fn handles(&self, actor: &Actor, flow: &Flow) -> bool {
-        actor.case_worker
-            && self
-                .config
-                .case_worker_units(&actor.person.personnummer)
-                .is_some_and(|units| units.is_empty() || units.contains(&flow.def.owner))
+    /// What `actor` is to the municipality (see [`access::Staff`]).
+    pub fn staff(&self, actor: &Actor) -> Staff<'_> {
+        if !actor.case_worker {
+            return Staff::Citizen;
+        }
+        Staff::of(self.config.case_worker_units(&actor.person.personnummer))
     }
 
-    /// Who may see a case: its applicant, its signers, and case workers of the flow's unit
-    /// (a citizen's draft stays private until it is submitted).
+    /// Whether `actor` handles cases of `flow` (a case worker of its owning unit).
+    pub fn handles(&self, actor: &Actor, flow: &Flow) -> bool {
+        access::handles(self.staff(actor), flow)
+    }
+
+    /// Who may see a case (see [`access::may`]).
     pub fn may_view(&self, actor: &Actor, case: &Case, flow: &Flow) -> bool {
-        actor.person == case.applicant
-            || case.signatures.iter().any(|s| s.person == actor.person)
-            || case.assignee.as_ref() == Some(&actor.person)
-            || (self.handles(actor, flow)
-                && !(case.status == Status::Draft && case.started_as == Starter::Citizen)
-                && case.status != Status::Withdrawn)
+        access::may(actor, self.staff(actor), case, flow, Action::View)
     }
 }
 

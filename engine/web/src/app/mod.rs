@@ -6,6 +6,7 @@
 //! pages. Handlers take a [`Ctx`] (session, request id, client address) and return HTML, a
 //! redirect or an [`AppError`].
 
+mod access;
 pub mod api;
 mod cases;
 pub mod config;

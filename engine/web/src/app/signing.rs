@@ -6,13 +6,14 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use blankett_core::case::{self, Actor, Case, Command, Person, Status, current_signer};
+use blankett_core::case::{self, Actor, Case, Command, Person, Status};
 use blankett_core::document::sha256_hex;
 use blankett_core::eid::{Completion, DocumentBinding, Evidence, StartRequest};
 use blankett_core::store::{CaseWrite, DocumentKind, NewDocument, SignatureEvidence};
 use blankett_pades::{Placement, SignatureRequest, SignerIdentity};
 use serde_json::{Value, json};
 
+use super::access::{Action, my_turn};
 use super::cases::visible_case;
 use super::cases::{conflict_notice, stale_redirect, write, write_or_back};
 use super::eid_order::{level_accepted, provider_views_at, start_order};
@@ -73,14 +74,6 @@ pub async fn page_image(
     .map_err(AppError::internal)?
     .map_err(|_| AppError::NotFound)?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png.0).into_response())
-}
-
-/// The case and signature index if it is `actor`'s turn to sign.
-fn my_turn(case: &Case, actor: &Actor) -> Option<usize> {
-    (case.status == Status::Signing)
-        .then(|| current_signer(case))
-        .flatten()
-        .filter(|i| case.signatures[*i].person == actor.person)
 }
 
 /// `GET /cases/{id}/sign`.
@@ -416,7 +409,7 @@ pub async fn decline(
 ) -> Result<Response, AppError> {
     form.check_csrf(&ctx)?;
     let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
-    if my_turn(&case, &actor).is_none() {
+    if !super::access::may(&actor, app.staff(&actor), &case, &flow, Action::Sign) {
         return Err(AppError::Forbidden);
     }
     let expected = form.revision()?;

@@ -16,6 +16,7 @@ use blankett_core::store::{CaseFilter, CaseWrite, DocumentKind, NewDocument};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Action;
 use super::cases::{stale_redirect, visible_case, write_or_back};
 use super::forms::Form;
 use super::review;
@@ -385,8 +386,7 @@ pub async fn approve(
     if expected != case.revision {
         return Ok(stale_redirect(&ctx, &format!("/cases/{id}")));
     }
-    let is_assignee = actor.case_worker && case.assignee.as_ref() == Some(&actor.person);
-    if !is_assignee || case.status != Status::InReview {
+    if !super::access::may(&actor, app.staff(&actor), &case, &flow, Action::Approve) {
         return Err(AppError::Forbidden);
     }
     // A case handed over through the REST API knows its case worker by personnummer only:
