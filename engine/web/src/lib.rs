@@ -3,13 +3,12 @@
 
 pub mod api_key_cmd;
 pub mod app;
+/// The application layer's HTTP-free parts, where they used to live.
+pub use blankett_app::{clock, defs_fs, pinned};
 pub mod backup_cmd;
-pub mod clock;
-pub mod defs_fs;
 pub mod eid_cmd;
 pub mod export;
 pub mod export_cmd;
-pub mod pinned;
 pub mod sign_cmd;
 
 /// The pool of rendering processes described by `[render]`: this binary started as

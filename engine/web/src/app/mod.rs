@@ -6,10 +6,10 @@
 //! pages. Handlers take a [`Ctx`] (session, request id, client address) and return HTML, a
 //! redirect or an [`AppError`].
 
-mod access;
+pub(crate) use blankett_app::access;
 pub mod api;
 mod cases;
-pub mod config;
+pub use blankett_app::config;
 mod eid_order;
 mod eid_wait;
 mod eid_watch;

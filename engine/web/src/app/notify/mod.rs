@@ -12,7 +12,7 @@
 //! addresses come from the flow's parties (`email:`, `phone:`) and from the configured
 //! directory of staff (`[[directory]]`).
 
-pub mod config;
+pub use blankett_app::config::notify as config;
 pub mod pages;
 mod plan;
 pub mod worker;

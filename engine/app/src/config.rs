@@ -3,6 +3,8 @@
 //! `BLANKETT__EID__TEST_EID=false`). Checked at start-up; the server refuses to start with a
 //! clear message rather than run half-configured.
 
+pub mod notify;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -63,13 +65,13 @@ pub struct Config {
     pub case_workers: Vec<CaseWorker>,
     /// How notifications are delivered (SMTP, SMS gateway, the worker's timing).
     #[serde(default)]
-    pub notify: super::notify::config::NotifySection,
+    pub notify: notify::NotifySection,
     /// Integrations told about case events.
     #[serde(default)]
-    pub webhooks: Vec<super::notify::config::Webhook>,
+    pub webhooks: Vec<notify::Webhook>,
     /// Where staff are reached for notifications (email, phone), by personnummer.
     #[serde(default)]
-    pub directory: Vec<super::notify::config::Contact>,
+    pub directory: Vec<notify::Contact>,
     /// Keys of business systems for the REST API (`/api/v1`); none = the API refuses every
     /// request. Make one with `blankett api-key new`.
     #[serde(default)]
@@ -492,7 +494,7 @@ impl Config {
             problems.push("render.workers must be at least 1");
         }
         let mut problems: Vec<String> = problems.into_iter().map(str::to_owned).collect();
-        problems.extend(super::notify::config::problems(
+        problems.extend(notify::problems(
             &self.notify,
             &self.webhooks,
             self.is_production(),
