@@ -4,10 +4,9 @@
 pub mod api_key_cmd;
 pub mod app;
 /// The application layer's HTTP-free parts, where they used to live.
-pub use blankett_app::{clock, defs_fs, pinned};
+pub use blankett_app::{clock, defs_fs, export, pinned};
 pub mod backup_cmd;
 pub mod eid_cmd;
-pub mod export;
 pub mod export_cmd;
 pub mod sign_cmd;
 

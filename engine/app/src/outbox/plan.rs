@@ -17,8 +17,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::current_flow;
-use crate::app::config::Config;
 use crate::clock::Clock;
+use crate::config::Config;
 
 /// Plans messages; shared by every request and the worker.
 pub struct Notifier {

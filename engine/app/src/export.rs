@@ -67,7 +67,7 @@ pub enum ExportError {
     #[error("trust anchors: {0}")]
     Trust(String),
     #[error("configuration: {0}")]
-    Config(#[from] crate::app::ConfigError),
+    Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Other(String),
 }
