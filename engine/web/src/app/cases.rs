@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use axum::response::Response;
+use blankett_app::commands::{self, CommandError};
 use blankett_core::Flow;
-use blankett_core::case::{Actor, Case, Outcome};
+use blankett_core::case::{Actor, Case, Command, Outcome};
 use blankett_core::store::CaseWrite;
 
 use super::access::{self, Action, Staff};
@@ -75,24 +76,40 @@ pub async fn write(
     out: &Outcome,
     extra: Option<CaseWrite>,
 ) -> Result<(), Option<AppError>> {
-    let w = match extra {
-        Some(w) => w,
-        None => CaseWrite {
-            case: out.case.clone(),
-            expected_revision: expected,
-            events: out.events.clone(),
-            document: None,
-            evidence: None,
-        },
-    };
-    match app.store.update_case(&w).await {
+    let w = extra.unwrap_or_else(|| commands::plain_write(out, expected));
+    match commands::write(app.store.as_ref(), &w).await {
         Ok(()) => {
             app.remember_case(&w.case);
             Ok(())
         }
-        Err(blankett_core::store::StoreError::Conflict { .. }) => Err(None),
+        Err(CommandError::Stale) => Err(None),
         Err(e) => Err(Some(e.into())),
     }
+}
+
+/// Runs `command` on `case` (see [`commands::run`]) and keeps this instance's copy of the
+/// written case.
+pub async fn run(
+    app: &AppState,
+    flow: &Flow,
+    case: &Case,
+    actor: &Actor,
+    expected: u64,
+    command: Command,
+) -> Result<Outcome, CommandError> {
+    let (now, _) = app.clock.now_local();
+    let out = commands::run(
+        app.store.as_ref(),
+        flow,
+        case,
+        actor,
+        expected,
+        command,
+        now,
+    )
+    .await?;
+    app.remember_case(&out.case);
+    Ok(out)
 }
 
 /// [`write`], for commands whose lost race needs no form shown again: on a stale revision

@@ -205,6 +205,17 @@ impl From<StoreError> for AppError {
     }
 }
 
+impl From<blankett_app::commands::CommandError> for AppError {
+    fn from(e: blankett_app::commands::CommandError) -> Self {
+        use blankett_app::commands::CommandError;
+        match e {
+            CommandError::Refused(e) => e.into(),
+            CommandError::Stale => AppError::Conflict("the case was changed by someone else"),
+            CommandError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<CaseError> for AppError {
     fn from(e: CaseError) -> Self {
         match e {

@@ -14,12 +14,11 @@ use blankett_core::rules::{FieldError, prefill, step_applies, top_context, visib
 use chrono::Datelike as _;
 use serde_json::{Value, json};
 
-use super::cases::{
-    conflict_notice, stale_redirect, visible_case, visible_case_at, write, write_or_back,
-};
+use super::cases::{conflict_notice, run, stale_redirect, visible_case, visible_case_at, write};
 use super::forms::{self, FieldContext, Form};
 use super::review;
 use super::{AppError, AppState, Ctx, redirect};
+use blankett_app::commands::CommandError;
 
 /// `GET /`: the e-services.
 pub async fn catalogue(State(app): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
@@ -606,32 +605,19 @@ pub async fn submit(
     form.check_csrf(&ctx)?;
     let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
     let expected = form.revision()?;
-    let (now, _) = app.clock.now_local();
-    let out = match case::apply(&flow, &case, &actor, expected, Command::Submit, now) {
+    let out = match run(&app, &flow, &case, &actor, expected, Command::Submit).await {
         Ok(o) => o,
-        Err(case::CaseError::Invalid(errors)) => {
+        Err(CommandError::Refused(case::CaseError::Invalid(errors))) => {
             return render_review(&app, &ctx, &case, &flow, &actor, &errors);
         }
-        Err(case::CaseError::Conflict { .. }) => {
+        Err(e) if e.is_stale() => {
             return Ok(stale_redirect(&ctx, &format!("/cases/{id}/review")));
         }
-        Err(case::CaseError::InvalidTransition { .. }) => {
+        Err(CommandError::Refused(case::CaseError::InvalidTransition { .. })) => {
             return Ok(redirect(&format!("/cases/{id}")));
         }
         Err(e) => return Err(e.into()),
     };
-    let stale = write_or_back(
-        &app,
-        &ctx,
-        expected,
-        &out,
-        None,
-        &format!("/cases/{id}/review"),
-    )
-    .await?;
-    if let Some(stale) = stale {
-        return Ok(stale);
-    }
     tracing::info!(case_id = %id, "case submitted");
     if out.case.status == Status::InReview {
         ctx.session.set_notice(

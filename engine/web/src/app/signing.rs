@@ -15,11 +15,12 @@ use serde_json::{Value, json};
 
 use super::access::{Action, my_turn};
 use super::cases::visible_case;
-use super::cases::{conflict_notice, stale_redirect, write, write_or_back};
+use super::cases::{conflict_notice, run, stale_redirect, write};
 use super::eid_order::{level_accepted, provider_views_at, start_order};
 use super::forms::Form;
 use super::session::{PendingOrder, Purpose};
 use super::{AppError, AppState, Ctx, redirect};
+use blankett_app::commands::CommandError;
 
 /// Pixels per point of the page images (1.5 → an A4 page is 893 px wide).
 const PAGE_SCALE: f32 = 1.5;
@@ -414,38 +415,27 @@ pub async fn decline(
     }
     let expected = form.revision()?;
     let reason = form.get("reason").unwrap_or("").to_owned();
-    let (now, _) = app.clock.now_local();
-    let out = match case::apply(
+    match run(
+        &app,
         &flow,
         &case,
         &actor,
         expected,
         Command::Decline { reason },
-        now,
-    ) {
-        Ok(o) => o,
-        Err(case::CaseError::Invalid(_)) => {
+    )
+    .await
+    {
+        Ok(_) => {}
+        Err(CommandError::Refused(case::CaseError::Invalid(_))) => {
             let msg = ctx
                 .t("Skriv varför du avböjer.", "Write why you decline.")
                 .to_owned();
             return render_sign(&app, &ctx, &case, &flow, &actor, Some(msg)).await;
         }
-        Err(case::CaseError::Conflict { .. }) => {
+        Err(e) if e.is_stale() => {
             return Ok(stale_redirect(&ctx, &format!("/cases/{id}/sign")));
         }
         Err(e) => return Err(e.into()),
-    };
-    let stale = write_or_back(
-        &app,
-        &ctx,
-        expected,
-        &out,
-        None,
-        &format!("/cases/{id}/sign"),
-    )
-    .await?;
-    if let Some(stale) = stale {
-        return Ok(stale);
     }
     ctx.session.set_notice(
         "Du har avböjt att skriva under. Handläggaren har fått ditt skäl.",

@@ -17,10 +17,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::access::Action;
-use super::cases::{stale_redirect, visible_case, write_or_back};
+use super::cases::{run, stale_redirect, visible_case, write_or_back};
 use super::forms::Form;
 use super::review;
 use super::{AppError, AppState, Ctx, redirect};
+use blankett_app::commands::CommandError;
 
 pub fn status_view(ctx: &Ctx, s: Status) -> Value {
     let (code, sv, en) = match s {
@@ -252,16 +253,15 @@ async fn act(
     form.check_csrf(&ctx)?;
     let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
     let expected = form.revision()?;
-    let (now, _) = app.clock.now_local();
-    let out = match case::apply(&flow, &case, &actor, expected, command, now) {
-        Ok(o) => o,
-        Err(case::CaseError::Invalid(errors)) => {
+    match run(&app, &flow, &case, &actor, expected, command).await {
+        Ok(_) => {}
+        Err(CommandError::Refused(case::CaseError::Invalid(errors))) => {
             return render_case(&app, &ctx, &case, &flow, &actor, &errors, Some(open_form)).await;
         }
-        Err(case::CaseError::Conflict { .. }) => {
+        Err(e) if e.is_stale() => {
             return Ok(stale_redirect(&ctx, &format!("/cases/{id}")));
         }
-        Err(case::CaseError::InvalidTransition { .. }) => {
+        Err(CommandError::Refused(case::CaseError::InvalidTransition { .. })) => {
             ctx.session.set_notice(
                 "Det går inte att göra så i ärendets nuvarande läge.",
                 "That is not possible in the case's current state.",
@@ -269,10 +269,6 @@ async fn act(
             return Ok(redirect(&format!("/cases/{id}")));
         }
         Err(e) => return Err(e.into()),
-    };
-    let stale = write_or_back(&app, &ctx, expected, &out, None, &format!("/cases/{id}")).await?;
-    if let Some(stale) = stale {
-        return Ok(stale);
     }
     ctx.session.set_notice(done.0, done.1);
     Ok(redirect(&format!("/cases/{id}")))
