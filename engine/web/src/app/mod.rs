@@ -22,6 +22,7 @@ mod ops;
 mod review;
 pub mod server;
 mod session;
+mod session_cache;
 mod signing;
 mod state;
 mod worker;

@@ -24,6 +24,7 @@ use super::config::{Config, ConfigError};
 use super::notify::{Notifier, NotifyingStore};
 use super::ops::Metrics;
 use super::session::{self, Session, SessionData};
+use super::session_cache::SessionCache;
 use crate::clock::{Clock, SystemClock};
 use crate::defs_fs;
 
@@ -101,31 +102,9 @@ pub struct AppState {
     rate: Arc<Mutex<HashMap<IpAddr, (Instant, u32)>>>,
     /// The cases this instance last wrote, by id; see [`AppState::recent_case`].
     recent: Arc<Mutex<RecentCases>>,
-    /// The sessions this instance read or wrote lately, by token hash; see
-    /// [`SESSION_CACHE_SECS`].
-    sessions: Arc<Mutex<HashMap<String, CachedSession>>>,
+    /// This instance's recent copies of sessions.
+    sessions: Arc<SessionCache>,
     backend: &'static str,
-}
-
-/// How long this instance trusts its own copy of a session before reading the database again.
-///
-/// The copy is written through: whatever this instance changes (login, logout, a notice) it
-/// changes in the database and in the copy at once, so one instance alone is always exact.
-/// With several instances on one PostgreSQL, a change made by another instance (a logout
-/// there) is seen here within this many seconds. In exchange, a request of a session seen in
-/// the last two seconds reads nothing: on SQLite that was a third of a step save's cost.
-const SESSION_CACHE_SECS: u64 = 2;
-
-/// How many sessions the cache holds before it forgets those it has not used lately.
-const SESSION_CACHE_MAX: usize = 10_000;
-
-/// A cached session, or (with `data: None`) the mark that this instance just ended or replaced
-/// it: a request that read the session from the database before that must not bring it back.
-#[derive(Clone)]
-struct CachedSession {
-    fetched: Instant,
-    data: Option<SessionData>,
-    expires_at: NaiveDateTime,
 }
 
 /// How many bytes of answers [`AppState::recent_case`] keeps; when full it starts over. A
@@ -299,7 +278,7 @@ impl AppState {
             rate: Arc::new(Mutex::new(HashMap::new())),
             watches: Arc::new(super::eid_watch::Watches::new(clock.clone())),
             recent: Arc::new(Mutex::new(RecentCases::default())),
-            sessions: Arc::new(Mutex::new(HashMap::new())),
+            sessions: Arc::new(SessionCache::default()),
             backend,
         })
     }
@@ -451,22 +430,17 @@ impl AppState {
         now: NaiveDateTime,
     ) -> Result<Option<SessionData>, StoreError> {
         let hash = session::hash_token(token);
-        let cached = self.sessions.lock().ok().and_then(|m| {
-            m.get(&hash)
-                .filter(|c| {
-                    c.fetched.elapsed().as_secs() < SESSION_CACHE_SECS && c.expires_at > now
-                })
-                .and_then(|c| c.data.clone().map(|d| (d, c.expires_at)))
-        });
+        let cached = self.sessions.get(&hash, now);
         let (mut data, expires_at) = match cached {
             Some(c) => c,
             None => {
+                let ticket = self.sessions.begin_read();
                 let Some(rec) = self.store.get_session(&hash, now).await? else {
                     return Ok(None);
                 };
                 // A row that does not parse (an older format) is a fresh session, not an error.
                 let data: SessionData = serde_json::from_value(rec.data).unwrap_or_default();
-                self.cache_read_session(&hash, &data, rec.expires_at);
+                self.sessions.put_read(&hash, &data, rec.expires_at, ticket);
                 (data, rec.expires_at)
             }
         };
@@ -474,49 +448,6 @@ impl AppState {
         let idle = Duration::minutes(i64::from(self.config.limits.session_idle_minutes));
         data.extend = expires_at - now < idle - Duration::minutes(5);
         Ok(Some(data))
-    }
-
-    /// Keeps this instance's copy of a session it has just written, or (with `None`) marks it
-    /// ended or replaced (see [`CachedSession`]).
-    fn cache_session(&self, hash: &str, session: Option<(&SessionData, NaiveDateTime)>) {
-        let Ok(mut m) = self.sessions.lock() else {
-            return;
-        };
-        if m.len() >= SESSION_CACHE_MAX && !m.contains_key(hash) {
-            m.retain(|_, c| c.fetched.elapsed().as_secs() < SESSION_CACHE_SECS);
-            if m.len() >= SESSION_CACHE_MAX {
-                m.clear();
-            }
-        }
-        let (data, expires_at) = match session {
-            Some((data, expires_at)) => {
-                let mut data = data.clone();
-                data.extend = false;
-                (Some(data), expires_at)
-            }
-            None => (None, NaiveDateTime::MAX),
-        };
-        m.insert(
-            hash.to_owned(),
-            CachedSession {
-                fetched: Instant::now(),
-                data,
-                expires_at,
-            },
-        );
-    }
-
-    /// Keeps a copy of a session read from the database, unless this instance ended or
-    /// replaced it since (then the read may predate that, and must not bring it back).
-    fn cache_read_session(&self, hash: &str, data: &SessionData, expires_at: NaiveDateTime) {
-        let ended = self.sessions.lock().is_ok_and(|m| {
-            m.get(hash).is_some_and(|c| {
-                c.data.is_none() && c.fetched.elapsed().as_secs() < SESSION_CACHE_SECS
-            })
-        });
-        if !ended {
-            self.cache_session(hash, Some((data, expires_at)));
-        }
     }
 
     /// The name of the CSRF cookie of visitors without a session (`__Host-` prefixed when
@@ -593,7 +524,7 @@ impl AppState {
         };
         if let Some(old) = &old {
             let hash = session::hash_token(old);
-            self.cache_session(&hash, None);
+            self.sessions.put_written(&hash, None);
             self.store.delete_session(&hash).await?;
         }
         if destroy {
@@ -612,7 +543,7 @@ impl AppState {
             now + Duration::minutes(i64::from(self.config.limits.session_idle_minutes));
         let hash = session::hash_token(&token);
         // Forgotten first: if the write fails, the next request reads the database.
-        self.cache_session(&hash, None);
+        self.sessions.put_written(&hash, None);
         self.store
             .put_session(&SessionRecord {
                 id_hash: hash.clone(),
@@ -621,7 +552,7 @@ impl AppState {
                 expires_at,
             })
             .await?;
-        self.cache_session(&hash, Some((&data, expires_at)));
+        self.sessions.put_written(&hash, Some((&data, expires_at)));
         Ok(new_token.map(|t| {
             format!(
                 "{}={t}; Path=/; HttpOnly; SameSite=Lax{secure}",
