@@ -648,6 +648,43 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_read_but_never_shown_by_debug() {
+        let c = Config::load(
+            None,
+            vars(&[
+                (
+                    "BLANKETT__WEBHOOKS",
+                    "[{name = \"a\", url = \"https://x.test/h\", secret = \"webhook-secret-0123456789\"}]",
+                ),
+                (
+                    "BLANKETT__NOTIFY__SMTP",
+                    "{host = \"smtp.test\", from = \"a@b.test\", username = \"u\", password = \"smtp-password-42\"}",
+                ),
+                (
+                    "BLANKETT__NOTIFY__SMS",
+                    "{url = \"https://sms.test\", headers = {Authorization = \"Bearer sms-token-77\"}}",
+                ),
+                (
+                    "BLANKETT__EID__BANKID",
+                    "{url = \"https://bankid.test/\", server_ca = \"ca.pem\", client_p12 = \"rp.p12\", client_p12_password = \"p12-password-9\"}",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.webhooks[0].secret.expose(), "webhook-secret-0123456789");
+        let shown = format!("{c:?} {:?}", c.eid_settings());
+        for secret in [
+            "webhook-secret-0123456789",
+            "smtp-password-42",
+            "sms-token-77",
+            "p12-password-9",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("bankid.test"), "{shown}");
+    }
+
+    #[test]
     fn environment_overrides_nested_keys_with_typed_values() {
         let c = Config::load(
             None,

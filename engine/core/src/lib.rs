@@ -28,6 +28,7 @@ pub mod link;
 pub mod model;
 pub mod rules;
 pub mod schema;
+pub mod secret;
 mod shape;
 pub mod source;
 pub mod store;

@@ -37,7 +37,7 @@ pub struct BankIdSettings {
     #[serde(default)]
     pub client_p12: Option<PathBuf>,
     #[serde(default)]
-    pub client_p12_password: Option<String>,
+    pub client_p12_password: Option<blankett_core::secret::Secret>,
     /// … or as PEM (certificate chain and private key; may be the same file).
     #[serde(default)]
     pub client_cert: Option<PathBuf>,
@@ -72,7 +72,11 @@ impl BankIdSettings {
         let client = match (&self.client_p12, &self.client_cert, &self.client_key) {
             (Some(p12), None, None) => ClientIdentity::Pkcs12 {
                 der: read(base, p12)?,
-                password: self.client_p12_password.clone().unwrap_or_default(),
+                password: self
+                    .client_p12_password
+                    .as_ref()
+                    .map(|s| s.expose().to_owned())
+                    .unwrap_or_default(),
             },
             (None, Some(cert), key) => {
                 let certs = read(base, cert)?;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use blankett_core::ids::Personnummer;
+use blankett_core::secret::Secret;
 use serde::Deserialize;
 
 /// `[notify]`: how messages leave. Without `smtp` (and `sms`), messages are written to the
@@ -87,7 +88,7 @@ pub struct Smtp {
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// The sender, e.g. `Exempelstads kommun <noreply@exempelstad.se>`.
     pub from: String,
     #[serde(default = "default_timeout_secs")]
@@ -131,7 +132,8 @@ pub enum SmtpSecurity {
 pub struct SmsGateway {
     pub url: String,
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    /// Sent with every request; their values (an API token) are secrets.
+    pub headers: BTreeMap<String, Secret>,
     #[serde(default)]
     pub sender: Option<String>,
 }
@@ -152,7 +154,7 @@ pub struct Webhook {
     pub name: String,
     pub url: String,
     /// The HMAC-SHA256 key of the `Blankett-Signature` header (at least 16 characters).
-    pub secret: String,
+    pub secret: Secret,
     /// `case.submitted`, `case.approved`, `case.signed`, `case.completed`, `case.rejected`,
     /// `case.withdrawn`; empty = all.
     #[serde(default)]
@@ -229,7 +231,7 @@ pub fn problems(notify: &NotifySection, webhooks: &[Webhook], production: bool) 
         if !names.insert(w.name.as_str()) {
             out.push(format!("webhooks: the name `{}` is used twice", w.name));
         }
-        if w.secret.chars().count() < 16 {
+        if w.secret.expose().chars().count() < 16 {
             out.push(format!(
                 "webhooks.{}: the secret must be at least 16 characters",
                 w.name

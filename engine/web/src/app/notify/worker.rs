@@ -13,8 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use blankett_app::commands::{self, CommandError};
 use blankett_core::case::{self, Actor, CaseError, Command, SignatureState, Status};
-use blankett_core::store::{CaseFilter, CaseWrite, Delivery, Message, MessageChannel, StoreError};
+use blankett_core::store::{CaseFilter, Delivery, Message, MessageChannel, StoreError};
 use chrono::NaiveDateTime;
 use hmac::{Hmac, Mac};
 use lettre::message::header::ContentType;
@@ -81,7 +82,7 @@ impl Deliverer {
                     .port(s.port)
                     .timeout(Some(Duration::from_secs(s.timeout_secs)));
                 if let (Some(u), Some(p)) = (&s.username, &s.password) {
-                    b = b.credentials(Credentials::new(u.clone(), p.clone()));
+                    b = b.credentials(Credentials::new(u.clone(), p.expose().to_owned()));
                 }
                 let from = s
                     .from
@@ -197,7 +198,7 @@ impl Deliverer {
             .header("Idempotency-Key", &m.key)
             .json(&body);
         for (k, v) in &gw.headers {
-            req = req.header(k, v);
+            req = req.header(k, v.expose());
         }
         let resp = req
             .send()
@@ -271,7 +272,7 @@ impl Deliverer {
 /// refuses old timestamps (replays).
 pub fn sign_webhook(hook: &Webhook, timestamp: i64, body: &[u8]) -> Option<String> {
     // HMAC takes keys of any length: this never fails.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(hook.secret.as_bytes()).ok()?;
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(hook.secret.expose().as_bytes()).ok()?;
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -449,26 +450,20 @@ async fn expire(state: &AppState, c: &blankett_core::case::Case, now: NaiveDateT
         person: c.assignee.clone().unwrap_or_else(|| c.applicant.clone()),
         case_worker: true,
     };
-    let out = match case::apply(&flow, c, &actor, c.revision, Command::Expire, now) {
-        Ok(o) => o,
-        Err(CaseError::InvalidTransition { .. } | CaseError::Conflict { .. }) => return,
-        Err(e) => {
-            tracing::warn!(case_id = %c.id, error = %e, "a signing request could not be expired");
-            return;
-        }
-    };
-    let w = CaseWrite {
-        case: out.case,
-        expected_revision: c.revision,
-        events: out.events,
-        document: None,
-        evidence: None,
-    };
-    match state.store.update_case(&w).await {
-        Ok(()) => tracing::info!(case_id = %c.id, "signing request expired"),
+    let store = state.store.as_ref();
+    match commands::run(store, &flow, c, &actor, c.revision, Command::Expire, now).await {
+        Ok(_) => tracing::info!(case_id = %c.id, "signing request expired"),
         // Another instance (or the signer, just in time) was first.
-        Err(StoreError::Conflict { .. }) => {}
-        Err(e) => tracing::warn!(case_id = %c.id, error = %e, "expiring failed"),
+        Err(
+            CommandError::Stale
+            | CommandError::Refused(CaseError::InvalidTransition { .. } | CaseError::Conflict { .. }),
+        ) => {}
+        Err(CommandError::Refused(e)) => {
+            tracing::warn!(case_id = %c.id, error = %e, "a signing request could not be expired");
+        }
+        Err(CommandError::Store(e)) => {
+            tracing::warn!(case_id = %c.id, error = %e, "expiring failed");
+        }
     }
 }
 
