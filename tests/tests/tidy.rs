@@ -130,6 +130,117 @@ fn every_crate_uses_the_workspace_lints() {
     }
 }
 
+/// The dependency entries of a member manifest that name their own version or path instead of
+/// the workspace's (`name = "1"`, `name = { version = … }`, `name = { path = … }`).
+fn own_pins(manifest: &toml::Table) -> Vec<String> {
+    let mut tables: Vec<(String, &toml::Table)> = Vec::new();
+    for key in ["dependencies", "dev-dependencies", "build-dependencies"] {
+        if let Some(t) = manifest.get(key).and_then(|v| v.as_table()) {
+            tables.push((key.to_owned(), t));
+        }
+    }
+    if let Some(targets) = manifest.get("target").and_then(|v| v.as_table()) {
+        for (cfg, t) in targets {
+            for key in ["dependencies", "dev-dependencies", "build-dependencies"] {
+                if let Some(t) = t.get(key).and_then(|v| v.as_table()) {
+                    tables.push((format!("target.{cfg}.{key}"), t));
+                }
+            }
+        }
+    }
+    let mut pins = Vec::new();
+    for (table, deps) in tables {
+        for (name, spec) in deps {
+            let from_workspace = spec
+                .as_table()
+                .and_then(|t| t.get("workspace"))
+                .and_then(|w| w.as_bool())
+                == Some(true);
+            if !from_workspace {
+                pins.push(format!("[{table}] {name} = {spec}"));
+            }
+        }
+    }
+    pins
+}
+
+#[test]
+fn the_own_pin_finder_finds_pins() {
+    let m: toml::Table = r#"
+        [dependencies]
+        a.workspace = true
+        b = { workspace = true, features = ["x"] }
+        c = "1"
+        d = { version = "0.2", features = ["y"] }
+        [dev-dependencies]
+        e = { path = "../e" }
+        [target.'cfg(unix)'.dependencies]
+        f = "2"
+    "#
+    .parse()
+    .unwrap();
+    let pins = own_pins(&m);
+    assert_eq!(pins.len(), 4, "{pins:?}");
+}
+
+#[test]
+fn every_dependency_version_is_set_once_in_the_root_manifest() {
+    let workspace: toml::Table = std::fs::read_to_string(root().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let members = workspace["workspace"]["members"].as_array().unwrap();
+    let mut pins = Vec::new();
+    for krate in members.iter().map(|m| m.as_str().unwrap()) {
+        let m: toml::Table = std::fs::read_to_string(root().join(krate).join("Cargo.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        pins.extend(own_pins(&m).into_iter().map(|p| format!("{krate}: {p}")));
+    }
+    assert!(
+        pins.is_empty(),
+        "these name their own version or path; move them to [workspace.dependencies] and write `name.workspace = true`:\n{}",
+        pins.join("\n")
+    );
+}
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_doors_change_cases_only_through_the_application_layer() {
+    // The case machine and the case write are reached through `blankett_app::commands`
+    // (decide, run, write): one place for the lost race, the notifications in the same
+    // transaction, and access.
+    let mut files = Vec::new();
+    rust_files(&root().join("engine/web/src"), &mut files);
+    assert!(files.len() > 20, "{files:?}");
+    let mut found = Vec::new();
+    for f in files {
+        let code = code_only(&std::fs::read_to_string(&f).unwrap());
+        for needle in ["case::apply(", ".update_case("] {
+            if code.contains(needle) {
+                found.push(format!("{}: {needle}", f.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "call blankett_app::commands instead:\n{}",
+        found.join("\n")
+    );
+}
+
 // ---- no import circles between modules -----------------------------------------------------
 
 /// A crate's modules: module path (`["app", "journey"]`; the crate root is `[]`) → file.

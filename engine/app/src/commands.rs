@@ -5,7 +5,7 @@
 
 use blankett_core::Flow;
 use blankett_core::case::{self, Actor, Case, CaseError, Command, Outcome};
-use blankett_core::store::{CaseWrite, Store, StoreError};
+use blankett_core::store::{CaseWrite, NewDocument, SignatureEvidence, Store, StoreError};
 use chrono::NaiveDateTime;
 
 /// Why a command did not change the case.
@@ -33,6 +33,14 @@ impl CommandError {
     }
 }
 
+/// What a command's write carries besides the case and its events: a new version of the
+/// document, the evidence of a signature.
+#[derive(Default)]
+pub struct Attachments {
+    pub document: Option<NewDocument>,
+    pub evidence: Option<SignatureEvidence>,
+}
+
 /// Applies `command` to `case` as `actor` at the revision `expected` and writes the outcome.
 pub async fn run(
     store: &dyn Store,
@@ -43,10 +51,53 @@ pub async fn run(
     command: Command,
     now: NaiveDateTime,
 ) -> Result<Outcome, CommandError> {
-    let out =
-        case::apply(flow, case, actor, expected, command, now).map_err(CommandError::Refused)?;
-    write(store, &plain_write(&out, expected)).await?;
+    let attachments = Attachments::default();
+    run_with(
+        store,
+        flow,
+        case,
+        actor,
+        expected,
+        command,
+        now,
+        attachments,
+    )
+    .await
+}
+
+/// [`run`], with a document or evidence written in the same transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_with(
+    store: &dyn Store,
+    flow: &Flow,
+    case: &Case,
+    actor: &Actor,
+    expected: u64,
+    command: Command,
+    now: NaiveDateTime,
+    attachments: Attachments,
+) -> Result<Outcome, CommandError> {
+    let out = decide(flow, case, actor, expected, command, now)?;
+    let mut w = plain_write(&out, expected);
+    w.document = attachments.document;
+    w.evidence = attachments.evidence;
+    write(store, &w).await?;
     Ok(out)
+}
+
+/// The case machine's decision alone, nothing written: for a door that adds to the outcome
+/// before [`write`] (the API names its key on the events; approval places the signature
+/// fields the rendered document has; the API's create runs several commands in memory and
+/// writes once). The one way a door reaches `case::apply`.
+pub fn decide(
+    flow: &Flow,
+    case: &Case,
+    actor: &Actor,
+    expected: u64,
+    command: Command,
+    now: NaiveDateTime,
+) -> Result<Outcome, CommandError> {
+    case::apply(flow, case, actor, expected, command, now).map_err(CommandError::Refused)
 }
 
 /// The write of a command's outcome at revision `expected`: the case and its events, no

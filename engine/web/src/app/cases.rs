@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::response::Response;
-use blankett_app::commands::{self, CommandError};
+use blankett_app::commands::{self, Attachments, CommandError};
 use blankett_core::Flow;
 use blankett_core::case::{Actor, Case, Command, Outcome};
 use blankett_core::store::CaseWrite;
@@ -97,8 +97,30 @@ pub async fn run(
     expected: u64,
     command: Command,
 ) -> Result<Outcome, CommandError> {
+    run_with(
+        app,
+        flow,
+        case,
+        actor,
+        expected,
+        command,
+        Attachments::default(),
+    )
+    .await
+}
+
+/// [`run`], with a document or evidence written in the same transaction.
+pub async fn run_with(
+    app: &AppState,
+    flow: &Flow,
+    case: &Case,
+    actor: &Actor,
+    expected: u64,
+    command: Command,
+    attachments: Attachments,
+) -> Result<Outcome, CommandError> {
     let (now, _) = app.clock.now_local();
-    let out = commands::run(
+    let out = commands::run_with(
         app.store.as_ref(),
         flow,
         case,
@@ -106,6 +128,7 @@ pub async fn run(
         expected,
         command,
         now,
+        attachments,
     )
     .await?;
     app.remember_case(&out.case);

@@ -200,6 +200,45 @@ fn set_at(obj: &mut Map<String, Value>, path: &[String], value: Value) {
     }
 }
 
+/// What a step form's button asks for (its `_action`), read once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepAction {
+    /// "Spara och fortsätt" (also Enter, and a form without `_action`).
+    Next,
+    /// "Spara utkast": save and stay.
+    Save,
+    /// "Tillbaka": save and go to the previous step.
+    Back,
+    /// Add an item to the group at this dotted path.
+    Add(String),
+    /// Remove item `group.N`.
+    Remove(String),
+    /// Put back what was removed last on this step.
+    UndoRemove,
+}
+
+impl StepAction {
+    /// Reads `_action`; anything unknown means [`StepAction::Next`], as a form without the
+    /// field does (the save itself is never skipped).
+    pub fn parse(value: Option<&str>) -> StepAction {
+        let Some(v) = value else {
+            return StepAction::Next;
+        };
+        if let Some(group) = v.strip_prefix("add:") {
+            return StepAction::Add(group.to_owned());
+        }
+        if let Some(path) = v.strip_prefix("remove:") {
+            return StepAction::Remove(path.to_owned());
+        }
+        match v {
+            "save" => StepAction::Save,
+            "back" => StepAction::Back,
+            "undo-remove" => StepAction::UndoRemove,
+            _ => StepAction::Next,
+        }
+    }
+}
+
 /// Adds an empty item to the group at dotted `path` (relative to the step), or removes
 /// item `path.N`.
 pub fn add_item(answers: &mut Value, path: &str) {
@@ -588,6 +627,25 @@ pub fn display_number(f: &Field, n: &serde_json::Number) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_step_action_is_read_once_and_anything_else_means_next() {
+        use StepAction::*;
+        let cases = [
+            (None, Next),
+            (Some("next"), Next),
+            (Some("save"), Save),
+            (Some("back"), Back),
+            (Some("undo-remove"), UndoRemove),
+            (Some("add:children"), Add("children".into())),
+            (Some("remove:children.2"), Remove("children.2".into())),
+            (Some("delete-everything"), Next),
+            (Some(""), Next),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(StepAction::parse(raw), want, "{raw:?}");
+        }
+    }
 
     #[test]
     fn repeated_keys_and_escapes_are_kept() {

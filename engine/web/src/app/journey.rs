@@ -14,7 +14,7 @@ use blankett_core::rules::{FieldError, prefill, step_applies, top_context, visib
 use chrono::Datelike as _;
 use serde_json::{Value, json};
 
-use super::cases::{conflict_notice, run, stale_redirect, visible_case, visible_case_at, write};
+use super::cases::{conflict_notice, run, stale_redirect, visible_case, visible_case_at};
 use super::forms::{self, FieldContext, Form};
 use super::review;
 use super::{AppError, AppState, Ctx, redirect};
@@ -318,14 +318,14 @@ pub async fn save_step(
     let expected = form.revision()?;
     let (case, flow, actor) = visible_case_at(&app, &ctx, &id, expected).await?;
     let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
-    let action = form.get("_action").unwrap_or("next").to_owned();
+    let action = forms::StepAction::parse(form.get("_action"));
     let mut answers = forms::step_answers(step, &form);
     // What was removed last on this step can be put back ("Ångra"); any other save forgets it.
     let removed_before = ctx.session.read(|d| d.removed.clone());
     let mut removed = None;
-    if let Some(group) = action.strip_prefix("add:") {
+    if let forms::StepAction::Add(group) = &action {
         forms::add_item(&mut answers, group);
-    } else if let Some(path) = action.strip_prefix("remove:") {
+    } else if let forms::StepAction::Remove(path) = &action {
         let label = (
             forms::item_label(&step.fields, path, false),
             forms::item_label(&step.fields, path, true),
@@ -344,7 +344,7 @@ pub async fn save_step(
                 label: (sv, en),
             });
         }
-    } else if action == "undo-remove"
+    } else if action == forms::StepAction::UndoRemove
         && let Some(r) = removed_before
             .as_ref()
             .filter(|r| r.case_id == id && r.step == step.id)
@@ -361,29 +361,21 @@ pub async fn save_step(
     }
     let shown_before = visible_fields(&flow, step, &drawn, &env);
 
-    let out = match case::apply(
-        &flow,
-        &case,
-        &actor,
-        expected,
-        Command::SaveStep {
-            step: step.id.clone(),
-            answers: answers.clone(),
-        },
-        now,
-    ) {
+    let command = Command::SaveStep {
+        step: step.id.clone(),
+        answers: answers.clone(),
+    };
+    let out = match run(&app, &flow, &case, &actor, expected, command).await {
         Ok(out) => out,
-        Err(case::CaseError::Conflict { .. }) => {
+        Err(CommandError::Refused(case::CaseError::Conflict { .. })) => {
             return stale(&app, &ctx, &case, &flow, &actor, step, answers);
         }
-        Err(case::CaseError::Forbidden(_) | case::CaseError::InvalidTransition { .. }) => {
+        Err(CommandError::Refused(
+            case::CaseError::Forbidden(_) | case::CaseError::InvalidTransition { .. },
+        )) => {
             return Ok(redirect(&format!("/cases/{id}")));
         }
-        Err(e) => return Err(e.into()),
-    };
-    match write(&app, expected, &out, None).await {
-        Ok(()) => {}
-        Err(None) => {
+        Err(CommandError::Stale) => {
             let fresh = app.store.get_case(&id).await?.ok_or(AppError::NotFound)?;
             app.remember_case(&fresh);
             // Access was checked on this instance's copy, which the other write made stale.
@@ -393,8 +385,8 @@ pub async fn save_step(
             }
             return stale(&app, &ctx, &fresh, &flow, &actor, step, answers);
         }
-        Err(Some(e)) => return Err(e),
-    }
+        Err(e) => return Err(e.into()),
+    };
     let saved = out.case;
     let here = format!("/cases/{id}/steps/{}", step.id);
     if removed_before.is_some() || removed.is_some() {
@@ -406,7 +398,7 @@ pub async fn save_step(
             format!("{} was removed.", r.label.1),
         );
     }
-    if action == "undo-remove"
+    if action == forms::StepAction::UndoRemove
         && let Some(r) = &removed_before
     {
         ctx.session.set_notice(
@@ -414,34 +406,24 @@ pub async fn save_step(
             format!("{} is back.", r.label.1),
         );
     }
-    match action.as_str() {
-        "save" => {
+    match action {
+        forms::StepAction::Save => {
             ctx.session.set_notice(
                 "Utkastet är sparat. Du kan fortsätta nu eller senare via Mina sidor.",
                 "The draft is saved. You can continue now or later from My pages.",
             );
             Ok(redirect(&here))
         }
-        a if a.starts_with("add:") || a.starts_with("remove:") || a == "undo-remove" => {
-            Ok(redirect(&here))
-        }
-        "back" => {
-            let back = case::apply(
-                &flow,
-                &saved,
-                &actor,
-                saved.revision,
-                Command::Back {
-                    from: step.id.clone(),
-                },
-                now,
-            );
-            match back {
-                Ok(b) => {
-                    // Going back is navigation; losing the race only means staying here.
-                    let _ = write(&app, saved.revision, &b, None).await;
-                    Ok(redirect(&next_location(&b.case, &flow)))
-                }
+        forms::StepAction::Add(_)
+        | forms::StepAction::Remove(_)
+        | forms::StepAction::UndoRemove => Ok(redirect(&here)),
+        forms::StepAction::Back => {
+            let back = Command::Back {
+                from: step.id.clone(),
+            };
+            // Going back is navigation; losing the race only means staying here.
+            match run(&app, &flow, &saved, &actor, saved.revision, back).await {
+                Ok(b) => Ok(redirect(&next_location(&b.case, &flow))),
                 Err(_) => Ok(redirect(&here)),
             }
         }

@@ -9,18 +9,18 @@ use axum::response::{IntoResponse, Response};
 use blankett_core::case::{self, Actor, Case, Command, Person, Status};
 use blankett_core::document::sha256_hex;
 use blankett_core::eid::{Completion, DocumentBinding, Evidence, StartRequest};
-use blankett_core::store::{CaseWrite, DocumentKind, NewDocument, SignatureEvidence};
+use blankett_core::store::{DocumentKind, NewDocument, SignatureEvidence};
 use blankett_pades::{Placement, SignatureRequest, SignerIdentity};
 use serde_json::{Value, json};
 
 use super::access::{Action, my_turn};
 use super::cases::visible_case;
-use super::cases::{conflict_notice, run, stale_redirect, write};
+use super::cases::{conflict_notice, run, run_with, stale_redirect};
 use super::eid_order::{level_accepted, provider_views_at, start_order};
 use super::forms::Form;
 use super::session::{PendingOrder, Purpose};
 use super::{AppError, AppState, Ctx, redirect};
-use blankett_app::commands::CommandError;
+use blankett_app::commands::{Attachments, CommandError};
 
 /// Pixels per point of the page images (1.5 → an A4 page is 893 px wide).
 const PAGE_SCALE: f32 = 1.5;
@@ -346,21 +346,10 @@ pub async fn complete(
     .map_err(AppError::internal)?
     .map_err(AppError::internal)?;
     let new_sha = sha256_hex(&signed);
-    let (now, _) = app.clock.now_local();
-    let out = case::apply(
-        &flow,
-        &case,
-        &signer,
-        case.revision,
-        Command::Sign {
-            signed_document_sha256: new_sha.clone(),
-        },
-        now,
-    )?;
-    let w = CaseWrite {
-        case: out.case.clone(),
-        expected_revision: case.revision,
-        events: out.events.clone(),
+    let command = Command::Sign {
+        signed_document_sha256: new_sha.clone(),
+    };
+    let attachments = Attachments {
         document: Some(NewDocument {
             kind: if last {
                 DocumentKind::Final
@@ -377,15 +366,25 @@ pub async fn complete(
             evidence: with_sign_text(&done.evidence, order),
         }),
     };
-    match write(app, case.revision, &out, Some(w)).await {
-        Ok(()) => {}
-        Err(None) => {
+    let out = match run_with(
+        app,
+        &flow,
+        &case,
+        &signer,
+        case.revision,
+        command,
+        attachments,
+    )
+    .await
+    {
+        Ok(out) => out,
+        Err(CommandError::Stale) => {
             let n = conflict_notice(ctx);
             ctx.session.set_notice(n.clone(), n);
             return Ok(format!("{back}/sign"));
         }
-        Err(Some(e)) => return Err(e),
-    }
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(case_id = %case_id, field = %sig.field, "document signed");
     if out.case.status == Status::Completed {
         ctx.session.set_notice(

@@ -21,7 +21,7 @@ use super::cases::{run, stale_redirect, visible_case, write_or_back};
 use super::forms::Form;
 use super::review;
 use super::{AppError, AppState, Ctx, redirect};
-use blankett_app::commands::CommandError;
+use blankett_app::commands::{self, CommandError};
 
 pub fn status_view(ctx: &Ctx, s: Status) -> Value {
     let (code, sv, en) = match s {
@@ -524,18 +524,14 @@ pub(super) async fn lock_document(
         }
         Err(e) => return Err(ApproveError::Failed(AppError::internal(e))),
     };
-    let mut out = match case::apply(
-        flow,
-        case,
-        actor,
-        expected,
-        Command::Approve {
-            document_sha256: rendered.sha256.clone(),
-        },
-        now,
-    ) {
+    let command = Command::Approve {
+        document_sha256: rendered.sha256.clone(),
+    };
+    let mut out = match commands::decide(flow, case, actor, expected, command, now) {
         Ok(o) => o,
-        Err(case::CaseError::Invalid(errors)) => return Err(ApproveError::Invalid(errors)),
+        Err(CommandError::Refused(case::CaseError::Invalid(errors))) => {
+            return Err(ApproveError::Invalid(errors));
+        }
         Err(e) => return Err(ApproveError::Failed(e.into())),
     };
     for sig in &mut out.case.signatures {

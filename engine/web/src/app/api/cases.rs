@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use blankett_app::commands::{self, CommandError};
 use blankett_core::Flow;
 use blankett_core::case::{
     self, Actor, Case, CaseError, Command, Event, EventKind, Outcome, Person, Status,
@@ -748,10 +749,12 @@ fn apply(
     cmd: Command,
     now: chrono::NaiveDateTime,
 ) -> Result<Outcome, AppError> {
-    case::apply(flow, case, actor, case.revision, cmd, now).map_err(|e| match e {
-        CaseError::Invalid(errors) => AppError::Invalid(errors),
-        CaseError::Conflict { .. } => AppError::Conflict("the case changed meanwhile"),
-        CaseError::Signers(m) => AppError::Invalid(vec![field_error(
+    commands::decide(flow, case, actor, case.revision, cmd, now).map_err(|e| match e {
+        CommandError::Refused(CaseError::Invalid(errors)) => AppError::Invalid(errors),
+        CommandError::Refused(CaseError::Conflict { .. }) | CommandError::Stale => {
+            AppError::Conflict("the case changed meanwhile")
+        }
+        CommandError::Refused(CaseError::Signers(m)) => AppError::Invalid(vec![field_error(
             "signers",
             "signers",
             &format!("Undertecknarna kan inte bestämmas: {m}"),
@@ -941,12 +944,14 @@ pub async fn withdraw_case(
         ));
     };
     let (now, _) = app.clock.now_local();
-    let mut out = case::apply(&flow, &case, &actor, case.revision, Command::Withdraw, now)
+    let mut out = commands::decide(&flow, &case, &actor, case.revision, Command::Withdraw, now)
         .map_err(|e| match e {
-            CaseError::Conflict { .. } => AppError::Conflict("the case changed meanwhile"),
-            CaseError::InvalidTransition { .. } | CaseError::Forbidden(_) => {
-                AppError::Conflict("the case's status does not allow withdrawing it")
+            CommandError::Refused(CaseError::Conflict { .. }) | CommandError::Stale => {
+                AppError::Conflict("the case changed meanwhile")
             }
+            CommandError::Refused(
+                CaseError::InvalidTransition { .. } | CaseError::Forbidden(_),
+            ) => AppError::Conflict("the case's status does not allow withdrawing it"),
             other => AppError::Internal(format!("withdrawing through the API: {other}")),
         })?;
     as_api(&mut out.events, &caller);
