@@ -15,5 +15,6 @@ pub mod defs_fs;
 pub mod export;
 pub mod outbox;
 pub mod pinned;
+pub mod signer;
 
 pub use config::{Config, ConfigError};

@@ -143,6 +143,39 @@ pub trait DocumentRenderer: Send + Sync {
     ) -> Result<RenderedDocument, RenderError>;
 }
 
+/// One signature to add to a document (see [`DocumentSigner`]).
+#[derive(Debug, Clone)]
+pub struct SignatureOrder<'a> {
+    /// The form field of the signature (the flow's signature field, e.g. `case_worker`).
+    pub field: &'a str,
+    /// Where the visible signature goes; `None`: an invisible signature.
+    pub placement: Option<crate::case::Placement>,
+    /// Who signs, as the eID vouched for them.
+    pub identity: &'a crate::eid::VerifiedIdentity,
+    /// The signer's role as shown in the appearance, e.g. "Handläggare".
+    pub role: &'a str,
+    /// How the signer proved who they are, e.g. "BankID".
+    pub method: &'a str,
+    /// The signing time.
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// A line shown in the appearance after the time (the flow's completion note).
+    pub note: Option<&'a str>,
+    /// The last signature: the document is then sealed for the long term.
+    pub seal: bool,
+}
+
+/// Why a document could not be signed.
+#[derive(Debug, thiserror::Error)]
+#[error("signing failed: {0}")]
+pub struct SignFailure(pub String);
+
+/// Signs documents: each signature in its own incremental update. Implemented over
+/// `engine/pades`; CPU-bound (and it may ask a timestamp authority), so callers on an async
+/// runtime run it on a blocking thread.
+pub trait DocumentSigner: Send + Sync {
+    fn sign(&self, pdf: &[u8], order: &SignatureOrder<'_>) -> Result<Vec<u8>, SignFailure>;
+}
+
 /// SHA-256 of bytes, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

@@ -7,10 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use blankett_core::case::{self, Actor, Case, Command, Person, Status};
-use blankett_core::document::sha256_hex;
+use blankett_core::document::{SignatureOrder, sha256_hex};
 use blankett_core::eid::{Completion, DocumentBinding, Evidence, StartRequest};
 use blankett_core::store::{DocumentKind, NewDocument, SignatureEvidence};
-use blankett_pades::{Placement, SignatureRequest, SignerIdentity};
 use serde_json::{Value, json};
 
 use super::access::{Action, my_turn};
@@ -297,12 +296,7 @@ pub async fn complete(
     }
     let sig = case.signatures[i].clone();
     let last = case.signatures[i + 1..].is_empty();
-    let identity = SignerIdentity {
-        given_name: done.identity.given_name.clone(),
-        surname: done.identity.surname.clone(),
-        full_name: done.identity.full_name.clone(),
-        personnummer: Some(done.identity.personnummer.as_str().to_owned()),
-    };
+    let identity = done.identity.clone();
     let method = match done.evidence.provider.as_str() {
         "bankid" => "BankID".to_owned(),
         "test" => "Test-e-legitimation (ej giltig)".to_owned(),
@@ -317,30 +311,25 @@ pub async fn complete(
         .and_then(|s| s.completion_note.as_ref())
         .filter(|_| last)
         .map(|t| t.sv.clone());
-    let pades = app.pades.clone();
+    let pades = app.signer.clone();
     let bytes = doc.bytes;
     let field = sig.field.clone();
-    let placement = sig.placement.clone().map(|p| Placement {
-        page: p.page as usize,
-        rect: p.rect,
-    });
+    let placement = sig.placement.clone();
     let now_utc = app.clock.now_utc();
     let signed = tokio::task::spawn_blocking(move || {
-        let request = SignatureRequest {
-            field: &field,
-            placement,
-            identity: &identity,
-            role: &role,
-            method: &method,
-            time: now_utc,
-            note: note.as_deref(),
-        };
-        let signed = pades.sign(&bytes, &request)?;
-        if last {
-            pades.seal_long_term(&signed, now_utc)
-        } else {
-            Ok(signed)
-        }
+        pades.sign(
+            &bytes,
+            &SignatureOrder {
+                field: &field,
+                placement,
+                identity: &identity,
+                role: &role,
+                method: &method,
+                time: now_utc,
+                note: note.as_deref(),
+                seal: last,
+            },
+        )
     })
     .await
     .map_err(AppError::internal)?

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use blankett_app::signer::PadesSigner;
 use blankett_core::case::Case;
-use blankett_core::document::DocumentRenderer;
+use blankett_core::document::{DocumentRenderer, DocumentSigner};
 use blankett_core::eid::{IdentityProvider, Providers};
 use blankett_core::store::{FlowVersion, SessionRecord, Store, StoreError};
 use blankett_core::{Flow, Severity, Sources, load};
@@ -92,7 +93,8 @@ pub struct AppState {
     /// Renders documents in worker processes bounded in time and memory (`[render]`).
     pub renderer: Arc<dyn DocumentRenderer>,
     pool: Arc<RenderPool>,
-    pub pades: Arc<Pades>,
+    /// Signs documents (PAdES, the last signature sealed for the long term).
+    pub signer: Arc<dyn DocumentSigner>,
     pub pages: Arc<Pages>,
     pub metrics: Arc<Metrics>,
     /// Plans the messages of case writes; wakes this instance's delivery worker.
@@ -271,7 +273,7 @@ impl AppState {
             test_eid,
             renderer: pool.clone(),
             pool,
-            pades: Arc::new(pades),
+            signer: Arc::new(PadesSigner(pades)),
             pages: Arc::new(pages),
             clock: clock.clone(),
             metrics: Arc::new(Metrics::default()),
