@@ -5,8 +5,9 @@
 
 use blankett_core::Flow;
 use blankett_core::case::{self, Actor, Case, CaseError, Command, Outcome};
+use blankett_core::def::Starter;
 use blankett_core::store::{CaseWrite, NewDocument, SignatureEvidence, Store, StoreError};
-use chrono::NaiveDateTime;
+use chrono::{Datelike as _, NaiveDateTime};
 
 /// Why a command did not change the case.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,28 @@ impl CommandError {
             CommandError::Stale | CommandError::Refused(CaseError::Conflict { .. })
         )
     }
+}
+
+/// Starts a case of `flow` as `actor` (a citizen, or a case worker where the flow lets them
+/// start): the next case number of the year, a random id, the first events, stored.
+pub async fn start(
+    store: &dyn Store,
+    flow: &Flow,
+    actor: &Actor,
+    starter: Starter,
+    now: NaiveDateTime,
+) -> Result<Outcome, CommandError> {
+    let number = store
+        .next_case_number(now.date().year_ce().1 as i32)
+        .await
+        .map_err(CommandError::Store)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let out = case::start(flow, id, number, actor, starter, now).map_err(CommandError::Refused)?;
+    store
+        .create_case(&out.case, &out.events)
+        .await
+        .map_err(CommandError::Store)?;
+    Ok(out)
 }
 
 /// What a command's write carries besides the case and its events: a new version of the

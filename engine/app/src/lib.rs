@@ -8,6 +8,7 @@
 //! adapters' ports.
 
 pub mod access;
+pub mod approval;
 pub mod clock;
 pub mod commands;
 pub mod config;

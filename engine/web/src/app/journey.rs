@@ -11,14 +11,13 @@ use blankett_core::case::{self, Actor, Case, Command, Status};
 use blankett_core::def::{Starter, StepKind};
 use blankett_core::model::{Step, Text};
 use blankett_core::rules::{FieldError, prefill, step_applies, top_context, visible_fields};
-use chrono::Datelike as _;
 use serde_json::{Value, json};
 
 use super::cases::{conflict_notice, run, stale_redirect, visible_case, visible_case_at};
 use super::forms::{self, FieldContext, Form};
 use super::review;
 use super::{AppError, AppState, Ctx, redirect};
-use blankett_app::commands::CommandError;
+use blankett_app::commands::{self, CommandError};
 
 /// `GET /`: the e-services.
 pub async fn catalogue(State(app): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
@@ -96,16 +95,7 @@ async fn start_case(app: &AppState, flow: &Arc<Flow>, actor: &Actor) -> Result<R
         return Err(AppError::Forbidden);
     }
     let (now, _) = app.clock.now_local();
-    let number = app
-        .store
-        .next_case_number(now.date().year_ce().1 as i32)
-        .await?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let out = case::start(flow, id, number, actor, as_, now).map_err(|e| match e {
-        case::CaseError::Forbidden(_) => AppError::Forbidden,
-        other => AppError::from(other),
-    })?;
-    app.store.create_case(&out.case, &out.events).await?;
+    let out = commands::start(app.store.as_ref(), flow, actor, as_, now).await?;
     tracing::info!(case_id = %out.case.id, flow = %flow.id, "case started");
     Ok(redirect(&next_location(&out.case, flow)))
 }

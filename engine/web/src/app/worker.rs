@@ -10,9 +10,8 @@ use blankett_core::case::{
     self, Actor, Case, Command, EventKind, SignatureState, Status, current_signer,
 };
 use blankett_core::def::Starter;
-use blankett_core::document::{DocumentContext, RenderOptions, render_request};
-use blankett_core::rules::{FieldError, validate_all};
-use blankett_core::store::{CaseFilter, CaseWrite, DocumentKind, NewDocument};
+use blankett_core::rules::FieldError;
+use blankett_core::store::CaseFilter;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -21,7 +20,8 @@ use super::cases::{run, stale_redirect, visible_case, write_or_back};
 use super::forms::Form;
 use super::review;
 use super::{AppError, AppState, Ctx, redirect};
-use blankett_app::commands::{self, CommandError};
+use blankett_app::approval::{self, Locked};
+use blankett_app::commands::CommandError;
 
 pub fn status_view(ctx: &Ctx, s: Status) -> Value {
     let (code, sv, en) = match s {
@@ -417,24 +417,8 @@ pub async fn approve(
     Ok(redirect(&format!("/cases/{id}")))
 }
 
-/// An approval ready to write: the outcome (signers placed on the document) and the write
-/// that stores it with the locked document.
-pub(super) struct Locked {
-    pub out: case::Outcome,
-    pub write: CaseWrite,
-}
-
-/// Why [`lock_document`] did not approve.
-pub(super) enum ApproveError {
-    /// The answers, the signers or the characters are not acceptable; nothing changed.
-    Invalid(Vec<FieldError>),
-    Failed(AppError),
-}
-
-/// Approves `case` as `actor` (its assigned case worker) at revision `expected`: checks every
-/// step, resolves the signers, renders the document with Typst, and applies `Approve` with the
-/// SHA-256 of the bytes. Writes nothing; the caller writes [`Locked::write`]. Shared by the
-/// case worker's approve and the REST API's hand-over to signing.
+/// [`approval::lock`] with this server's renderer, clock and name; its faults as the
+/// application's errors.
 pub(super) async fn lock_document(
     app: &AppState,
     case: &Case,
@@ -442,120 +426,31 @@ pub(super) async fn lock_document(
     actor: &Actor,
     expected: u64,
 ) -> Result<Locked, ApproveError> {
-    let (now, offset) = app.clock.now_local();
-    let env = case::env_for(case, flow, now, Some(&actor.person));
-    let report = validate_all(flow, &case.answers, &env);
-    if !report.errors.is_empty() {
-        return Err(ApproveError::Invalid(report.errors));
-    }
-    let mut preview = case.clone();
-    preview.answers = report.answers.clone();
-    let signers = match case::resolve_signers(flow, &preview, &env) {
-        Ok(s) => s,
-        Err(e) => {
-            return Err(ApproveError::Invalid(vec![FieldError {
-                path: "signers".into(),
-                code: "signers",
-                message: blankett_core::Text::new(
-                    format!("Undertecknarna kan inte bestämmas: {e}"),
-                    format!("The signers cannot be determined: {e}"),
-                ),
-            }]));
-        }
-    };
-    let author = app.config.site.name.clone();
-    let request = render_request(
-        &DocumentContext {
-            flow,
-            case: &preview,
-            answers: &report.answers,
-            signers: &signers,
-            env: &env,
-            author: &author,
-        },
-        now,
-        offset,
-    )
-    .map_err(|e| ApproveError::Failed(AppError::internal(e)))?;
     let renderer = app.renderer.clone();
-    let rendered =
-        tokio::task::spawn_blocking(move || renderer.render(&request, RenderOptions::default()))
-            .await
-            .map_err(|e| ApproveError::Failed(AppError::internal(e)))?;
-    let rendered = match rendered {
-        Ok(r) => r,
-        Err(blankett_core::document::RenderError::UnsupportedCharacters(chars)) => {
-            let list: String = chars.iter().map(|c| format!("“{c}” ")).collect();
-            return Err(ApproveError::Invalid(vec![FieldError {
-                path: "document".into(),
-                code: "characters",
-                message: blankett_core::Text::new(
-                    format!(
-                        "Svaren innehåller tecken som dokumentet inte kan visa: {list}. Ändra dem och försök igen."
-                    ),
-                    format!(
-                        "The answers contain characters the document cannot show: {list}. Change them and try again."
-                    ),
-                ),
-            }]));
-        }
-        Err(
-            e @ (blankett_core::document::RenderError::TimedOut { .. }
-            | blankett_core::document::RenderError::OutOfMemory { .. }),
-        ) => {
-            // The template, not the person, is at fault: the case stays as it was, and the
-            // case worker learns which template to report.
-            tracing::error!(error = %e, "a document was stopped at its rendering bound");
-            return Err(ApproveError::Invalid(vec![FieldError {
-                path: "document".into(),
-                code: "render_bound",
-                message: blankett_core::Text::new(
-                    format!(
-                        "Dokumentet kunde inte skapas ({e}). Ärendet är oförändrat; kontakta den som förvaltar e-tjänsten."
-                    ),
-                    format!(
-                        "The document could not be made ({e}). The case is unchanged; contact whoever maintains the e-service."
-                    ),
-                ),
-            }]));
-        }
-        Err(blankett_core::document::RenderError::Unavailable(m)) => {
-            return Err(ApproveError::Failed(AppError::Unavailable(m)));
-        }
-        Err(e) => return Err(ApproveError::Failed(AppError::internal(e))),
-    };
-    let command = Command::Approve {
-        document_sha256: rendered.sha256.clone(),
-    };
-    let mut out = match commands::decide(flow, case, actor, expected, command, now) {
-        Ok(o) => o,
-        Err(CommandError::Refused(case::CaseError::Invalid(errors))) => {
-            return Err(ApproveError::Invalid(errors));
-        }
-        Err(e) => return Err(ApproveError::Failed(e.into())),
-    };
-    for sig in &mut out.case.signatures {
-        sig.placement = rendered
-            .signature_fields
-            .iter()
-            .find(|f| f.name == sig.field)
-            .map(|f| case::Placement {
-                page: f.page,
-                rect: f.rect,
-            });
-    }
-    let write = CaseWrite {
-        case: out.case.clone(),
-        expected_revision: expected,
-        events: out.events.clone(),
-        document: Some(NewDocument {
-            kind: DocumentKind::Locked,
-            sha256: rendered.sha256.clone(),
-            bytes: rendered.pdf,
-        }),
-        evidence: None,
-    };
-    Ok(Locked { out, write })
+    let author = app.config.site.name.as_str();
+    approval::lock(
+        renderer,
+        app.clock.as_ref(),
+        author,
+        case,
+        flow,
+        actor,
+        expected,
+    )
+    .await
+    .map_err(|e| match e {
+        approval::ApproveError::Invalid(errors) => ApproveError::Invalid(errors),
+        approval::ApproveError::Unavailable(m) => ApproveError::Failed(AppError::Unavailable(m)),
+        approval::ApproveError::Refused(e) => ApproveError::Failed(e.into()),
+        approval::ApproveError::Failed(m) => ApproveError::Failed(AppError::Internal(m)),
+    })
+}
+
+/// Why [`lock_document`] did not approve.
+pub(super) enum ApproveError {
+    /// The answers, the signers or the characters are not acceptable; nothing changed.
+    Invalid(Vec<FieldError>),
+    Failed(AppError),
 }
 
 fn case_rows(

@@ -26,10 +26,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::super::cases::write;
 use super::super::config::ApiScope;
 use super::super::error::ErrorBody;
-use super::super::worker::{ApproveError, Locked, lock_document};
+use super::super::worker::{ApproveError, lock_document};
 use super::super::{AppError, AppState};
 use super::{ApiCaller, ApiJson, ApiOptionalJson, ApiPath, ApiQuery};
 use crate::clock;
+use blankett_app::approval::Locked;
 
 /// Where a case is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
