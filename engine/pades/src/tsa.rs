@@ -54,9 +54,9 @@ impl DevTsa {
         time: DateTime<Utc>,
         nonce: Option<Int>,
     ) -> Result<Vec<u8>, SignError> {
-        let mut serial = [0u8; 16];
-        OsRng.fill_bytes(&mut serial);
-        serial[0] &= 0x7f;
+        let mut random = [0u8; 16];
+        OsRng.fill_bytes(&mut random);
+        let serial = positive_minimal(random);
         let seconds = u64::try_from(time.timestamp()).unwrap_or(0);
         let info = TstInfo {
             version: TspVersion::V1,
@@ -169,11 +169,15 @@ impl HttpTsa {
     }
 }
 
-/// A request nonce from random bytes whose DER INTEGER encoding is exactly these eight
-/// bytes: a first byte of 0x00 (1 draw in 256) would have to be dropped to keep the encoding
-/// minimal, and a strict TSA refuses the request otherwise; 0x40..=0x7f keeps it positive.
-fn nonce_from(mut random: [u8; 8]) -> [u8; 8] {
-    random[0] = (random[0] & 0x3f) | 0x40;
+/// Random bytes made into a positive INTEGER whose DER encoding is exactly these bytes (a
+/// request nonce, a token's serial number). `Int::new` keeps a leading 0x00, and a first byte
+/// of 0x00 before one below 0x80 (1 draw in 256 with a first byte masked to 0x00..=0x7f) is
+/// then a non-minimal encoding that strict decoders refuse: our own client refused such a
+/// token ("the token holds no TSTInfo") once in CI. 0x40..=0x7f keeps it positive and minimal.
+fn positive_minimal<const N: usize>(mut random: [u8; N]) -> [u8; N] {
+    if let Some(first) = random.first_mut() {
+        *first = (*first & 0x3f) | 0x40;
+    }
     random
 }
 
@@ -182,7 +186,7 @@ impl TimestampAuthority for HttpTsa {
         let fail = |m: String| SignError::Timestamp(format!("{}: {m}", self.url));
         let mut random = [0u8; 8];
         OsRng.fill_bytes(&mut random);
-        let nonce = nonce_from(random);
+        let nonce = positive_minimal(random);
         let request = TimeStampReq {
             version: TspVersion::V1,
             message_imprint: MessageImprint {
@@ -260,6 +264,24 @@ mod tests {
         assert_eq!(info.message_imprint.hashed_message.as_bytes(), [7; 32]);
         assert_eq!(info.policy, DEV_POLICY);
         assert_eq!(info.gen_time.to_unix_duration().as_secs(), 1_780_000_000);
+        Ok(())
+    }
+
+    /// Every first byte and a few second bytes: the integer decodes again as the same value,
+    /// with all its bytes. The rule it replaced (only masking the top bit) did not.
+    #[test]
+    fn random_integers_are_positive_and_minimal() -> Result<(), Box<dyn std::error::Error>> {
+        use der::Encode;
+        for first in 0..=255u8 {
+            for second in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+                let bytes = positive_minimal([first, second, 3, 4, 5, 6, 7, 8]);
+                let der = Int::new(&bytes)?.to_der()?;
+                let back = Int::from_der(&der)?;
+                assert_eq!(back.as_bytes(), bytes, "{first:#04x} {second:#04x}");
+            }
+        }
+        let old_rule = [0x00, 0x01, 3, 4, 5, 6, 7, 8];
+        assert!(Int::from_der(&Int::new(&old_rule)?.to_der()?).is_err());
         Ok(())
     }
 }
