@@ -24,7 +24,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default = "default_environment")]
@@ -79,6 +79,65 @@ pub struct Config {
     /// Folder of the TOML file, against which relative paths in it are read.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// Every setting, with the database URL's password redacted (the other secrets are
+/// [`Secret`](blankett_core::secret::Secret)s).
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("environment", &self.environment)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("definitions", &self.definitions)
+            .field("data_dir", &self.data_dir)
+            .field("site", &self.site)
+            .field("cookies", &self.cookies)
+            .field("eid", &self.eid)
+            .field("signing", &self.signing)
+            .field("limits", &self.limits)
+            .field("server", &self.server)
+            .field("render", &self.render)
+            .field("case_workers", &self.case_workers)
+            .field("notify", &self.notify)
+            .field("webhooks", &self.webhooks)
+            .field("directory", &self.directory)
+            .field("api_keys", &self.api_keys)
+            .field("base_dir", &self.base_dir)
+            .finish()
+    }
+}
+
+/// A database URL with its password (`user:password@`, `?password=…`) replaced by
+/// `[redacted]`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let from = rest_start + colon + 1;
+                out.replace_range(from..rest_start + at, "[redacted]");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=[redacted]"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -648,6 +707,31 @@ mod tests {
     }
 
     #[test]
+    fn database_urls_lose_only_their_password() {
+        for (url, shown) in [
+            (
+                "sqlite://blankett.db?mode=rwc",
+                "sqlite://blankett.db?mode=rwc",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgres://u:p%40ss@h:5432/db",
+                "postgres://u:[redacted]@h:5432/db",
+            ),
+            (
+                "postgres://h/db?user=u&password=secret&sslmode=require",
+                "postgres://h/db?user=u&password=[redacted]&sslmode=require",
+            ),
+            (
+                "postgres://u:pw@h/db?x=@y",
+                "postgres://u:[redacted]@h/db?x=@y",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
     fn secrets_are_read_but_never_shown_by_debug() {
         let c = Config::load(
             None,
@@ -672,16 +756,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.webhooks[0].secret.expose(), "webhook-secret-0123456789");
+        let c = Config {
+            database_url: "postgres://blankett:db-pass-31@db.test:5432/blankett?sslmode=require"
+                .into(),
+            ..c
+        };
         let shown = format!("{c:?} {:?}", c.eid_settings());
         for secret in [
             "webhook-secret-0123456789",
             "smtp-password-42",
             "sms-token-77",
             "p12-password-9",
+            "db-pass-31",
         ] {
             assert!(!shown.contains(secret), "{secret} shown in {shown}");
         }
         assert!(shown.contains("bankid.test"), "{shown}");
+        assert!(
+            shown.contains("postgres://blankett:[redacted]@db.test:5432/blankett?sslmode=require"),
+            "{shown}"
+        );
     }
 
     #[test]
