@@ -35,6 +35,7 @@ const CASES: usize = 120;
 const CONCURRENCY: usize = 8;
 const WARMUP: usize = 8;
 
+#[derive(Clone)]
 struct Parts {
     store: Arc<dyn Store>,
     renderer: Arc<dyn DocumentRenderer>,
@@ -139,13 +140,7 @@ async fn run_many(parts: &Parts, n: usize) {
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENCY {
         let next = next.clone();
-        let parts = Parts {
-            store: parts.store.clone(),
-            renderer: parts.renderer.clone(),
-            signer: parts.signer.clone(),
-            clock: parts.clock.clone(),
-            flow: parts.flow.clone(),
-        };
+        let parts = parts.clone();
         tasks.push(tokio::spawn(async move {
             while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < n {
                 one_case(&parts).await;
