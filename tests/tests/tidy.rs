@@ -241,6 +241,49 @@ fn the_doors_change_cases_only_through_the_application_layer() {
     );
 }
 
+#[test]
+fn the_web_door_reaches_the_store_only_through_the_application_service() {
+    // The pages and the API read and write through `blankett_app::service::Service`; only the
+    // composition root (`state.rs`, which connects the database and hands it to the service)
+    // names the store.
+    let mut files = Vec::new();
+    rust_files(&root().join("engine/web/src/app"), &mut files);
+    assert!(files.len() > 20, "{files:?}");
+    let mut found = Vec::new();
+    for f in files {
+        if f.ends_with("app/state.rs") {
+            continue;
+        }
+        let code = code_only(&std::fs::read_to_string(&f).unwrap());
+        for needle in [
+            ".store()",
+            "dyn Store",
+            "store::Store",
+            "{Store",
+            " Store,",
+            " Store}",
+            "blankett_store",
+            "SeaStore",
+            "commands::run(",
+            "commands::start(",
+            "commands::run_with(",
+        ] {
+            // A whole name: `store::Store` is not `store::StoreError`.
+            let whole = code.match_indices(needle).any(|(i, _)| {
+                !code[i + needle.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            });
+            if whole {
+                found.push(format!("{}: {needle}", f.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "call the application service (blankett_app::service::Service) instead:\n{}",
+        found.join("\n")
+    );
+}
+
 // ---- no import circles between modules -----------------------------------------------------
 
 /// A crate's modules: module path (`["app", "journey"]`; the crate root is `[]`) → file.

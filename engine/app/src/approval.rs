@@ -9,10 +9,11 @@ use blankett_core::Flow;
 use blankett_core::case::{self, Actor, Case, Command};
 use blankett_core::document::{DocumentContext, DocumentRenderer, RenderOptions, render_request};
 use blankett_core::rules::{FieldError, validate_all};
-use blankett_core::store::{CaseWrite, DocumentKind, NewDocument, Store};
+use blankett_core::store::{CaseWrite, DocumentKind, NewDocument};
 
 use crate::clock::Clock;
 use crate::commands::{self, CommandError};
+use crate::service::Service;
 
 /// An approval ready to write: the outcome (signers placed on the document) and the write
 /// that stores it with the locked document.
@@ -165,20 +166,27 @@ pub async fn lock(
     Ok(Locked { out, write })
 }
 
-/// [`lock`], then the write: the approved case with its locked document, at `expected`.
-#[allow(clippy::too_many_arguments)]
+/// [`lock`] with the service's renderer and clock, then the write: the approved case with its
+/// locked document, at `expected`.
 pub async fn approve(
-    store: &dyn Store,
-    renderer: Arc<dyn DocumentRenderer>,
-    clock: &dyn Clock,
+    svc: &Service,
     author: &str,
     case: &Case,
     flow: &Flow,
     actor: &Actor,
     expected: u64,
 ) -> Result<case::Outcome, ApproveError> {
-    let locked = lock(renderer, clock, author, case, flow, actor, expected).await?;
-    commands::write(store, &locked.write)
+    let locked = lock(
+        svc.renderer.clone(),
+        svc.clock.as_ref(),
+        author,
+        case,
+        flow,
+        actor,
+        expected,
+    )
+    .await?;
+    svc.write(&locked.write)
         .await
         .map_err(ApproveError::Refused)?;
     Ok(locked.out)

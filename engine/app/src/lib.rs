@@ -16,6 +16,8 @@ pub mod defs_fs;
 pub mod export;
 pub mod outbox;
 pub mod pinned;
+pub mod service;
 pub mod signer;
+pub mod signing;
 
 pub use config::{Config, ConfigError};

@@ -1,8 +1,8 @@
-//! Complete cases per second through the application layer:
+//! Complete cases per second through the application service:
 //! `cargo bench -p blankett-web --bench cases` (add `-- sqlite` or `-- postgres` for one).
 //!
 //! Each case of the LVU flow goes the whole way in one process, as the server's doors drive
-//! it: started by a case worker, every step saved from the flow's sample answers, submitted,
+//! it, through `blankett_app::service::Service` and `blankett_app::signing`: started by a case worker, every step saved from the flow's sample answers, submitted,
 //! approved (the document rendered by the worker-process pool, as `serve` does), signed by
 //! each signer (a PAdES signature with the development CA and TSA; the last one sealed to
 //! B-LTA), every write on the real database. The eID round trip is not part of it (the
@@ -17,17 +17,16 @@ use std::time::Instant;
 
 use blankett_app::approval;
 use blankett_app::clock::{Clock, SystemClock};
-use blankett_app::commands::{self, Attachments};
+use blankett_app::outbox::Notifier;
+use blankett_app::service::{Parts as ServiceParts, Service};
 use blankett_app::signer::PadesSigner;
+use blankett_app::signing::{self, Bound};
 use blankett_core::Flow;
 use blankett_core::case::{Actor, Command, Person, Status, current_signer};
 use blankett_core::def::{Starter, StepKind};
-use blankett_core::document::{
-    DocumentRenderer, DocumentSigner, SignatureOrder, sample_answers, sha256_hex,
-};
-use blankett_core::eid::{Evidence, VerifiedIdentity};
+use blankett_core::document::{DocumentSigner, sample_answers};
+use blankett_core::eid::{AssuranceLevel, Completion, Evidence, OrderKind, VerifiedIdentity};
 use blankett_core::ids::Personnummer;
-use blankett_core::store::{DocumentKind, NewDocument, SignatureEvidence, Store};
 use blankett_pades::{DevPki, DevTsa, Pades};
 use blankett_store::SeaStore;
 
@@ -37,10 +36,7 @@ const WARMUP: usize = 8;
 
 #[derive(Clone)]
 struct Parts {
-    store: Arc<dyn Store>,
-    renderer: Arc<dyn DocumentRenderer>,
-    signer: Arc<dyn DocumentSigner>,
-    clock: Arc<dyn Clock>,
+    svc: Arc<Service>,
     flow: Arc<Flow>,
 }
 
@@ -65,6 +61,23 @@ fn main() {
         .with_revocation(pki.clone())
         .with_tsa(Arc::new(tsa));
     let signer: Arc<dyn DocumentSigner> = Arc::new(PadesSigner(pades));
+    let config = Arc::new(config);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let flows = Arc::new(vec![flow.clone()]);
+    let notifier = Arc::new(Notifier::new(config.clone(), flows.clone(), clock.clone()).unwrap());
+    let service = |store: SeaStore| Parts {
+        svc: Arc::new(Service::new(ServiceParts {
+            config: config.clone(),
+            clock: clock.clone(),
+            backend: store.backend_name(),
+            store: Arc::new(store),
+            flows: flows.clone(),
+            notifier: notifier.clone(),
+            renderer: pool.clone(),
+            signer: signer.clone(),
+        })),
+        flow: flow.clone(),
+    };
 
     println!(
         "complete LVU cases (start, 5 steps, submit, approve + render, 2 signatures, B-LTA), {CASES} cases, {CONCURRENCY} at a time"
@@ -75,14 +88,7 @@ fn main() {
             "sqlite://{}?mode=rwc",
             dir.path().join("bench.db").display()
         );
-        let store = rt.block_on(SeaStore::connect(&url)).unwrap();
-        let parts = Parts {
-            store: Arc::new(store),
-            renderer: pool.clone(),
-            signer: signer.clone(),
-            clock: Arc::new(SystemClock),
-            flow: flow.clone(),
-        };
+        let parts = service(rt.block_on(SeaStore::connect(&url)).unwrap());
         rt.block_on(measure("SQLite", &parts));
     }
     if only.as_deref().is_none_or(|o| o == "postgres") {
@@ -91,16 +97,10 @@ fn main() {
         let name = format!("blankett_bench_{}", uuid::Uuid::new_v4().simple());
         psql(&admin, &format!("CREATE DATABASE {name}"));
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        let store = rt
-            .block_on(SeaStore::connect(&format!("{base}/{name}")))
-            .unwrap();
-        let parts = Parts {
-            store: Arc::new(store),
-            renderer: pool.clone(),
-            signer: signer.clone(),
-            clock: Arc::new(SystemClock),
-            flow: flow.clone(),
-        };
+        let parts = service(
+            rt.block_on(SeaStore::connect(&format!("{base}/{name}")))
+                .unwrap(),
+        );
         rt.block_on(measure("PostgreSQL", &parts));
         drop(parts);
         psql(
@@ -153,9 +153,8 @@ async fn run_many(parts: &Parts, n: usize) {
 }
 
 async fn one_case(p: &Parts) {
-    let store = p.store.as_ref();
+    let svc = p.svc.as_ref();
     let flow = p.flow.as_ref();
-    let now = || p.clock.now_local().0;
     let worker = Actor {
         person: Person {
             personnummer: Personnummer::parse("197701172392").unwrap(),
@@ -163,10 +162,11 @@ async fn one_case(p: &Parts) {
         },
         case_worker: true,
     };
-    let started = commands::start(store, flow, &worker, Starter::CaseWorker, now())
+    let mut case = svc
+        .start(flow, &worker, Starter::CaseWorker)
         .await
-        .unwrap();
-    let mut case = started.case;
+        .unwrap()
+        .case;
     let sample = sample_answers(flow).expect("lvu-6 has sample answers");
     for step in flow.steps.iter().filter(|s| s.kind == StepKind::Form) {
         let Some(answers) = sample.get(&step.id) else {
@@ -176,131 +176,60 @@ async fn one_case(p: &Parts) {
             step: step.id.clone(),
             answers: answers.clone(),
         };
-        let out = commands::run(store, flow, &case, &worker, case.revision, command, now())
+        let out = svc
+            .run(flow, &case, &worker, case.revision, command)
             .await
             .unwrap();
         assert!(out.errors.is_empty(), "{:?}", out.errors);
         case = out.case;
     }
-    case = commands::run(
-        store,
-        flow,
-        &case,
-        &worker,
-        case.revision,
-        Command::Submit,
-        now(),
-    )
-    .await
-    .unwrap()
-    .case;
-    if case.status == Status::Submitted {
-        case = commands::run(
-            store,
-            flow,
-            &case,
-            &worker,
-            case.revision,
-            Command::Assign,
-            now(),
-        )
+    case = svc
+        .run(flow, &case, &worker, case.revision, Command::Submit)
         .await
         .unwrap()
         .case;
+    if case.status == Status::Submitted {
+        case = svc
+            .run(flow, &case, &worker, case.revision, Command::Assign)
+            .await
+            .unwrap()
+            .case;
     }
-    case.assignee = Some(worker.person.clone());
     let expected = case.revision;
-    case = approval::approve(
-        store,
-        p.renderer.clone(),
-        p.clock.as_ref(),
-        "Exempelstads kommun",
-        &case,
-        flow,
-        &worker,
-        expected,
-    )
-    .await
-    .unwrap()
-    .case;
+    case = approval::approve(svc, "Exempelstads kommun", &case, flow, &worker, expected)
+        .await
+        .unwrap()
+        .case;
+    // Each signer as the eID would name them once their order completed.
     while case.status == Status::Signing {
         let i = current_signer(&case).unwrap();
         let sig = case.signatures[i].clone();
-        let last = i + 1 == case.signatures.len();
-        let doc = store.latest_document(&case.id).await.unwrap().unwrap();
-        let identity = VerifiedIdentity {
-            personnummer: sig.person.personnummer.clone(),
-            given_name: "Test".into(),
-            surname: "Testsson".into(),
-            full_name: sig.person.name.clone(),
-        };
-        let signer = p.signer.clone();
-        let time = p.clock.now_utc();
-        let (field, placement, role) = (sig.field.clone(), sig.placement.clone(), sig.label.sv);
-        let signed = tokio::task::spawn_blocking(move || {
-            signer.sign(
-                &doc.bytes,
-                &SignatureOrder {
-                    field: &field,
-                    placement,
-                    identity: &identity,
-                    role: &role,
-                    method: "BankID",
-                    time,
-                    note: None,
-                    seal: last,
-                },
-            )
-        })
-        .await
-        .unwrap()
-        .unwrap();
-        let sha = sha256_hex(&signed);
-        let actor = Actor {
-            person: sig.person.clone(),
-            case_worker: sig.person == worker.person,
-        };
-        let attachments = Attachments {
-            document: Some(NewDocument {
-                kind: if last {
-                    DocumentKind::Final
-                } else {
-                    DocumentKind::Signed
-                },
-                sha256: sha.clone(),
-                bytes: signed,
-            }),
-            evidence: Some(SignatureEvidence {
-                field: sig.field.clone(),
+        let doc = svc.document(&case.id).await.unwrap().unwrap();
+        let done = Completion {
+            kind: OrderKind::Sign,
+            identity: VerifiedIdentity {
                 personnummer: sig.person.personnummer.clone(),
-                signed_sha256: doc.sha256,
-                evidence: Evidence {
-                    provider: "bench".into(),
-                    signature: Vec::new(),
-                    ocsp_response: Vec::new(),
-                    device_ip: None,
-                    completed_at: time,
-                    attributes: Default::default(),
-                },
-            }),
+                given_name: "Test".into(),
+                surname: "Testsson".into(),
+                full_name: sig.person.name.clone(),
+            },
+            evidence: Evidence {
+                provider: "bankid".into(),
+                signature: Vec::new(),
+                ocsp_response: Vec::new(),
+                device_ip: None,
+                completed_at: svc.clock.now_utc(),
+                attributes: Default::default(),
+            },
+            assurance: AssuranceLevel::High,
         };
-        let command = Command::Sign {
-            signed_document_sha256: sha,
+        let bound = Bound {
+            case_id: &case.id,
+            revision: case.revision,
+            sha256: &doc.sha256,
+            visible_text: None,
         };
-        let revision = case.revision;
-        case = commands::run_with(
-            store,
-            flow,
-            &case,
-            &actor,
-            revision,
-            command,
-            now(),
-            attachments,
-        )
-        .await
-        .unwrap()
-        .case;
+        case = signing::sign(svc, &bound, &done).await.unwrap().case;
     }
     assert_eq!(case.status, Status::Completed);
 }

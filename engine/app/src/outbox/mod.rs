@@ -3,9 +3,9 @@
 //! Every case write goes through [`NotifyingStore`], which asks the [`Notifier`] what the
 //! write's events cause (the flow's `notify:` rules, the configured webhooks) and writes
 //! those messages **in the same transaction** as the case change: a change is never stored
-//! without its messages, nor a message without its change. The web crate's delivery worker
-//! delivers them afterwards, with retries and backoff; several server instances share the work through row
-//! locks (see `Store::claim_messages`).
+//! without its messages, nor a message without its change. The delivery worker ([`deliver`])
+//! delivers them afterwards, with retries and backoff; several server instances share the work
+//! through row locks (see `Store::claim_messages`).
 //!
 //! What a message says is fixed when it is written (`renderers/html/messages/`): the
 //! e-service's name and a link, never case content, names or personal identity numbers. The
@@ -13,6 +13,7 @@
 //! directory of staff (`[[directory]]`).
 
 pub use crate::config::notify as config;
+pub mod deliver;
 mod plan;
 
 use std::sync::Arc;

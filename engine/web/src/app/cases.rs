@@ -5,33 +5,12 @@
 use std::sync::Arc;
 
 use axum::response::Response;
-use blankett_app::commands::{self, Attachments, CommandError};
+use blankett_app::commands::{self, CommandError};
 use blankett_core::Flow;
 use blankett_core::case::{Actor, Case, Command, Outcome};
 use blankett_core::store::CaseWrite;
 
-use super::access::{self, Action, Staff};
 use super::{AppError, AppState, Ctx, redirect};
-
-impl AppState {
-    /// What `actor` is to the municipality (see [`access::Staff`]).
-    pub fn staff(&self, actor: &Actor) -> Staff<'_> {
-        if !actor.case_worker {
-            return Staff::Citizen;
-        }
-        Staff::of(self.config.case_worker_units(&actor.person.personnummer))
-    }
-
-    /// Whether `actor` handles cases of `flow` (a case worker of its owning unit).
-    pub fn handles(&self, actor: &Actor, flow: &Flow) -> bool {
-        access::handles(self.staff(actor), flow)
-    }
-
-    /// Who may see a case (see [`access::may`]).
-    pub fn may_view(&self, actor: &Actor, case: &Case, flow: &Flow) -> bool {
-        access::may(actor, self.staff(actor), case, flow, Action::View)
-    }
-}
 
 /// Loads a case the logged-in person may see.
 pub async fn visible_case(
@@ -40,11 +19,7 @@ pub async fn visible_case(
     id: &str,
 ) -> Result<(Case, Arc<Flow>, Actor), AppError> {
     let actor = ctx.require_actor(app)?;
-    let case = app.store.get_case(id).await?.ok_or(AppError::NotFound)?;
-    let flow = app.flow_of(&case).await?;
-    if !app.may_view(&actor, &case, &flow) {
-        return Err(AppError::NotFound);
-    }
+    let (case, flow) = app.visible_case(&actor, id).await?;
     Ok((case, flow, actor))
 }
 
@@ -57,14 +32,8 @@ pub async fn visible_case_at(
     id: &str,
     revision: u64,
 ) -> Result<(Case, Arc<Flow>, Actor), AppError> {
-    let Some(case) = app.recent_case(id, revision) else {
-        return visible_case(app, ctx, id).await;
-    };
     let actor = ctx.require_actor(app)?;
-    let flow = app.flow_of(&case).await?;
-    if !app.may_view(&actor, &case, &flow) {
-        return Err(AppError::NotFound);
-    }
+    let (case, flow) = app.visible_case_at(&actor, id, revision).await?;
     Ok((case, flow, actor))
 }
 
@@ -77,18 +46,14 @@ pub async fn write(
     extra: Option<CaseWrite>,
 ) -> Result<(), Option<AppError>> {
     let w = extra.unwrap_or_else(|| commands::plain_write(out, expected));
-    match commands::write(app.store.as_ref(), &w).await {
-        Ok(()) => {
-            app.remember_case(&w.case);
-            Ok(())
-        }
+    match app.write(&w).await {
+        Ok(()) => Ok(()),
         Err(CommandError::Stale) => Err(None),
         Err(e) => Err(Some(e.into())),
     }
 }
 
-/// Runs `command` on `case` (see [`commands::run`]) and keeps this instance's copy of the
-/// written case.
+/// Runs `command` on `case` (see [`Service::run`](blankett_app::service::Service::run)).
 pub async fn run(
     app: &AppState,
     flow: &Flow,
@@ -97,42 +62,7 @@ pub async fn run(
     expected: u64,
     command: Command,
 ) -> Result<Outcome, CommandError> {
-    run_with(
-        app,
-        flow,
-        case,
-        actor,
-        expected,
-        command,
-        Attachments::default(),
-    )
-    .await
-}
-
-/// [`run`], with a document or evidence written in the same transaction.
-pub async fn run_with(
-    app: &AppState,
-    flow: &Flow,
-    case: &Case,
-    actor: &Actor,
-    expected: u64,
-    command: Command,
-    attachments: Attachments,
-) -> Result<Outcome, CommandError> {
-    let (now, _) = app.clock.now_local();
-    let out = commands::run_with(
-        app.store.as_ref(),
-        flow,
-        case,
-        actor,
-        expected,
-        command,
-        now,
-        attachments,
-    )
-    .await?;
-    app.remember_case(&out.case);
-    Ok(out)
+    app.run(flow, case, actor, expected, command).await
 }
 
 /// [`write`], for commands whose lost race needs no form shown again: on a stale revision

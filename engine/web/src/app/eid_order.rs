@@ -26,12 +26,7 @@ pub fn provider_views(app: &AppState, ctx: &Ctx) -> Vec<Value> {
         .collect()
 }
 
-/// Whether an identity or provider at `level` may be used where `required` is asked for: at
-/// that level or higher, or the development test eID, which is only ever enabled outside
-/// production.
-pub fn level_accepted(level: AssuranceLevel, required: AssuranceLevel, test_eid: bool) -> bool {
-    level.satisfies(required) || (level == AssuranceLevel::Test && test_eid)
-}
+pub use blankett_app::signing::level_accepted;
 
 /// The providers offered where `required` is asked for (a flow's signing).
 pub fn provider_views_at(app: &AppState, ctx: &Ctx, required: AssuranceLevel) -> Vec<Value> {
@@ -164,21 +159,5 @@ fn eid_start_failed(e: EidError, retry: String) -> AppError {
         en,
         retry,
         cause,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_flow_level_admits_equal_or_higher_levels_and_the_test_eid_only_when_enabled() {
-        use AssuranceLevel::*;
-        assert!(level_accepted(Substantial, Substantial, false));
-        assert!(level_accepted(High, Substantial, false));
-        assert!(!level_accepted(Substantial, High, false));
-        assert!(!level_accepted(Low, Substantial, true));
-        assert!(level_accepted(Test, High, true));
-        assert!(!level_accepted(Test, Low, false));
     }
 }

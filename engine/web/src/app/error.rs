@@ -205,6 +205,17 @@ impl From<StoreError> for AppError {
     }
 }
 
+impl From<blankett_app::service::ServiceError> for AppError {
+    fn from(e: blankett_app::service::ServiceError) -> Self {
+        use blankett_app::service::ServiceError;
+        match e {
+            ServiceError::NotFound => AppError::NotFound,
+            ServiceError::Internal(m) => AppError::Internal(m.to_owned()),
+            ServiceError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<blankett_app::commands::CommandError> for AppError {
     fn from(e: blankett_app::commands::CommandError) -> Self {
         use blankett_app::commands::CommandError;

@@ -17,7 +17,7 @@ use super::cases::{conflict_notice, run, stale_redirect, visible_case, visible_c
 use super::forms::{self, FieldContext, Form};
 use super::review;
 use super::{AppError, AppState, Ctx, redirect};
-use blankett_app::commands::{self, CommandError};
+use blankett_app::commands::CommandError;
 
 /// `GET /`: the e-services.
 pub async fn catalogue(State(app): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
@@ -94,8 +94,7 @@ async fn start_case(app: &AppState, flow: &Arc<Flow>, actor: &Actor) -> Result<R
     if as_ == Starter::CaseWorker && !app.handles(actor, flow) {
         return Err(AppError::Forbidden);
     }
-    let (now, _) = app.clock.now_local();
-    let out = commands::start(app.store.as_ref(), flow, actor, as_, now).await?;
+    let out = app.start(flow, actor, as_).await?;
     tracing::info!(case_id = %out.case.id, flow = %flow.id, "case started");
     Ok(redirect(&next_location(&out.case, flow)))
 }
@@ -366,7 +365,7 @@ pub async fn save_step(
             return Ok(redirect(&format!("/cases/{id}")));
         }
         Err(CommandError::Stale) => {
-            let fresh = app.store.get_case(&id).await?.ok_or(AppError::NotFound)?;
+            let fresh = app.case(&id).await?;
             app.remember_case(&fresh);
             // Access was checked on this instance's copy, which the other write made stale.
             let flow = app.flow_of(&fresh).await?;
@@ -639,7 +638,7 @@ pub async fn receipt_pdf(
     let (now, offset) = app.clock.now_local();
     let env = case::env_for(&case, &flow, now, None);
     let steps = super::review::summary(&flow, &case, &env, false, &|_| None);
-    let events = app.store.events(&case.id).await?;
+    let events = app.events(&case.id).await?;
     let submitted = events
         .iter()
         .rev()

@@ -616,7 +616,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         );
     }
     state.renderer_shutdown();
-    match state.store.close().await {
+    match state.close().await {
         Ok(()) => tracing::info!("database closed"),
         Err(e) => tracing::warn!(error = %e, "the database did not close cleanly"),
     }

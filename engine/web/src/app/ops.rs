@@ -147,7 +147,7 @@ fn request_id() -> String {
 }
 
 pub async fn healthz(State(app): State<AppState>) -> Response {
-    match app.store.ping().await {
+    match app.ping().await {
         Ok(()) => (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
@@ -162,7 +162,7 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
 
 pub async fn metrics(State(app): State<AppState>) -> Response {
     let mut text = app.metrics.render();
-    if let Ok(n) = app.store.count_sessions().await {
+    if let Ok(n) = app.count_sessions().await {
         text.push_str("# HELP blankett_sessions Stored sessions (logged in, or remembering a language or an eID order).\n");
         text.push_str("# TYPE blankett_sessions gauge\n");
         let _ = writeln!(text, "blankett_sessions {n}");

@@ -6,20 +6,19 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use blankett_core::case::{self, Actor, Case, Command, Person, Status};
-use blankett_core::document::{SignatureOrder, sha256_hex};
-use blankett_core::eid::{Completion, DocumentBinding, Evidence, StartRequest};
-use blankett_core::store::{DocumentKind, NewDocument, SignatureEvidence};
+use blankett_app::signing::{self, Bound, SignError, binding_for, required_level};
+use blankett_core::case::{self, Actor, Case, Command, Status};
+use blankett_core::eid::{Completion, StartRequest};
 use serde_json::{Value, json};
 
 use super::access::{Action, my_turn};
 use super::cases::visible_case;
-use super::cases::{conflict_notice, run, run_with, stale_redirect};
+use super::cases::{conflict_notice, run, stale_redirect};
 use super::eid_order::{level_accepted, provider_views_at, start_order};
 use super::forms::Form;
 use super::session::{PendingOrder, Purpose};
 use super::{AppError, AppState, Ctx, redirect};
-use blankett_app::commands::{Attachments, CommandError};
+use blankett_app::commands::CommandError;
 
 /// Pixels per point of the page images (1.5 → an A4 page is 893 px wide).
 const PAGE_SCALE: f32 = 1.5;
@@ -31,11 +30,7 @@ pub async fn download(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let (case, flow, _) = visible_case(&app, &ctx, &id).await?;
-    let doc = app
-        .store
-        .latest_document(&case.id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let doc = app.document(&case.id).await?.ok_or(AppError::NotFound)?;
     let (now, _) = app.clock.now_local();
     let env = blankett_core::case::env_for(&case, &flow, now, None);
     let name = blankett_core::document::download_name(&flow, &case, &env);
@@ -59,11 +54,7 @@ pub async fn page_image(
     Path((id, n)): Path<(String, usize)>,
 ) -> Result<Response, AppError> {
     let (case, _, _) = visible_case(&app, &ctx, &id).await?;
-    let doc = app
-        .store
-        .latest_document(&case.id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let doc = app.document(&case.id).await?.ok_or(AppError::NotFound)?;
     if n == 0 {
         return Err(AppError::NotFound);
     }
@@ -98,8 +89,7 @@ async fn render_sign(
         return Ok(redirect(&format!("/cases/{}", case.id)));
     };
     let doc = app
-        .store
-        .latest_document(&case.id)
+        .document(&case.id)
         .await?
         .ok_or_else(|| AppError::internal("a case being signed has no document"))?;
     let sha = doc.sha256.clone();
@@ -156,8 +146,7 @@ pub async fn start(
         return Err(AppError::Forbidden);
     };
     let doc = app
-        .store
-        .latest_document(&case.id)
+        .document(&case.id)
         .await?
         .ok_or_else(|| AppError::internal("a case being signed has no document"))?;
     // The signer signs what they were shown: refuse if the document changed since.
@@ -203,41 +192,8 @@ pub async fn start(
     .await
 }
 
-/// What signer `index` signs: the exact bytes, the title and case number, and the flow's sign
-/// message rendered for them. The signing page shows this text; the eID app gets it.
-fn binding_for(
-    case: &Case,
-    flow: &blankett_core::Flow,
-    index: usize,
-    bytes: &[u8],
-    now: chrono::NaiveDateTime,
-) -> DocumentBinding {
-    let title = format!("{} – {}", flow.title.sv, case.number);
-    let binding = DocumentBinding::of_bytes(&title, &case.number, bytes);
-    let env = case::env_for(case, flow, now, None);
-    let message = blankett_core::document::sign_message(
-        flow,
-        case,
-        &env,
-        index,
-        &title,
-        &binding.sha256_hex(),
-    );
-    binding.with_message(&message)
-}
-
-/// The provider's evidence with the text the signer was shown and approved (as sent, in
-/// simpleMarkdownV1) under `user_visible_data`, so the record says what was signed for.
-fn with_sign_text(evidence: &Evidence, order: &PendingOrder) -> Evidence {
-    let mut e = evidence.clone();
-    if let Some(text) = &order.handle.request.visible_text {
-        e.attributes
-            .insert("user_visible_data".to_owned(), text.clone());
-    }
-    e
-}
-
-/// Called when a signing order completed: signs the PDF and records it. Returns where to go.
+/// Called when a signing order completed: signs the PDF and records it (see
+/// [`signing::sign`]). Returns where to go.
 pub async fn complete(
     app: &AppState,
     ctx: &Ctx,
@@ -253,128 +209,33 @@ pub async fn complete(
         return Err(AppError::internal("not a signing order"));
     };
     let back = format!("/cases/{case_id}");
-    let case = app
-        .store
-        .get_case(case_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let flow = app.flow_of(&case).await?;
-    let doc = app
-        .store
-        .latest_document(case_id)
-        .await?
-        .ok_or_else(|| AppError::internal("a case being signed has no document"))?;
-    if case.revision != *revision || doc.sha256 != *sha256 {
-        let n = conflict_notice(ctx);
-        ctx.session.set_notice(n.clone(), n);
-        return Ok(format!("{back}/sign"));
-    }
-    let signer = Actor {
-        person: Person {
-            personnummer: done.identity.personnummer.clone(),
-            name: done.identity.full_name.clone(),
-        },
-        case_worker: app
-            .config
-            .case_worker_units(&done.identity.personnummer)
-            .is_some(),
+    let bound = Bound {
+        case_id,
+        revision: *revision,
+        sha256,
+        visible_text: order.handle.request.visible_text.as_deref(),
     };
-    let Some(i) = my_turn(&case, &signer) else {
-        return Err(AppError::Forbidden);
-    };
-    if !level_accepted(
-        done.assurance,
-        required_level(&flow),
-        app.config.test_eid_enabled(),
-    ) {
-        tracing::warn!(case_id = %case.id, "signature refused: eID assurance level too low");
-        ctx.session.set_notice(
-            "Den e-legitimation du använde har inte den tillitsnivå som e-tjänsten kräver. Inget har skrivits under.",
-            "The eID you used does not have the assurance level this e-service requires. Nothing was signed.",
-        );
-        return Ok(format!("{back}/sign"));
-    }
-    let sig = case.signatures[i].clone();
-    let last = case.signatures[i + 1..].is_empty();
-    let identity = done.identity.clone();
-    let method = match done.evidence.provider.as_str() {
-        "bankid" => "BankID".to_owned(),
-        "test" => "Test-e-legitimation (ej giltig)".to_owned(),
-        other => other.to_owned(),
-    };
-    let role = sig.label.sv.clone();
-    // The last signature completes the document; the flow may say so in its appearance.
-    let note = flow
-        .def
-        .signing
-        .as_ref()
-        .and_then(|s| s.completion_note.as_ref())
-        .filter(|_| last)
-        .map(|t| t.sv.clone());
-    let pades = app.signer.clone();
-    let bytes = doc.bytes;
-    let field = sig.field.clone();
-    let placement = sig.placement.clone();
-    let now_utc = app.clock.now_utc();
-    let signed = tokio::task::spawn_blocking(move || {
-        pades.sign(
-            &bytes,
-            &SignatureOrder {
-                field: &field,
-                placement,
-                identity: &identity,
-                role: &role,
-                method: &method,
-                time: now_utc,
-                note: note.as_deref(),
-                seal: last,
-            },
-        )
-    })
-    .await
-    .map_err(AppError::internal)?
-    .map_err(AppError::internal)?;
-    let new_sha = sha256_hex(&signed);
-    let command = Command::Sign {
-        signed_document_sha256: new_sha.clone(),
-    };
-    let attachments = Attachments {
-        document: Some(NewDocument {
-            kind: if last {
-                DocumentKind::Final
-            } else {
-                DocumentKind::Signed
-            },
-            sha256: new_sha,
-            bytes: signed,
-        }),
-        evidence: Some(SignatureEvidence {
-            field: sig.field.clone(),
-            personnummer: done.identity.personnummer.clone(),
-            signed_sha256: sha256.clone(),
-            evidence: with_sign_text(&done.evidence, order),
-        }),
-    };
-    let out = match run_with(
-        app,
-        &flow,
-        &case,
-        &signer,
-        case.revision,
-        command,
-        attachments,
-    )
-    .await
-    {
+    let out = match signing::sign(app, &bound, &done).await {
         Ok(out) => out,
-        Err(CommandError::Stale) => {
+        Err(SignError::Stale) => {
             let n = conflict_notice(ctx);
             ctx.session.set_notice(n.clone(), n);
             return Ok(format!("{back}/sign"));
         }
-        Err(e) => return Err(e.into()),
+        Err(SignError::NotTheirTurn) => return Err(AppError::Forbidden),
+        Err(SignError::LevelTooLow) => {
+            tracing::warn!(case_id = %case_id, "signature refused: eID assurance level too low");
+            ctx.session.set_notice(
+                "Den e-legitimation du använde har inte den tillitsnivå som e-tjänsten kräver. Inget har skrivits under.",
+                "The eID you used does not have the assurance level this e-service requires. Nothing was signed.",
+            );
+            return Ok(format!("{back}/sign"));
+        }
+        Err(SignError::Service(e)) => return Err(e.into()),
+        Err(SignError::Command(e)) => return Err(e.into()),
+        Err(SignError::Failed(e)) => return Err(AppError::Internal(e)),
     };
-    tracing::info!(case_id = %case_id, field = %sig.field, "document signed");
+    tracing::info!(case_id = %case_id, "document signed");
     if out.case.status == Status::Completed {
         ctx.session.set_notice(
             "Du har skrivit under. Alla underskrifter är klara och dokumentet kan laddas ner.",
@@ -430,14 +291,4 @@ pub async fn decline(
         "You have declined to sign. The case worker has been given your reason.",
     );
     Ok(redirect(&format!("/cases/{id}")))
-}
-
-/// The eID assurance level the flow's signers must sign with.
-fn required_level(flow: &blankett_core::model::Flow) -> blankett_core::eid::AssuranceLevel {
-    flow.def
-        .signing
-        .as_ref()
-        .map(|s| s.assurance)
-        .unwrap_or_default()
-        .level()
 }

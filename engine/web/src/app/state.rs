@@ -7,11 +7,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use blankett_app::service::{Parts, Service};
 use blankett_app::signer::PadesSigner;
-use blankett_core::case::Case;
-use blankett_core::document::{DocumentRenderer, DocumentSigner};
 use blankett_core::eid::{IdentityProvider, Providers};
-use blankett_core::store::{FlowVersion, SessionRecord, Store, StoreError};
+use blankett_core::store::{SessionRecord, Store, StoreError};
 use blankett_core::{Flow, Severity, Sources, load};
 use blankett_eid::bankid::{BankIdClient, BankIdProvider};
 use blankett_eid::test_eid::TestEid;
@@ -22,7 +21,7 @@ use blankett_pdf::pool::RenderPool;
 use chrono::{Duration, NaiveDateTime};
 
 use super::config::{Config, ConfigError};
-use super::notify::{Notifier, NotifyingStore};
+use super::notify::Notifier;
 use super::ops::Metrics;
 use super::session::{self, Session, SessionData};
 use super::session_cache::SessionCache;
@@ -77,47 +76,30 @@ impl Background {
     }
 }
 
-/// Shared by every request; cheap to clone.
+/// Shared by every request; cheap to clone. The application service ([`Service`]: the
+/// configuration, the clock, the flows, cases, the renderer and the signer) is reached through
+/// `Deref`; the rest is what only the web door needs.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
-    /// Where the time is read: the system clock, or a test's clock.
-    pub clock: Arc<dyn Clock>,
-    pub store: Arc<dyn Store>,
-    /// The flows as loaded at start, by id.
-    pub flows: Arc<Vec<Arc<Flow>>>,
-    /// Older flow versions that cases in flight are pinned to, by content hash.
-    pinned: Arc<Mutex<HashMap<String, Arc<Flow>>>>,
+    pub core: Arc<Service>,
     pub providers: Providers,
     pub test_eid: Option<Arc<TestEid>>,
-    /// Renders documents in worker processes bounded in time and memory (`[render]`).
-    pub renderer: Arc<dyn DocumentRenderer>,
     pool: Arc<RenderPool>,
-    /// Signs documents (PAdES, the last signature sealed for the long term).
-    pub signer: Arc<dyn DocumentSigner>,
     pub pages: Arc<Pages>,
     pub metrics: Arc<Metrics>,
-    /// Plans the messages of case writes; wakes this instance's delivery worker.
-    pub notifier: Arc<Notifier>,
     /// The eID orders this instance collects in the background.
     pub(crate) watches: Arc<super::eid_watch::Watches>,
     rate: Arc<Mutex<HashMap<IpAddr, (Instant, u32)>>>,
-    /// The cases this instance last wrote, by id; see [`AppState::recent_case`].
-    recent: Arc<Mutex<RecentCases>>,
     /// This instance's recent copies of sessions.
     sessions: Arc<SessionCache>,
-    backend: &'static str,
 }
 
-/// How many bytes of answers [`AppState::recent_case`] keeps; when full it starts over. A
-/// case with more answers than a sixteenth of this is not kept at all.
-const RECENT_CASES_BYTES: usize = 64 * 1024 * 1024;
+impl std::ops::Deref for AppState {
+    type Target = Service;
 
-/// The cases this instance last wrote, with the size of their answers as JSON.
-#[derive(Default)]
-struct RecentCases {
-    cases: HashMap<String, (Case, usize)>,
-    bytes: usize,
+    fn deref(&self) -> &Service {
+        &self.core
+    }
 }
 
 impl AppState {
@@ -178,25 +160,7 @@ impl AppState {
             Notifier::new(config.clone(), flows.clone(), clock.clone())
                 .map_err(|e| StartError::Pages(e.to_string()))?,
         );
-        // Every case write also writes the messages it causes, in the same transaction.
-        let store: Arc<dyn Store> =
-            Arc::new(NotifyingStore::new(Arc::new(store), notifier.clone()));
-
-        let (now_local, _) = clock.now_local();
-        for flow in flows.iter() {
-            let snapshot = pinned_sources(&sources, flow);
-            let text = serde_json::to_string(&snapshot)
-                .map_err(|e| StartError::Database(e.to_string()))?;
-            store
-                .save_flow_version(&FlowVersion {
-                    content_hash: flow.content_hash.clone(),
-                    flow_id: flow.id.clone(),
-                    sources: text,
-                    first_seen: now_local,
-                })
-                .await
-                .map_err(|e| StartError::Database(e.to_string()))?;
-        }
+        let store: Arc<dyn Store> = Arc::new(store);
 
         let mut list: Vec<Arc<dyn IdentityProvider>> = Vec::new();
         if let Some(b) = &config.eid.bankid {
@@ -262,26 +226,33 @@ impl AppState {
             )),
         };
 
-        let pages = Pages::new().map_err(|e| StartError::Pages(e.to_string()))?;
-        Ok(AppState {
+        let core = Arc::new(Service::new(Parts {
             config,
+            clock: clock.clone(),
             store,
             flows,
             notifier,
-            pinned: Arc::new(Mutex::new(HashMap::new())),
+            renderer: pool.clone(),
+            signer: Arc::new(PadesSigner(pades)),
+            backend,
+        }));
+        core.save_flow_versions(|flow| {
+            serde_json::to_string(&pinned_sources(&sources, flow)).unwrap_or_default()
+        })
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+
+        let pages = Pages::new().map_err(|e| StartError::Pages(e.to_string()))?;
+        Ok(AppState {
+            core,
             providers: Providers::new(list),
             test_eid,
-            renderer: pool.clone(),
             pool,
-            signer: Arc::new(PadesSigner(pades)),
             pages: Arc::new(pages),
-            clock: clock.clone(),
             metrics: Arc::new(Metrics::default()),
             rate: Arc::new(Mutex::new(HashMap::new())),
             watches: Arc::new(super::eid_watch::Watches::new(clock.clone())),
-            recent: Arc::new(Mutex::new(RecentCases::default())),
             sessions: Arc::new(SessionCache::default()),
-            backend,
         })
     }
 
@@ -295,7 +266,7 @@ impl AppState {
         format!(
             "{:?}, {} database, {} flow(s), eID: {}",
             self.config.environment,
-            self.backend,
+            self.backend_name(),
             self.flows.len(),
             self.providers.ids().join(", ")
         )
@@ -306,9 +277,8 @@ impl AppState {
     /// expired sessions every ten minutes. [`Background::stop`] ends both.
     pub fn spawn_background(&self) -> Background {
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let worker = super::notify::worker::spawn_until(self.clone(), stopping.clone());
-        let store = self.store.clone();
-        let clock = self.clock.clone();
+        let worker = super::notify::worker::spawn_until(self.core.clone(), stopping.clone());
+        let core = self.core.clone();
         let mut purge_stop = stopping;
         let purge = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -317,8 +287,7 @@ impl AppState {
                     _ = tick.tick() => {}
                     _ = purge_stop.changed() => return,
                 }
-                let now = clock.now_utc().naive_utc();
-                match store.purge_sessions(now).await {
+                match core.purge_sessions().await {
                     Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions purged"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
@@ -330,82 +299,6 @@ impl AppState {
             worker,
             purge,
         }
-    }
-
-    /// The current version of a flow.
-    pub fn flow(&self, id: &str) -> Option<Arc<Flow>> {
-        self.flows.iter().find(|f| f.id == id).cloned()
-    }
-
-    /// The copy of a case this instance last wrote (or read after losing a race), if it is at
-    /// `revision`. Page views do not fill it: after a save the next page's form is at the
-    /// revision just written, so only the first save after opening a case reads it.
-    ///
-    /// Only a command uses it, with the revision its form was made at, and only to save the
-    /// read before its write: the write is conditional on that revision (`WHERE revision = ?`),
-    /// so a copy that is no longer current (another instance wrote since) makes the write fail
-    /// as stale, and the caller then reads the case afresh. Pages always read the database.
-    pub fn recent_case(&self, id: &str, revision: u64) -> Option<Case> {
-        let recent = self.recent.lock().ok()?;
-        recent
-            .cases
-            .get(id)
-            .filter(|(c, _)| c.revision == revision)
-            .map(|(c, _)| c.clone())
-    }
-
-    /// Keeps `case` as the latest copy known to this instance (see [`AppState::recent_case`]).
-    pub fn remember_case(&self, case: &Case) {
-        let size = serde_json::to_vec(&case.answers).map_or(usize::MAX, |v| v.len());
-        let Ok(mut recent) = self.recent.lock() else {
-            return;
-        };
-        if let Some((old, old_size)) = recent.cases.get(&case.id) {
-            if old.revision > case.revision {
-                return;
-            }
-            let old_size = *old_size;
-            recent.cases.remove(&case.id);
-            recent.bytes -= old_size;
-        }
-        if size > RECENT_CASES_BYTES / 16 {
-            return;
-        }
-        if recent.bytes + size > RECENT_CASES_BYTES {
-            recent.cases.clear();
-            recent.bytes = 0;
-        }
-        recent.bytes += size;
-        recent.cases.insert(case.id.clone(), (case.clone(), size));
-    }
-
-    /// The flow version a case is pinned to (loaded from the store if the files changed
-    /// since the case started).
-    pub async fn flow_of(&self, case: &Case) -> Result<Arc<Flow>, super::AppError> {
-        if let Some(f) = self.flow(&case.flow_id)
-            && f.content_hash == case.flow_hash
-        {
-            return Ok(f);
-        }
-        if let Some(f) = self.pinned_cache(&case.flow_hash) {
-            return Ok(f);
-        }
-        let version = self
-            .store
-            .flow_version(&case.flow_hash)
-            .await?
-            .ok_or_else(|| super::AppError::internal("the case's flow version is not stored"))?;
-        let flow = crate::pinned::flow_from_version(&version, &case.flow_id, &case.flow_hash)
-            .map(Arc::new)
-            .ok_or_else(|| super::AppError::internal("the stored flow version does not load"))?;
-        if let Ok(mut m) = self.pinned.lock() {
-            m.insert(case.flow_hash.clone(), flow.clone());
-        }
-        Ok(flow)
-    }
-
-    fn pinned_cache(&self, hash: &str) -> Option<Arc<Flow>> {
-        self.pinned.lock().ok()?.get(hash).cloned()
     }
 
     /// Counts an eID start for `ip`; false when over the limit for this minute.
@@ -437,7 +330,7 @@ impl AppState {
             Some(c) => c,
             None => {
                 let ticket = self.sessions.begin_read();
-                let Some(rec) = self.store.get_session(&hash, now).await? else {
+                let Some(rec) = self.core.session(&hash, now).await? else {
                     return Ok(None);
                 };
                 // A row that does not parse (an older format) is a fresh session, not an error.
@@ -527,7 +420,7 @@ impl AppState {
         if let Some(old) = &old {
             let hash = session::hash_token(old);
             self.sessions.put_written(&hash, None);
-            self.store.delete_session(&hash).await?;
+            self.core.delete_session(&hash).await?;
         }
         if destroy {
             return Ok(Some(format!(
@@ -546,7 +439,7 @@ impl AppState {
         let hash = session::hash_token(&token);
         // Forgotten first: if the write fails, the next request reads the database.
         self.sessions.put_written(&hash, None);
-        self.store
+        self.core
             .put_session(&SessionRecord {
                 id_hash: hash.clone(),
                 data: serde_json::to_value(&data)

@@ -100,8 +100,7 @@ pub async fn case_page(
     let (now, _) = app.clock.now_local();
     if actor.case_worker && actor.person != case.applicant {
         // The audit trail of reads: which case worker opened which case, and when.
-        app.store
-            .append_events(&case.id, &[case::viewed(&case, &actor, now)])
+        app.append_events(&case.id, &[case::viewed(&case, &actor, now)])
             .await?;
     }
     render_case(&app, &ctx, &case, &flow, &actor, &[], None).await
@@ -171,8 +170,7 @@ async fn render_case(
         .collect();
     let steps = review::summary(flow, case, &env, en, &|_| None);
     let events: Vec<Value> = if handles || is_assignee {
-        app.store
-            .events(&case.id)
+        app.events(&case.id)
             .await?
             .iter()
             .map(|e| {
@@ -487,16 +485,14 @@ pub async fn my_pages(State(app): State<AppState>, ctx: Ctx) -> Result<Response,
     let actor = ctx.require_actor(&app)?;
     let me = actor.person.personnummer.clone();
     let waiting = app
-        .store
-        .list_cases(&CaseFilter {
+        .cases(&CaseFilter {
             awaiting_signature_by: Some(me.clone()),
             statuses: vec![Status::Signing],
             ..CaseFilter::default()
         })
         .await?;
     let mine = app
-        .store
-        .list_cases(&CaseFilter {
+        .cases(&CaseFilter {
             involving: Some(me.clone()),
             ..CaseFilter::default()
         })
@@ -608,7 +604,7 @@ pub async fn inbox(
     let list = if filter.flow_ids.is_empty() {
         Vec::new()
     } else {
-        app.store.list_cases(&filter).await?
+        app.cases(&filter).await?
     };
     let list: Vec<_> = list
         .into_iter()

@@ -428,7 +428,7 @@ async fn a_case_handed_to_a_case_worker_is_in_their_inbox(db: Db) {
     let worker = Personnummer::parse(CASE_WORKER).unwrap();
     let inbox = app
         .state
-        .store
+        .store()
         .list_cases(&CaseFilter {
             assignee: Some(worker),
             statuses: vec![Status::InReview],
@@ -440,7 +440,7 @@ async fn a_case_handed_to_a_case_worker_is_in_their_inbox(db: Db) {
     assert_eq!(inbox[0].id, case["id"].as_str().unwrap());
     let stored = app
         .state
-        .store
+        .store()
         .get_case(case["id"].as_str().unwrap())
         .await
         .unwrap()
@@ -579,7 +579,7 @@ async fn invalid_answers_are_refused_and_nothing_is_stored(db: Db) {
 
     let all = app
         .state
-        .store
+        .store()
         .list_cases(&CaseFilter::default())
         .await
         .unwrap();
@@ -670,7 +670,7 @@ async fn withdrawing_and_its_conflicts(db: Db) {
     .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.error_code(), "conflict");
-    let stored = app.state.store.get_case(id).await.unwrap().unwrap();
+    let stored = app.state.store().get_case(id).await.unwrap().unwrap();
     assert_eq!(stored.status, Status::InReview);
 
     let r = call(
@@ -698,7 +698,7 @@ async fn withdrawing_and_its_conflicts(db: Db) {
     assert_eq!(last["kind"], "withdrawn");
     assert_eq!(last["actor_role"], "api:erp");
     assert_eq!(last["detail"], "Fel motpart");
-    let events = app.state.store.events(id).await.unwrap();
+    let events = app.state.store().events(id).await.unwrap();
     assert!(events.last().unwrap().actor.is_none(), "done by the system");
 
     // A withdrawn case cannot be withdrawn again (no body at all, or null, is fine too).

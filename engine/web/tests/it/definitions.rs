@@ -415,7 +415,7 @@ async fn the_server_starts_serves_other_flows_and_survives_an_approval_that_loop
     // The server goes on: other requests are served, the case is not stuck.
     let health = b.get("/healthz").await;
     assert_eq!(health.status, StatusCode::OK);
-    let case = app.state.store.get_case(&id).await.unwrap().unwrap();
+    let case = app.state.store().get_case(&id).await.unwrap().unwrap();
     assert_eq!(case.status, blankett_core::case::Status::InReview);
     let avtal = b.get("/").await;
     assert!(avtal.html().contains("/e/avtal/start"));

@@ -70,7 +70,7 @@ async fn bankid_faults_at_the_start_are_pages_with_a_retry_and_leave_the_case_as
     let dir = tempfile::tempdir().unwrap();
     let (app, server) = start_with_bankid(dir.path()).await;
     let (mut b, id) = my_turn_to_sign(&app).await;
-    let before = app.state.store.get_case(&id).await.unwrap().unwrap();
+    let before = app.state.store().get_case(&id).await.unwrap().unwrap();
     assert_eq!(before.status, Status::Signing);
 
     type Fault = fn(&TestServer);
@@ -128,7 +128,7 @@ async fn bankid_faults_at_the_start_are_pages_with_a_retry_and_leave_the_case_as
             "{what}: the person is still shown as logged in"
         );
         assert!(!html.contains("Något gick fel"), "{what}");
-        let after = app.state.store.get_case(&id).await.unwrap().unwrap();
+        let after = app.state.store().get_case(&id).await.unwrap().unwrap();
         assert_eq!(after.status, Status::Signing, "{what}");
         assert_eq!(after.revision, before.revision, "{what}: nothing changed");
     }

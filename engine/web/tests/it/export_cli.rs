@@ -106,7 +106,7 @@ async fn export_end_to_end(db: Db) {
     maker.log_in(DECISION_MAKER, "/my").await;
     let done = sign(&mut maker, &id, DECISION_MAKER).await.html();
     assert!(done.contains("Alla underskrifter är klara"), "{done}");
-    let stored = app.state.store.get_case(&id).await.unwrap().unwrap();
+    let stored = app.state.store().get_case(&id).await.unwrap().unwrap();
 
     // An unknown case.
     let o = export(&app, "2099-9999", &work.path().join("unknown")).await;
@@ -178,7 +178,13 @@ async fn export_end_to_end(db: Db) {
 
     // The document is the stored final version; the answers are the stored answers.
     let pdf = std::fs::read(out.join("document.pdf")).unwrap();
-    let latest = app.state.store.latest_document(&id).await.unwrap().unwrap();
+    let latest = app
+        .state
+        .store()
+        .latest_document(&id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(pdf, latest.bytes);
     assert_eq!(
         Some(hex::encode(Sha256::digest(&pdf))),

@@ -57,7 +57,7 @@ async fn anonymous_visits_store_no_session_until_something_must_be_remembered() 
         assert!(!session_cookie(&r), "{path} started a session");
     }
     assert_eq!(
-        app.state.store.count_sessions().await.unwrap(),
+        app.state.store().count_sessions().await.unwrap(),
         0,
         "2,000 anonymous page views store nothing"
     );
@@ -75,7 +75,7 @@ async fn anonymous_visits_store_no_session_until_something_must_be_remembered() 
         )
         .await;
     assert_eq!(chosen.status, StatusCode::SEE_OTHER);
-    assert_eq!(app.state.store.count_sessions().await.unwrap(), 1);
+    assert_eq!(app.state.store().count_sessions().await.unwrap(), 1);
     let english = b.get("/").await;
     assert!(english.html().contains("lang=\"en\""), "{}", english.body);
     // The form's token is still good after the session was made (it is the same token).
@@ -96,7 +96,7 @@ async fn anonymous_visits_store_no_session_until_something_must_be_remembered() 
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     assert!(!session_cookie(&forged));
-    assert_eq!(app.state.store.count_sessions().await.unwrap(), 1);
+    assert_eq!(app.state.store().count_sessions().await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -105,7 +105,7 @@ async fn sessions_that_ran_out_are_purged_when_a_server_starts() {
     let past = blankett_web::clock::now_utc().naive_utc() - chrono::Duration::hours(3);
     for i in 0..3 {
         app.state
-            .store
+            .store()
             .put_session(&blankett_core::store::SessionRecord {
                 id_hash: format!("{i:064}"),
                 data: json!({"csrf": "x"}),
@@ -114,9 +114,9 @@ async fn sessions_that_ran_out_are_purged_when_a_server_starts() {
             .await
             .unwrap();
     }
-    assert_eq!(app.state.store.count_sessions().await.unwrap(), 3);
+    assert_eq!(app.state.store().count_sessions().await.unwrap(), 3);
     let _second = app.second_instance().await;
-    assert_eq!(app.state.store.count_sessions().await.unwrap(), 0);
+    assert_eq!(app.state.store().count_sessions().await.unwrap(), 0);
 }
 
 /// Starts the LVU flow as the case worker; returns the browser and the first step's path.
@@ -164,7 +164,7 @@ async fn characters_no_document_can_show_are_refused_in_the_form_with_their_code
     // What was typed is kept in the draft and shown again.
     assert!(html.contains("Socialnämnden"), "{html}");
     let id = at.split('/').nth(2).unwrap();
-    let case = app.state.store.get_case(id).await.unwrap().unwrap();
+    let case = app.state.store().get_case(id).await.unwrap().unwrap();
     assert_eq!(case.answers["matter"]["committee"], typed);
 }
 

@@ -100,7 +100,7 @@ async fn lvu_journey_notifies(db: Db) {
     // The webhook receiver fails the first two attempts of every delivery.
     let http = HttpSink::start(2).await;
     let app = TestApp::start_with(db, &refs(&sink_config(&smtp, &http))).await;
-    blankett_web::app::notify::worker::spawn(app.state.clone()).unwrap();
+    blankett_web::app::notify::worker::spawn(app.state.core.clone()).unwrap();
 
     // The case worker fills, submits, approves and signs; the decision-maker signs.
     let mut worker = app.browser();
@@ -115,7 +115,7 @@ async fn lvu_journey_notifies(db: Db) {
     // Exactly these messages, each delivered once.
     smtp.wait_for(4, 60).await;
     http.wait_for_ok(2 + 5, 60).await;
-    let sent = all_sent(app.state.store.as_ref(), 4 + 2 + 5, 60).await;
+    let sent = all_sent(app.state.store().as_ref(), 4 + 2 + 5, 60).await;
     let got: BTreeSet<(MessageChannel, String, String)> = sent
         .iter()
         .map(|m| (m.channel, m.topic.clone(), m.recipient.clone()))
@@ -395,11 +395,11 @@ async fn two_instances_send_each_message_once(db: Db) {
     let batch: Vec<NewMessage> = (0..60)
         .map(|i| email(&format!("many-{i}"), &format!("p{i}@exempelstad.test")))
         .collect();
-    a.state.store.enqueue(&batch).await.unwrap();
-    blankett_web::app::notify::worker::spawn(a.state.clone()).unwrap();
-    blankett_web::app::notify::worker::spawn(b.state.clone()).unwrap();
+    a.state.store().enqueue(&batch).await.unwrap();
+    blankett_web::app::notify::worker::spawn(a.state.core.clone()).unwrap();
+    blankett_web::app::notify::worker::spawn(b.state.core.clone()).unwrap();
     smtp.wait_for(60, 120).await;
-    let sent = all_sent(a.state.store.as_ref(), 60, 60).await;
+    let sent = all_sent(a.state.store().as_ref(), 60, 60).await;
     let mails = smtp.mails();
     let ids: BTreeSet<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(ids.len(), 60, "every message arrived");
@@ -437,13 +437,13 @@ async fn a_receiver_that_never_accepts_is_given_up_and_shown_to_administrators()
         payload: json!({"id": "hook-1", "type": "case.completed"}),
         not_before: now,
     };
-    app.state.store.enqueue(&[hook]).await.unwrap();
-    blankett_web::app::notify::worker::spawn(app.state.clone()).unwrap();
+    app.state.store().enqueue(&[hook]).await.unwrap();
+    blankett_web::app::notify::worker::spawn(app.state.core.clone()).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let failed = loop {
         let list = app
             .state
-            .store
+            .store()
             .list_messages(Some(MessageStatus::Failed), 10)
             .await
             .unwrap();
@@ -489,7 +489,7 @@ async fn a_late_signature_is_reminded_once_and_an_expired_request_tells_the_case
     blankett_web::app::notify::worker::sweep(&app.state)
         .await
         .unwrap();
-    let list = app.state.store.list_messages(None, 100).await.unwrap();
+    let list = app.state.store().list_messages(None, 100).await.unwrap();
     assert!(topics(&list, "reminder").is_empty());
 
     // A day and a half later (the clock stepped, not waited for): one reminder to the signer,
@@ -501,7 +501,7 @@ async fn a_late_signature_is_reminded_once_and_an_expired_request_tells_the_case
     blankett_web::app::notify::worker::sweep(&app.state)
         .await
         .unwrap();
-    let list = app.state.store.list_messages(None, 100).await.unwrap();
+    let list = app.state.store().list_messages(None, 100).await.unwrap();
     assert_eq!(
         topics(&list, "reminder"),
         vec!["handlaggare@exempelstad.test"]
@@ -513,9 +513,9 @@ async fn a_late_signature_is_reminded_once_and_an_expired_request_tells_the_case
     blankett_web::app::notify::worker::sweep(&app.state)
         .await
         .unwrap();
-    let c = app.state.store.get_case(&id).await.unwrap().unwrap();
+    let c = app.state.store().get_case(&id).await.unwrap().unwrap();
     assert_eq!(c.status, blankett_core::case::Status::SigningExpired);
-    let events = app.state.store.events(&id).await.unwrap();
+    let events = app.state.store().events(&id).await.unwrap();
     let last = events.last().unwrap();
     assert!(matches!(
         last.kind,
@@ -525,7 +525,7 @@ async fn a_late_signature_is_reminded_once_and_an_expired_request_tells_the_case
         (last.actor_role.as_str(), last.actor.is_none()),
         ("system", true)
     );
-    let list = app.state.store.list_messages(None, 100).await.unwrap();
+    let list = app.state.store().list_messages(None, 100).await.unwrap();
     assert_eq!(
         topics(&list, "signing_expired"),
         vec!["handlaggare@exempelstad.test"]
@@ -536,7 +536,7 @@ async fn a_late_signature_is_reminded_once_and_an_expired_request_tells_the_case
         .unwrap();
     assert_eq!(
         app.state
-            .store
+            .store()
             .list_messages(None, 100)
             .await
             .unwrap()
@@ -558,7 +558,7 @@ async fn a_returned_claim_tells_the_citizen_at_the_address_the_flow_names() {
     submit(&mut citizen, &id).await;
 
     // The unit's case worker is told; they take the case and return it with a comment.
-    let list = app.state.store.list_messages(None, 100).await.unwrap();
+    let list = app.state.store().list_messages(None, 100).await.unwrap();
     let to: Vec<(&str, &str)> = list
         .iter()
         .filter(|m| m.channel == MessageChannel::Email)
@@ -589,7 +589,7 @@ async fn a_returned_claim_tells_the_citizen_at_the_address_the_flow_names() {
 
     // The citizen is told at the address they gave in the claim; the comment stays in the
     // service.
-    let list = app.state.store.list_messages(None, 100).await.unwrap();
+    let list = app.state.store().list_messages(None, 100).await.unwrap();
     let m = list
         .iter()
         .find(|m| m.topic == "returned")

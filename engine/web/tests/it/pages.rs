@@ -255,7 +255,7 @@ async fn a_stale_edit_is_refused_and_the_other_edit_is_kept() {
         "the typed value is not lost"
     );
     let id = at.split('/').nth(2).unwrap();
-    let stored = app.state.store.get_case(id).await.unwrap().unwrap();
+    let stored = app.state.store().get_case(id).await.unwrap().unwrap();
     assert_eq!(stored.answers["matter"]["committee"], "Socialnämnden A");
 }
 
@@ -302,12 +302,12 @@ async fn an_edit_on_another_instance_is_never_overwritten(db: Db) {
     let stale = on_a.post(&at, &save(&page_a, "A2")).await;
     assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
     assert!(stale.html().contains("A2"), "the typed value is not lost");
-    let stored = a.state.store.get_case(&id).await.unwrap().unwrap();
+    let stored = a.state.store().get_case(&id).await.unwrap().unwrap();
     assert_eq!(stored.answers["matter"]["committee"], "B1");
     // Saving again from the conflict page (made at B's revision) goes through on A.
     let again = on_a.post(&at, &save(&stale, "A2")).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
-    let stored = b.state.store.get_case(&id).await.unwrap().unwrap();
+    let stored = b.state.store().get_case(&id).await.unwrap().unwrap();
     assert_eq!(stored.answers["matter"]["committee"], "A2");
 }
 
@@ -344,7 +344,7 @@ async fn step_errors_are_summarised_and_the_draft_is_kept() {
     );
     assert!(!shown.body.contains("<script>alert"), "output is escaped");
     let id = at.split('/').nth(2).unwrap();
-    let stored = app.state.store.get_case(id).await.unwrap().unwrap();
+    let stored = app.state.store().get_case(id).await.unwrap().unwrap();
     assert_eq!(
         stored.answers["matter"]["committee"],
         "Socialnämnden <script>alert(1)</script>"

@@ -103,7 +103,7 @@ async fn enter_saves_and_a_removed_item_can_be_put_back() {
     let html = page.html();
     assert!(html.contains("Sammanträde 1 togs bort"), "{html}");
     assert!(html.contains("value=\"undo-remove\""), "{html}");
-    let case = app.state.store.get_case(&id).await.unwrap().unwrap();
+    let case = app.state.store().get_case(&id).await.unwrap().unwrap();
     assert_eq!(
         case.answers["meetings"]["items"].as_array().unwrap().len(),
         1
@@ -118,7 +118,7 @@ async fn enter_saves_and_a_removed_item_can_be_put_back() {
     form_fields("", &left, &mut form);
     let undone = b.post(&meetings, &form).await;
     assert_eq!(undone.status, StatusCode::SEE_OTHER);
-    let case = app.state.store.get_case(&id).await.unwrap().unwrap();
+    let case = app.state.store().get_case(&id).await.unwrap().unwrap();
     let back = case.answers["meetings"]["items"].as_array().unwrap();
     assert_eq!(back.len(), 2);
     assert_eq!(back[0]["body"], items[0]["body"], "back in its place");
@@ -254,7 +254,7 @@ async fn the_flows_sign_text_is_shown_and_sent_to_bankid_with_the_digest() {
     let status = b.get("/eid/status").await;
     let status: Value = serde_json::from_str(&status.body).unwrap();
     assert_eq!(status["done"], true, "{status}");
-    let evidence = app.state.store.signature_evidence(&id).await.unwrap();
+    let evidence = app.state.store().signature_evidence(&id).await.unwrap();
     assert_eq!(evidence.len(), 1);
     let kept = &evidence[0].evidence.attributes["user_visible_data"];
     assert_eq!(*kept, visible, "the evidence holds what BankID showed");
@@ -295,7 +295,7 @@ async fn the_applicant_who_signs_is_told_at_the_flows_contact_address() {
     }
     approve(&mut worker, &id).await;
     let contact = answers["claimant"]["contact"]["email"].as_str().unwrap();
-    let messages = app.state.store.list_messages(None, 100).await.unwrap();
+    let messages = app.state.store().list_messages(None, 100).await.unwrap();
     assert!(
         messages
             .iter()

@@ -357,7 +357,7 @@ async fn visible(
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(AppError::NotFound);
     }
-    let case = app.store.get_case(id).await?.ok_or(AppError::NotFound)?;
+    let case = app.case(id).await?;
     if !caller.sees_flow(&case.flow_id) {
         return Err(AppError::NotFound);
     }
@@ -439,14 +439,13 @@ pub async fn list_cases(
     let list = if asked_for_flows && known.is_empty() {
         Vec::new()
     } else {
-        app.store
-            .list_cases(&CaseFilter {
-                flow_ids: known,
-                statuses: q.status.map(|s| vec![s.into()]).unwrap_or_default(),
-                limit,
-                ..CaseFilter::default()
-            })
-            .await?
+        app.cases(&CaseFilter {
+            flow_ids: known,
+            statuses: q.status.map(|s| vec![s.into()]).unwrap_or_default(),
+            limit,
+            ..CaseFilter::default()
+        })
+        .await?
     };
     let cases = list
         .iter()
@@ -488,10 +487,9 @@ pub async fn get_case(
 ) -> Result<Response, AppError> {
     caller.require(ApiScope::CasesRead)?;
     let (case, _) = visible(&app, &caller, &id).await?;
-    app.store
-        .append_events(&case.id, &[viewed(&case, &caller, app.clock.now_local().0)])
+    app.append_events(&case.id, &[viewed(&case, &caller, app.clock.now_local().0)])
         .await?;
-    let events = app.store.events(&case.id).await?;
+    let events = app.events(&case.id).await?;
     Ok(json_response(StatusCode::OK, &case_view(&case, &events)))
 }
 
@@ -521,13 +519,8 @@ pub async fn get_document(
 ) -> Result<Response, AppError> {
     caller.require(ApiScope::DocumentsRead)?;
     let (case, flow) = visible(&app, &caller, &id).await?;
-    let doc = app
-        .store
-        .latest_document(&case.id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    app.store
-        .append_events(&case.id, &[viewed(&case, &caller, app.clock.now_local().0)])
+    let doc = app.document(&case.id).await?.ok_or(AppError::NotFound)?;
+    app.append_events(&case.id, &[viewed(&case, &caller, app.clock.now_local().0)])
         .await?;
     let name = safe_filename(&format!("{}-{}.pdf", flow.id, case.number));
     Ok((
@@ -621,10 +614,7 @@ pub async fn create_case(
     if !report.errors.is_empty() {
         return Err(AppError::Invalid(report.errors));
     }
-    let number = app
-        .store
-        .next_case_number(now.date().year_ce().1 as i32)
-        .await?;
+    let number = app.next_case_number(now.date().year_ce().1 as i32).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let started = case::start(&flow, id, number, &applicant, started_as, now)
         .map_err(|e| AppError::Internal(format!("starting an API case: {e}")))?;
@@ -679,7 +669,7 @@ pub async fn create_case(
     }
     as_api(&mut events, &caller);
 
-    app.store.create_case(&draft, &created_events).await?;
+    app.create(&draft, &created_events).await?;
     let out = Outcome {
         case: current,
         events,
@@ -698,7 +688,7 @@ pub async fn create_case(
         Err(Some(e)) => return Err(e),
     }
     tracing::info!(case_id = %out.case.id, flow = %flow.id, key = %caller.name, "case created through the API");
-    let events = app.store.events(&out.case.id).await?;
+    let events = app.events(&out.case.id).await?;
     let mut resp = json_response(StatusCode::CREATED, &case_view(&out.case, &events));
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/cases/{}", out.case.id)) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -969,7 +959,7 @@ pub async fn withdraw_case(
         Err(Some(e)) => return Err(e),
     }
     tracing::info!(case_id = %case.id, key = %caller.name, "case withdrawn through the API");
-    let events = app.store.events(&case.id).await?;
+    let events = app.events(&case.id).await?;
     Ok(json_response(
         StatusCode::OK,
         &case_view(&out.case, &events),

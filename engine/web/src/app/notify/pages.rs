@@ -57,14 +57,8 @@ fn mask(recipient: &str, channel: blankett_core::store::MessageChannel) -> Strin
 /// `GET /outbox`: undelivered messages (pending and failed), for administrators.
 pub async fn outbox_page(State(app): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
     require_admin(&app, &ctx)?;
-    let failed = app
-        .store
-        .list_messages(Some(MessageStatus::Failed), 200)
-        .await?;
-    let pending = app
-        .store
-        .list_messages(Some(MessageStatus::Pending), 200)
-        .await?;
+    let failed = app.messages(Some(MessageStatus::Failed), 200).await?;
+    let pending = app.messages(Some(MessageStatus::Pending), 200).await?;
     let messages: Vec<Value> = failed
         .iter()
         .chain(pending.iter())
@@ -83,7 +77,7 @@ pub async fn mailbox_page(State(app): State<AppState>, ctx: Ctx) -> Result<Respo
     if app.config.is_production() {
         return Err(AppError::NotFound);
     }
-    let list = app.store.list_messages(None, 200).await?;
+    let list = app.messages(None, 200).await?;
     let messages: Vec<Value> = list
         .iter()
         .filter(|m| m.channel != blankett_core::store::MessageChannel::Webhook)

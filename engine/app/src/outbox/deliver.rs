@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use blankett_app::commands::{self, CommandError};
+use crate::commands::{self, CommandError};
 use blankett_core::case::{self, Actor, CaseError, Command, SignatureState, Status};
 use blankett_core::store::{CaseFilter, Delivery, Message, MessageChannel, StoreError};
 use chrono::NaiveDateTime;
@@ -24,7 +24,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sha2::Sha256;
 
 use super::config::{SmtpSecurity, Webhook};
-use crate::app::AppState;
+use crate::service::Service;
 
 /// Why an attempt failed. The text is for administrators: never an address or content.
 #[derive(Debug)]
@@ -55,13 +55,13 @@ pub struct Deliverer {
     smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, lettre::message::Mailbox)>,
     http: reqwest::Client,
     mailbox: PathBuf,
-    config: Arc<crate::app::Config>,
+    config: Arc<crate::Config>,
     clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Deliverer {
     pub fn new(
-        config: Arc<crate::app::Config>,
+        config: Arc<crate::Config>,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Result<Deliverer, String> {
         let smtp = match &config.notify.smtp {
@@ -287,7 +287,7 @@ pub fn backoff(base_ms: u64, attempts: u32) -> Duration {
 
 /// Starts this instance's worker (unless `notify.worker = false`), to run until the process
 /// ends.
-pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
+pub fn spawn(state: Arc<Service>) -> Option<tokio::task::JoinHandle<()>> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     // Never told to stop: the sender lives as long as the worker.
     let handle = spawn_until(state, stopping)?;
@@ -301,7 +301,7 @@ pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
 /// turns true: it finishes the delivery in hand, gives back what it claimed but did not try,
 /// and returns.
 pub fn spawn_until(
-    state: AppState,
+    state: Arc<Service>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if !state.config.notify.worker {
@@ -317,7 +317,11 @@ pub fn spawn_until(
     Some(tokio::spawn(run(state, deliverer, stop)))
 }
 
-async fn run(state: AppState, deliverer: Deliverer, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn run(
+    state: Arc<Service>,
+    deliverer: Deliverer,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let cfg = state.config.notify.clone();
     let sweep_every = Duration::from_secs(cfg.sweep_secs.max(1));
     let mut last_sweep: Option<std::time::Instant> = None;
@@ -357,26 +361,30 @@ async fn run(state: AppState, deliverer: Deliverer, mut stop: tokio::sync::watch
 const BATCH: u32 = 16;
 
 /// Claims one batch of due messages and delivers them; returns how many were claimed.
-pub async fn run_once(state: &AppState, deliverer: &Deliverer) -> Result<usize, StoreError> {
+pub async fn run_once(state: &Service, deliverer: &Deliverer) -> Result<usize, StoreError> {
     let (_never, stop) = tokio::sync::watch::channel(false);
     run_once_until(state, deliverer, &stop).await
 }
 
 /// [`run_once`], giving back the rest of the batch untried once `stop` turns true.
 async fn run_once_until(
-    state: &AppState,
+    state: &Service,
     deliverer: &Deliverer,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<usize, StoreError> {
     let cfg = &state.config.notify;
     let now = state.clock.now_utc().naive_utc();
     let lease = now + chrono::Duration::seconds(i64::try_from(cfg.lease_secs).unwrap_or(120));
-    let batch = state.store.claim_messages(now, lease, BATCH).await?;
+    let batch = state.store().claim_messages(now, lease, BATCH).await?;
     let n = batch.len();
     for m in batch {
         if *stop.borrow() {
             // Stopping: another instance (or this one, restarted) takes it at once.
-            if let Err(e) = state.store.finish_message(m.id, &Delivery::Released).await {
+            if let Err(e) = state
+                .store()
+                .finish_message(m.id, &Delivery::Released)
+                .await
+            {
                 tracing::warn!(key = %m.key, error = %e, "a claimed message could not be given back; it is retried when its lease runs out");
             }
             continue;
@@ -402,7 +410,7 @@ async fn run_once_until(
                 }
             }
         };
-        if let Err(e) = state.store.finish_message(m.id, &outcome).await {
+        if let Err(e) = state.store().finish_message(m.id, &outcome).await {
             tracing::warn!(key = %m.key, error = %e, "a delivery could not be recorded");
         }
     }
@@ -410,10 +418,10 @@ async fn run_once_until(
 }
 
 /// Expires the signing requests that ran out and writes the reminders that are due.
-pub async fn sweep(state: &AppState) -> Result<(), StoreError> {
+pub async fn sweep(state: &Service) -> Result<(), StoreError> {
     let (now_local, _) = state.clock.now_local();
     let list = state
-        .store
+        .store()
         .list_cases(&CaseFilter {
             statuses: vec![Status::Signing],
             limit: 10_000,
@@ -421,7 +429,7 @@ pub async fn sweep(state: &AppState) -> Result<(), StoreError> {
         })
         .await?;
     for summary in list {
-        let Some(c) = state.store.get_case(&summary.id).await? else {
+        let Some(c) = state.store().get_case(&summary.id).await? else {
             continue;
         };
         let Some(i) = case::current_signer(&c) else {
@@ -435,13 +443,13 @@ pub async fn sweep(state: &AppState) -> Result<(), StoreError> {
         }
         let reminders = state.notifier.reminders(&c, now_local);
         if !reminders.is_empty() {
-            state.store.enqueue(&reminders).await?;
+            state.store().enqueue(&reminders).await?;
         }
     }
     Ok(())
 }
 
-async fn expire(state: &AppState, c: &blankett_core::case::Case, now: NaiveDateTime) {
+async fn expire(state: &Service, c: &blankett_core::case::Case, now: NaiveDateTime) {
     let Ok(flow) = state.flow_of(c).await else {
         return;
     };
@@ -450,7 +458,7 @@ async fn expire(state: &AppState, c: &blankett_core::case::Case, now: NaiveDateT
         person: c.assignee.clone().unwrap_or_else(|| c.applicant.clone()),
         case_worker: true,
     };
-    let store = state.store.as_ref();
+    let store = state.store().as_ref();
     match commands::run(store, &flow, c, &actor, c.revision, Command::Expire, now).await {
         Ok(_) => tracing::info!(case_id = %c.id, "signing request expired"),
         // Another instance (or the signer, just in time) was first.
