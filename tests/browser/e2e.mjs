@@ -111,7 +111,7 @@ if (explicitUrl) {
   databaseUrl = `sqlite://${join(work, "blankett.db")}?mode=rwc`;
 }
 if (!existsSync(binary)) {
-  console.error(`FAIL: ${binary} is missing; build it with cargo build -p blankett-web`);
+  console.error(`FAIL: ${binary} is missing; build it with cargo build -p blankett-cli`);
   process.exit(1);
 }
 if (!existsSync(chromiumPath)) {
@@ -167,7 +167,7 @@ async function startServer() {
   server = spawn(binary, ["serve", "--database-url", databaseUrl, "--listen", `127.0.0.1:${port}`], {
     cwd: root,
     // Every person of the test logs in from 127.0.0.1: the per-address limit on eID starts
-    // (tested on its own in engine/web/tests/it/pages.rs) would stop the later journeys.
+    // (tested on its own in engine/cli/tests/it/pages.rs) would stop the later journeys.
     env: {
       ...process.env,
       BLANKETT__DATA_DIR: dataDir,

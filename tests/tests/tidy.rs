@@ -617,3 +617,39 @@ fn no_crate_has_import_circles_between_its_modules() {
         problems.join("\n")
     );
 }
+
+#[test]
+fn the_binary_is_the_cli_crate_and_the_web_crate_is_a_library() {
+    // One door per crate: `engine/cli` is the command line (one module per subcommand),
+    // `engine/web` the pages and the API; neither parses the other's input.
+    let web: toml::Table = std::fs::read_to_string(root().join("engine/web/Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(web.get("bin").is_none(), "engine/web has a [[bin]]");
+    assert!(
+        web["dependencies"]
+            .as_table()
+            .unwrap()
+            .get("clap")
+            .is_none(),
+        "engine/web depends on clap"
+    );
+    assert!(!root().join("engine/web/src/main.rs").exists());
+    let cli: toml::Table = std::fs::read_to_string(root().join("engine/cli/Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bins = cli["bin"].as_array().unwrap();
+    assert_eq!(bins[0]["name"].as_str(), Some("blankett"));
+    let mut files = Vec::new();
+    rust_files(&root().join("engine/cli/src"), &mut files);
+    for f in files {
+        let code = code_only(&std::fs::read_to_string(&f).unwrap());
+        assert!(
+            !code.contains("axum::"),
+            "{}: the command line serves through blankett_web, it does not route",
+            f.display()
+        );
+    }
+}

@@ -13,7 +13,7 @@ use blankett_eid::bankid::COLLECT_INTERVAL;
 use blankett_eid::smoke::{self, SmokeError, TryOptions, TryOrder};
 use clap::{Args, Subcommand};
 
-use crate::clock;
+use blankett_app::clock;
 
 /// `blankett eid …`
 #[derive(Debug, Args)]
@@ -75,7 +75,7 @@ pub fn run(args: EidArgs) -> anyhow::Result<ExitCode> {
         interval: COLLECT_INTERVAL,
         show_qr: !args.no_qr,
     };
-    let config = crate::app::Config::load(Some(&args.config), std::env::vars())?;
+    let config = blankett_app::Config::load(Some(&args.config), std::env::vars())?;
     let providers = config
         .eid_settings()
         .providers(&config.base_dir)

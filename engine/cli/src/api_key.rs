@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::{Args, Subcommand};
 use sha2::{Digest, Sha256};
 
-use crate::app::config::{ApiScope, valid_api_key_name};
+use blankett_app::config::{ApiScope, valid_api_key_name};
 
 /// `blankett api-key …`
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-//! `blankett export`: the archive package of one completed case (see [`crate::export`]).
+//! `blankett export`: the archive package of one completed case (see [`blankett_app::export`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use blankett_core::load;
 use clap::Args;
 
-use crate::app::Config;
-use crate::export::{ExportError, export_case, find_case, pinned_flow};
-use crate::{clock, defs_fs};
+use blankett_app::Config;
+use blankett_app::export::{ExportError, export_case, find_case, pinned_flow};
+use blankett_app::{clock, defs_fs};
 
 /// `blankett export`.
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-//! Document rendering benchmark: `cargo bench -p blankett-web --bench render`.
+//! Document rendering benchmark: `cargo bench -p blankett-cli --bench render`.
 //!
 //! Renders the LVU decision (made three pages long) with the release build and reports:
 //! the median time of one render after warm-up, the throughput of two threads rendering at

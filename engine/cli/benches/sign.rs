@@ -1,4 +1,4 @@
-//! Signing benchmark: `cargo bench -p blankett-web --bench sign`.
+//! Signing benchmark: `cargo bench -p blankett-cli --bench sign`.
 //!
 //! Reports the median time of one PAdES signature on a ~200 kB PDF/A — one-time P-256 key,
 //! its certificate from the development CA, the visible appearance, the incremental update,

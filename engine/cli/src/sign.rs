@@ -10,7 +10,7 @@ use blankett_pades::tsa::HttpTsa;
 use blankett_pades::{DevPki, DevTsa, Pades, Placement, SignatureRequest, SignerIdentity};
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::clock;
+use blankett_app::clock;
 
 /// `blankett dev …`: tools for developers, refused in production.
 #[derive(Debug, Args)]

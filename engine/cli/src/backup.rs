@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::app::Config;
-use crate::export_cmd::sqlite_path;
+use crate::export::sqlite_path;
+use blankett_app::Config;
 
 /// `blankett backup`.
 #[derive(Debug, Args)]

@@ -1,14 +1,23 @@
-//! `blankett`: the command line of the Blankett engine.
+//! `blankett`: the command line of the Blankett engine, one module per larger subcommand
+//! (`serve` and the render worker are the web crate's and the PDF crate's; `check`, `test`,
+//! `schema` and `render` are below). Each calls the application layer (`blankett_app`) or the
+//! web door; none holds logic of its own beyond reading its arguments.
+
+mod api_key;
+mod backup;
+mod eid;
+mod export;
+mod sign;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use blankett_app::{clock, defs_fs};
 use blankett_core::document::DocumentRenderer as _;
 use blankett_core::document::{RenderOptions, preview_request};
 use blankett_core::{Severity, flowtest, load, schema};
 use blankett_pdf::check_template;
-use blankett_web::{clock, defs_fs};
 use chrono::NaiveDateTime;
 use clap::{Parser, Subcommand};
 
@@ -79,25 +88,25 @@ enum Command {
     },
     /// Try an eID provider: run a real order and show the QR code, the status messages and
     /// the identity (e.g. to check a BankID RP certificate before going live).
-    Eid(blankett_web::eid_cmd::EidArgs),
+    Eid(eid::EidArgs),
     /// Check the signatures of a PDF: who signed, when, intact or not, trusted or not, the
     /// PAdES level, and whether anything changed after the last signature.
-    Verify(blankett_web::sign_cmd::VerifyArgs),
+    Verify(sign::VerifyArgs),
     /// Write the archive package of a completed case into a folder: the signed PDF, the
     /// answers (JSON, and XML with its XML Schema), the event log, the eID evidence, the
     /// verification report and a manifest with every file's SHA-256.
-    Export(blankett_web::export_cmd::ExportArgs),
+    Export(export::ExportArgs),
     /// Keys of the REST API for business systems: `api-key new`.
-    ApiKey(blankett_web::api_key_cmd::ApiKeyArgs),
+    ApiKey(api_key::ApiKeyArgs),
     /// Developer tools (refused in production): `dev sign-pdf`.
-    Dev(blankett_web::sign_cmd::DevArgs),
+    Dev(sign::DevArgs),
     /// Renders documents for a server or `check` (started by them; reads requests on standard
     /// input). Not for people.
     #[command(hide = true)]
     RenderWorker,
     /// Write a consistent copy of the database while the server runs (SQLite; for
     /// PostgreSQL use pg_dump).
-    Backup(blankett_web::backup_cmd::BackupArgs),
+    Backup(backup::BackupArgs),
     /// Print or write the JSON Schemas of the flow and form-def formats.
     Schema {
         /// Write flows/flow.schema.json and form-defs/form-def.schema.json under this folder
@@ -265,12 +274,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             blankett_pdf::pool::worker_main(&mut input, &mut output).context("render worker")?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Backup(args) => blankett_web::backup_cmd::run(args),
-        Command::Eid(args) => blankett_web::eid_cmd::run(args),
-        Command::Dev(args) => blankett_web::sign_cmd::run(args),
-        Command::ApiKey(args) => blankett_web::api_key_cmd::run(args),
-        Command::Verify(args) => blankett_web::sign_cmd::verify(args),
-        Command::Export(args) => Ok(blankett_web::export_cmd::run(args)?),
+        Command::Backup(args) => backup::run(args),
+        Command::Eid(args) => eid::run(args),
+        Command::Dev(args) => sign::run(args),
+        Command::ApiKey(args) => api_key::run(args),
+        Command::Verify(args) => sign::verify(args),
+        Command::Export(args) => Ok(export::run(args)?),
         Command::Schema { write } => {
             match write {
                 None => print!("{}", schema::schema_text(schema::DefKind::Flow)),
@@ -384,4 +393,19 @@ fn render(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the environment variable `BLANKETT_ENVIRONMENT` says this is a production
+/// installation (the configuration file can say so too).
+pub fn environment_is_production() -> bool {
+    std::env::var("BLANKETT_ENVIRONMENT").is_ok_and(|v| v.trim().eq_ignore_ascii_case("production"))
+}
+
+/// A `--personnummer` argument, checked (12 digits, valid check digit).
+pub fn personnummer_arg(
+    arg: Option<&str>,
+) -> anyhow::Result<Option<blankett_core::ids::Personnummer>> {
+    arg.map(blankett_core::ids::Personnummer::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--personnummer: {e}"))
 }

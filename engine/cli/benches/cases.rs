@@ -1,5 +1,5 @@
 //! Complete cases per second through the application service:
-//! `cargo bench -p blankett-web --bench cases` (add `-- sqlite` or `-- postgres` for one).
+//! `cargo bench -p blankett-cli --bench cases` (add `-- sqlite` or `-- postgres` for one).
 //!
 //! Each case of the LVU flow goes the whole way in one process, as the server's doors drive
 //! it, through `blankett_app::service::Service` and `blankett_app::signing`: started by a case worker, every step saved from the flow's sample answers, submitted,
