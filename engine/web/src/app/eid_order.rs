@@ -2,13 +2,12 @@
 //! at which assurance level, the start itself (cancelling an order left behind), and the page
 //! a failed start shows.
 
-use axum::response::Response;
-use blankett_core::eid::{AssuranceLevel, EidError, StartRequest};
-use serde_json::{Value, json};
-
 use super::forms::Form;
 use super::session::{PendingOrder, Purpose};
+use super::views::ProviderChoice;
 use super::{AppError, AppState, Ctx, redirect};
+use axum::response::Response;
+use blankett_core::eid::{AssuranceLevel, EidError, StartRequest};
 
 pub fn provider_label(id: &str, ctx: &Ctx) -> String {
     match id {
@@ -18,18 +17,25 @@ pub fn provider_label(id: &str, ctx: &Ctx) -> String {
     }
 }
 
-pub fn provider_views(app: &AppState, ctx: &Ctx) -> Vec<Value> {
+pub fn provider_views(app: &AppState, ctx: &Ctx) -> Vec<ProviderChoice> {
     app.providers
         .ids()
         .into_iter()
-        .map(|id| json!({"id": id, "label": provider_label(id, ctx)}))
+        .map(|id| ProviderChoice {
+            id: id.to_owned(),
+            label: provider_label(id, ctx),
+        })
         .collect()
 }
 
 pub use blankett_app::signing::level_accepted;
 
 /// The providers offered where `required` is asked for (a flow's signing).
-pub fn provider_views_at(app: &AppState, ctx: &Ctx, required: AssuranceLevel) -> Vec<Value> {
+pub fn provider_views_at(
+    app: &AppState,
+    ctx: &Ctx,
+    required: AssuranceLevel,
+) -> Vec<ProviderChoice> {
     let test_eid = app.config.test_eid_enabled();
     app.providers
         .ids()
@@ -39,7 +45,10 @@ pub fn provider_views_at(app: &AppState, ctx: &Ctx, required: AssuranceLevel) ->
                 .get(id)
                 .is_ok_and(|p| level_accepted(p.assurance(), required, test_eid))
         })
-        .map(|id| json!({"id": id, "label": provider_label(id, ctx)}))
+        .map(|id| ProviderChoice {
+            id: id.to_owned(),
+            label: provider_label(id, ctx),
+        })
         .collect()
 }
 

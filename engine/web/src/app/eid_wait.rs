@@ -7,12 +7,13 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use blankett_core::eid::{EidError, OrderHandle, Progress, Refusal};
 use blankett_core::ids::Personnummer;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::eid_order::back_to;
 use super::eid_watch::Answer;
 use super::forms::Form;
 use super::session::{Purpose, SessionUser};
+use super::views::{EidWaitPage, TestEidPage, TestIdentity};
 use super::{AppError, AppState, Ctx, redirect, signing};
 
 /// How long collect errors are tolerated before the waiting page gives up (seconds since the
@@ -184,15 +185,23 @@ pub async fn wait_page(State(app): State<AppState>, ctx: Ctx) -> Result<Response
                 &app,
                 "eid_wait.html",
                 heading,
-                json!({
-                    "heading": heading,
-                    "message": message,
-                    "poll_url": "/eid/status",
-                    "poll_page": "/eid/wait",
-                    "qr_url": if qr { Some("/eid/qr") } else { None },
-                    "autostart_url": if order.same_device { provider.autostart_url(&order.handle) } else { None },
-                    "test_url": if is_test { Some(format!("/test-eid/{}", order.handle.order_ref)) } else { None },
-                }),
+                &EidWaitPage {
+                    heading: heading.to_owned(),
+                    message,
+                    poll_url: "/eid/status",
+                    poll_page: "/eid/wait",
+                    qr_url: if qr { Some("/eid/qr") } else { None },
+                    autostart_url: if order.same_device {
+                        provider.autostart_url(&order.handle)
+                    } else {
+                        None
+                    },
+                    test_url: if is_test {
+                        Some(format!("/test-eid/{}", order.handle.order_ref))
+                    } else {
+                        None
+                    },
+                },
             )
         }
     }
@@ -286,22 +295,25 @@ fn test_eid_view(
     other: &str,
     other_name: &str,
 ) -> Result<Response, AppError> {
-    let identities: Vec<Value> = blankett_eid::test_eid::identities()
+    let identities: Vec<TestIdentity> = blankett_eid::test_eid::identities()
         .into_iter()
-        .map(|i| json!({"personnummer": i.personnummer.as_str(), "name": i.full_name}))
+        .map(|i| TestIdentity {
+            personnummer: i.personnummer.as_str().to_owned(),
+            name: i.full_name,
+        })
         .collect();
     let mut resp = ctx.page(
         app,
         "test_eid.html",
         ctx.t("Test-e-legitimation", "Test eID"),
-        json!({
-            "identities": identities,
-            "visible_text": handle.request.visible_text,
-            "action": format!("/test-eid/{order_ref}"),
-            "error": error,
-            "other": other,
-            "other_name": other_name,
-        }),
+        &TestEidPage {
+            identities,
+            visible_text: handle.request.visible_text.clone(),
+            action: format!("/test-eid/{order_ref}"),
+            error: error.map(str::to_owned),
+            other: other.to_owned(),
+            other_name: other_name.to_owned(),
+        },
     )?;
     if error.is_some() {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;

@@ -16,13 +16,16 @@ use serde_json::{Value, json};
 use super::cases::{conflict_notice, run, stale_redirect, visible_case, visible_case_at};
 use super::forms::{self, FieldContext, Form};
 use super::review;
+use super::views::{
+    CataloguePage, ErrorAnchor, ErrorLink, Progress, ReceiptPage, ReviewPage, ServiceItem, StepPage,
+};
 use super::{AppError, AppState, Ctx, redirect};
 use blankett_app::commands::CommandError;
 
 /// `GET /`: the e-services.
 pub async fn catalogue(State(app): State<AppState>, ctx: Ctx) -> Result<Response, AppError> {
     let actor = ctx.actor(&app);
-    let services: Vec<Value> = app
+    let services: Vec<ServiceItem> = app
         .flows
         .iter()
         .filter(|f| {
@@ -30,19 +33,19 @@ pub async fn catalogue(State(app): State<AppState>, ctx: Ctx) -> Result<Response
         })
         .map(|f| {
             let desc = f.def.description.as_ref().map(Text::from);
-            json!({
-                "id": f.id,
-                "title": ctx.t(&f.title.sv, &f.title.en),
-                "description": desc.as_ref().map(|d| ctx.t(&d.sv, &d.en).to_owned()),
-                "for_case_workers": !f.def.start.contains(&Starter::Citizen),
-            })
+            ServiceItem {
+                id: f.id.clone(),
+                title: ctx.t(&f.title.sv, &f.title.en).to_owned(),
+                description: desc.as_ref().map(|d| ctx.t(&d.sv, &d.en).to_owned()),
+                for_case_workers: !f.def.start.contains(&Starter::Citizen),
+            }
         })
         .collect();
     ctx.page(
         &app,
         "catalogue.html",
         ctx.t("E-tjänster", "E-services"),
-        json!({ "services": services }),
+        &CataloguePage { services },
     )
 }
 
@@ -131,14 +134,14 @@ fn progress(
     actor: &Actor,
     step_id: Option<&str>,
     now: chrono::NaiveDateTime,
-) -> Value {
+) -> Progress {
     let steps = journey_steps(flow, case, actor, now);
     let total = steps.len().max(1);
     let current = match step_id {
         Some(id) => steps.iter().position(|s| s.id == id).map_or(1, |i| i + 1),
         None => total,
     };
-    json!({"current": current, "total": total})
+    Progress { current, total }
 }
 
 struct StepRender<'a> {
@@ -168,7 +171,7 @@ fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response,
         visible: &visible,
     };
     let fields = forms::field_views(&r.step.fields, &r.answers, &cx, "");
-    let errors: Vec<Value> = r
+    let errors: Vec<ErrorAnchor> = r
         .errors
         .iter()
         .map(|e| {
@@ -181,7 +184,10 @@ fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response,
                 Some(item) => format!("{item}: {message}"),
                 None => message.clone(),
             };
-            json!({"anchor": forms::anchor(rel), "message": message})
+            ErrorAnchor {
+                anchor: forms::anchor(rel),
+                message,
+            }
         })
         .collect();
     let has_previous = case::previous_step(r.flow, r.case, &r.step.id, &env, r.actor).is_some();
@@ -195,25 +201,41 @@ fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response,
         app,
         "step.html",
         &page_title,
-        json!({
-            "progress": progress(r.flow, r.case, r.actor, Some(&r.step.id), app.clock.now_local().0),
-            "flow_title": ctx.t(&r.flow.title.sv, &r.flow.title.en),
-            "case_number": r.case.number,
-            "step_title": title,
-            "step_description": r.step.description.as_ref().map(|d| ctx.t(&d.sv, &d.en)),
-            "action": format!("/cases/{}/steps/{}", r.case.id, r.step.id),
-            "visibility_url": format!("/cases/{}/steps/{}/visibility", r.case.id, r.step.id),
-            "undo": ctx.session.read(|d| {
+        &StepPage {
+            progress: progress(
+                r.flow,
+                r.case,
+                r.actor,
+                Some(&r.step.id),
+                app.clock.now_local().0,
+            ),
+            flow_title: ctx.t(&r.flow.title.sv, &r.flow.title.en).to_owned(),
+            case_number: r.case.number.clone(),
+            step_title: title,
+            step_description: r
+                .step
+                .description
+                .as_ref()
+                .map(|d| ctx.t(&d.sv, &d.en).to_owned()),
+            action: format!("/cases/{}/steps/{}", r.case.id, r.step.id),
+            visibility_url: format!("/cases/{}/steps/{}/visibility", r.case.id, r.step.id),
+            undo: ctx.session.read(|d| {
                 d.removed
                     .as_ref()
                     .filter(|x| x.case_id == r.case.id && x.step == r.step.id)
-                    .map(|x| if en { x.label.1.clone() } else { x.label.0.clone() })
+                    .map(|x| {
+                        if en {
+                            x.label.1.clone()
+                        } else {
+                            x.label.0.clone()
+                        }
+                    })
             }),
-            "revision": r.case.revision,
-            "fields": fields,
-            "errors": errors,
-            "has_previous": has_previous,
-        }),
+            revision: r.case.revision,
+            fields,
+            errors,
+            has_previous,
+        },
     )?;
     if !r.errors.is_empty() {
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -522,14 +544,14 @@ fn render_review(
         case::may_fill(flow, case, s, actor, &env)
             .then(|| format!("/cases/{}/steps/{}", case.id, s.id))
     });
-    let error_links: Vec<Value> = errors
+    let error_links: Vec<ErrorLink> = errors
         .iter()
         .map(|e| {
             let (step, rel) = e.path.split_once('.').unwrap_or((&e.path, ""));
-            json!({
-                "href": format!("/cases/{}/steps/{step}#{}", case.id, forms::anchor(rel)),
-                "message": if en { &e.message.en } else { &e.message.sv },
-            })
+            ErrorLink {
+                href: format!("/cases/{}/steps/{step}#{}", case.id, forms::anchor(rel)),
+                message: if en { &e.message.en } else { &e.message.sv }.clone(),
+            }
         })
         .collect();
     // The error summary links to other pages here: `href` is a full link.
@@ -543,22 +565,22 @@ fn render_review(
         app,
         "review.html",
         ctx.t("Kontrollera dina svar", "Check your answers"),
-        json!({
-            "progress": progress(flow, case, actor, None, app.clock.now_local().0),
-            "flow_title": ctx.t(&flow.title.sv, &flow.title.en),
-            "case_number": case.number,
-            "steps": steps,
-            "errors": error_links,
-            "revision": case.revision,
-            "submit_action": format!("/cases/{}/submit", case.id),
-            "submit_label": if by_case_worker { ctx.t("Klar – till granskning", "Done – to approval") } else { ctx.t("Skicka in", "Submit") },
-            "submit_text": if by_case_worker {
+        &ReviewPage {
+            progress: progress(flow, case, actor, None, app.clock.now_local().0),
+            flow_title: ctx.t(&flow.title.sv, &flow.title.en).to_owned(),
+            case_number: case.number.clone(),
+            steps,
+            errors: error_links,
+            revision: case.revision,
+            submit_action: format!("/cases/{}/submit", case.id),
+            submit_label: if by_case_worker { ctx.t("Klar – till granskning", "Done – to approval") } else { ctx.t("Skicka in", "Submit") }.to_owned(),
+            submit_text: if by_case_worker {
                 ctx.t("Underlaget är klart. Därefter godkänner du ärendet och dokumentet skapas för underskrift.", "The report is complete. Then you approve the case and the document is created for signing.")
             } else {
                 ctx.t("När du skickar in går ärendet till en handläggare.", "When you submit, the case goes to a case worker.")
-            },
-            "back_url": back,
-        }),
+            }.to_owned(),
+            back_url: back,
+        },
     )?;
     if !errors.is_empty() {
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -611,13 +633,22 @@ pub async fn receipt(
         &app,
         "receipt.html",
         ctx.t("Ärendet är inskickat", "The case has been submitted"),
-        json!({
-            "heading": ctx.t("Ärendet är inskickat", "The case has been submitted"),
-            "case_number": case.number,
-            "message": format!("{} {}", ctx.t("Tack! Ditt ärende har kommit in till", "Thank you. Your case has reached"), ctx.t(&flow.title.sv, &flow.title.en)),
-            "case_url": format!("/cases/{id}"),
-            "receipt_url": (case.status != Status::Draft).then(|| format!("/cases/{id}/receipt.pdf")),
-        }),
+        &ReceiptPage {
+            heading: ctx
+                .t("Ärendet är inskickat", "The case has been submitted")
+                .to_owned(),
+            case_number: case.number.clone(),
+            message: format!(
+                "{} {}",
+                ctx.t(
+                    "Tack! Ditt ärende har kommit in till",
+                    "Thank you. Your case has reached"
+                ),
+                ctx.t(&flow.title.sv, &flow.title.en)
+            ),
+            case_url: format!("/cases/{id}"),
+            receipt_url: (case.status != Status::Draft).then(|| format!("/cases/{id}/receipt.pdf")),
+        },
     )
     .map(IntoResponse::into_response)
 }

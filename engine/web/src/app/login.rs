@@ -4,11 +4,11 @@ use axum::extract::State;
 use axum::response::Response;
 use blankett_core::eid::StartRequest;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::eid_order::{chosen_provider, provider_views, start_order};
 use super::forms::Form;
 use super::session::Purpose;
+use super::views::LoginPage;
 use super::{AppError, AppState, Ctx, redirect, safe_next};
 
 #[derive(Deserialize)]
@@ -27,7 +27,11 @@ pub async fn login_page(
         &app,
         "login.html",
         ctx.t("Logga in", "Log in"),
-        json!({"providers": provider_views(&app, &ctx), "next": next, "message": Value::Null}),
+        &LoginPage {
+            providers: provider_views(&app, &ctx),
+            next,
+            message: None,
+        },
     )
 }
 

@@ -25,6 +25,7 @@ mod session;
 mod session_cache;
 mod signing;
 mod state;
+mod views;
 mod worker;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -37,7 +38,8 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use blankett_core::case::{Actor, Person};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 pub use config::{Config, ConfigError};
 pub use error::AppError;
@@ -128,9 +130,10 @@ impl Ctx {
         app: &AppState,
         template: &str,
         title: &str,
-        page: Value,
+        page: &impl Serialize,
     ) -> Result<Response, AppError> {
-        let mut ctx = self.layout(app, title);
+        let mut ctx = serde_json::to_value(self.layout(app, title)).map_err(AppError::internal)?;
+        let page = serde_json::to_value(page).map_err(AppError::internal)?;
         if let (Value::Object(base), Value::Object(extra)) = (&mut ctx, page) {
             base.extend(extra);
         }
@@ -141,20 +144,24 @@ impl Ctx {
         Ok(Html(html).into_response())
     }
 
-    fn layout(&self, app: &AppState, title: &str) -> Value {
-        let user = self
-            .actor(app)
-            .map(|a| json!({"name": a.person.name, "case_worker": a.case_worker}));
-        json!({
-            "lang": self.lang(),
-            "page_title": title,
-            "site": {"name": app.config.site.name, "development": !app.config.is_production()},
-            "user": user,
-            "csrf": self.session.csrf(),
-            "return_to": self.path,
-            "login_next": login_next(&self.path),
-            "notice": self.session.take_notice(self.en()),
-        })
+    fn layout(&self, app: &AppState, title: &str) -> views::Layout {
+        let user = self.actor(app).map(|a| views::LayoutUser {
+            name: a.person.name,
+            case_worker: a.case_worker,
+        });
+        views::Layout {
+            lang: self.lang(),
+            page_title: title.to_owned(),
+            site: views::Site {
+                name: app.config.site.name.clone(),
+                development: !app.config.is_production(),
+            },
+            user,
+            csrf: self.session.csrf(),
+            return_to: self.path.clone(),
+            login_next: login_next(&self.path),
+            notice: self.session.take_notice(self.en()),
+        }
     }
 }
 
@@ -534,30 +541,31 @@ fn error_page(app: &AppState, session: &Session, page: &ErrorPage, request_id: &
         pick(heading)
     };
     // The person stays who they are on an error page: their name, their menu.
-    let user = session.user().map(|u| {
-        json!({
-            "name": u.name,
-            "case_worker": app.config.case_worker_units(&u.personnummer).is_some(),
-        })
+    let user = session.user().map(|u| views::LayoutUser {
+        case_worker: app.config.case_worker_units(&u.personnummer).is_some(),
+        name: u.name,
     });
     let csrf = if user.is_some() || session.has_token() {
         session.csrf()
     } else {
         String::new()
     };
-    let ctx = json!({
-        "lang": if en { "en" } else { "sv" },
-        "page_title": heading,
-        "site": {"name": app.config.site.name, "development": !app.config.is_production()},
-        "user": user,
-        "csrf": csrf,
-        "return_to": page.retry.clone().unwrap_or_else(|| "/".to_owned()),
-        "login_next": login_next(page.retry.as_deref().unwrap_or("/")),
-        "heading": heading,
-        "message": message,
-        "retry": page.retry,
-        "request_id": request_id,
-    });
+    let ctx = views::ErrorView {
+        lang: if en { "en" } else { "sv" },
+        page_title: heading.to_owned(),
+        site: views::Site {
+            name: app.config.site.name.clone(),
+            development: !app.config.is_production(),
+        },
+        user,
+        csrf,
+        return_to: page.retry.clone().unwrap_or_else(|| "/".to_owned()),
+        login_next: login_next(page.retry.as_deref().unwrap_or("/")),
+        heading: heading.to_owned(),
+        message,
+        retry: page.retry.clone(),
+        request_id: request_id.to_owned(),
+    };
     match app.pages.render("error.html", &ctx) {
         Ok(html) => (page.status, Html(html)).into_response(),
         Err(e) => {

@@ -5,9 +5,10 @@ use blankett_core::case::Case;
 use blankett_core::def::{FieldType, StepKind};
 use blankett_core::model::{Field, Flow, Step, Text};
 use blankett_core::rules::{Env, step_applies, top_context, visible_fields};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::forms::{display_number, value_string};
+use super::views::{SummaryRow, SummaryStep};
 
 /// One block per step that applies and has answers to show.
 pub fn summary(
@@ -16,7 +17,7 @@ pub fn summary(
     env: &Env,
     en: bool,
     change_url: &dyn Fn(&Step) -> Option<String>,
-) -> Vec<Value> {
+) -> Vec<SummaryStep> {
     let top = top_context(flow, &case.answers, env);
     let t = |x: &Text| if en { x.en.clone() } else { x.sv.clone() };
     flow.steps
@@ -27,7 +28,11 @@ pub fn summary(
             let answers = case.answers.get(&s.id).cloned().unwrap_or(Value::Null);
             let mut rows = Vec::new();
             rows_of(&s.fields, &answers, "", &visible, en, &t, &mut rows);
-            json!({"title": t(&s.title), "rows": rows, "change_url": change_url(s)})
+            SummaryStep {
+                title: t(&s.title),
+                rows,
+                change_url: change_url(s),
+            }
         })
         .collect()
 }
@@ -39,7 +44,7 @@ fn rows_of(
     visible: &[(String, bool)],
     en: bool,
     t: &dyn Fn(&Text) -> String,
-    out: &mut Vec<Value>,
+    out: &mut Vec<SummaryRow>,
 ) {
     for f in fields {
         let path = format!("{prefix}{}", f.local_path().join("."));
@@ -64,21 +69,19 @@ fn rows_of(
                     &mut inner,
                 );
                 for mut row in inner {
-                    if let Some(Value::String(label)) = row.get_mut("label") {
-                        *label = format!("{} {}: {label}", t(&f.label), i + 1);
-                    }
+                    row.label = format!("{} {}: {}", t(&f.label), i + 1, row.label);
                     out.push(row);
                 }
             }
             continue;
         }
         // A computed value is not the person's to change: no "Change" link for it.
-        out.push(json!({
-            "label": t(&f.label),
-            "lines": lines(f, v, en, t),
-            "computed": f.compute.is_some(),
-            "anchor": super::forms::anchor(&path),
-        }));
+        out.push(SummaryRow {
+            label: t(&f.label),
+            lines: lines(f, v, en, t),
+            computed: f.compute.is_some(),
+            anchor: super::forms::anchor(&path),
+        });
     }
 }
 

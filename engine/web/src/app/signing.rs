@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use blankett_app::signing::{self, Bound, SignError, binding_for, required_level};
 use blankett_core::case::{self, Actor, Case, Command, Status};
 use blankett_core::eid::{Completion, StartRequest};
-use serde_json::{Value, json};
 
 use super::access::{Action, my_turn};
 use super::cases::visible_case;
@@ -17,6 +16,7 @@ use super::cases::{conflict_notice, run, stale_redirect};
 use super::eid_order::{level_accepted, provider_views_at, start_order};
 use super::forms::Form;
 use super::session::{PendingOrder, Purpose};
+use super::views::{ErrorAnchor, PageImage, SignPage};
 use super::{AppError, AppState, Ctx, redirect};
 use blankett_app::commands::CommandError;
 
@@ -98,34 +98,40 @@ async fn render_sign(
         .await
         .map_err(AppError::internal)?
         .map_err(AppError::internal)?;
-    let pages: Vec<Value> = (1..=pages)
-        .map(|n| json!({"number": n, "url": format!("/cases/{}/document/pages/{n}", case.id)}))
+    let pages: Vec<PageImage> = (1..=pages)
+        .map(|n| PageImage {
+            number: n,
+            url: format!("/cases/{}/document/pages/{n}", case.id),
+        })
         .collect();
     let sig = &case.signatures[i];
-    let errors: Vec<Value> = decline_error
+    let errors: Vec<ErrorAnchor> = decline_error
         .iter()
-        .map(|m| json!({"anchor": "reason", "message": m}))
+        .map(|m| ErrorAnchor {
+            anchor: "reason".to_owned(),
+            message: m.clone(),
+        })
         .collect();
     let mut resp = ctx.page(
         app,
         "sign.html",
         ctx.t("Granska och signera", "Review and sign"),
-        json!({
-            "flow_title": ctx.t(&flow.title.sv, &flow.title.en),
-            "case_number": case.number,
-            "signer_label": ctx.t(&sig.label.sv, &sig.label.en),
-            "sha256": sha,
-            "sign_text": sign_text,
-            "download_url": format!("/cases/{}/document", case.id),
-            "pages": pages,
-            "providers": provider_views_at(app, ctx, required_level(flow)),
-            "start_action": format!("/cases/{}/sign/start", case.id),
-            "decline_action": format!("/cases/{}/decline", case.id),
-            "revision": case.revision,
-            "errors": errors,
-            "decline_error": decline_error,
-            "open_form": if decline_error.is_some() { Some("decline") } else { None },
-        }),
+        &SignPage {
+            flow_title: ctx.t(&flow.title.sv, &flow.title.en).to_owned(),
+            case_number: case.number.clone(),
+            signer_label: ctx.t(&sig.label.sv, &sig.label.en).to_owned(),
+            sha256: sha,
+            sign_text,
+            download_url: format!("/cases/{}/document", case.id),
+            pages,
+            providers: provider_views_at(app, ctx, required_level(flow)),
+            start_action: format!("/cases/{}/sign/start", case.id),
+            decline_action: format!("/cases/{}/decline", case.id),
+            revision: case.revision,
+            errors,
+            open_form: decline_error.is_some().then_some("decline"),
+            decline_error: decline_error.clone(),
+        },
     )?;
     if decline_error.is_some() {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;

@@ -13,17 +13,20 @@ use blankett_core::def::Starter;
 use blankett_core::rules::FieldError;
 use blankett_core::store::CaseFilter;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::access::Action;
 use super::cases::{run, stale_redirect, visible_case, write_or_back};
 use super::forms::Form;
 use super::review;
+use super::views::{
+    CaseActions, CasePage, CaseRow, CaseSection, ErrorLink, EventRow, FilterOption, FlowOption,
+    InboxPage, MyPages, SignatureRow, StatusView,
+};
 use super::{AppError, AppState, Ctx, redirect};
 use blankett_app::approval::{self, Locked};
 use blankett_app::commands::CommandError;
 
-pub fn status_view(ctx: &Ctx, s: Status) -> Value {
+pub fn status_view(ctx: &Ctx, s: Status) -> StatusView {
     let (code, sv, en) = match s {
         Status::Draft => ("draft", "Utkast", "Draft"),
         Status::Submitted => ("submitted", "Inskickat", "Submitted"),
@@ -36,7 +39,10 @@ pub fn status_view(ctx: &Ctx, s: Status) -> Value {
         Status::Rejected => ("rejected", "Avslaget", "Rejected"),
         Status::Withdrawn => ("withdrawn", "Återkallat", "Withdrawn"),
     };
-    json!({"code": code, "label": ctx.t(sv, en)})
+    StatusView {
+        code,
+        label: ctx.t(sv, en).to_owned(),
+    }
 }
 
 const ALL_STATUSES: [Status; 10] = [
@@ -154,38 +160,48 @@ async fn render_case(
     let my_turn = s == Status::Signing
         && current_signer(case).is_some_and(|i| case.signatures[i].person == actor.person);
     let has_document = case.document_sha256.is_some();
-    let signatures: Vec<Value> = case
+    let signatures: Vec<SignatureRow> = case
         .signatures
         .iter()
         .map(|sig| {
             let state = match &sig.state {
                 SignatureState::Waiting => ctx.t("väntar på tur", "waiting").to_owned(),
-                SignatureState::Requested { .. } => ctx.t("ska skriva under nu", "to sign now").to_owned(),
-                SignatureState::Signed { at } => format!("{} {}", ctx.t("undertecknade", "signed"), at.format("%Y-%m-%d %H:%M")),
-                SignatureState::Declined { reason, .. } => format!("{}: {reason}", ctx.t("avböjde", "declined")),
+                SignatureState::Requested { .. } => {
+                    ctx.t("ska skriva under nu", "to sign now").to_owned()
+                }
+                SignatureState::Signed { at } => format!(
+                    "{} {}",
+                    ctx.t("undertecknade", "signed"),
+                    at.format("%Y-%m-%d %H:%M")
+                ),
+                SignatureState::Declined { reason, .. } => {
+                    format!("{}: {reason}", ctx.t("avböjde", "declined"))
+                }
                 SignatureState::Expired { .. } => ctx.t("tiden gick ut", "expired").to_owned(),
             };
-            json!({"label": ctx.t(&sig.label.sv, &sig.label.en), "name": sig.person.name, "state": state})
+            SignatureRow {
+                label: ctx.t(&sig.label.sv, &sig.label.en).to_owned(),
+                name: sig.person.name.clone(),
+                state,
+            }
         })
         .collect();
     let steps = review::summary(flow, case, &env, en, &|_| None);
-    let events: Vec<Value> = if handles || is_assignee {
+    let events: Vec<EventRow> = if handles || is_assignee {
         app.events(&case.id)
             .await?
             .iter()
-            .map(|e| {
-                json!({
-                    "at": e.at.format("%Y-%m-%d %H:%M").to_string(),
-                    "what": event_label(ctx, &e.kind),
-                    "detail": e.detail,
-                    "by": role_label(ctx, &e.actor_role),
-                })
+            .map(|e| EventRow {
+                at: e.at.format("%Y-%m-%d %H:%M").to_string(),
+                what: event_label(ctx, &e.kind),
+                detail: e.detail.clone(),
+                by: role_label(ctx, &e.actor_role),
             })
             .collect()
     } else {
         Vec::new()
     };
-    let error_views: Vec<Value> = errors
+    let error_views: Vec<ErrorLink> = errors
         .iter()
         .map(|e| {
             let (step, rel) = e.path.split_once('.').unwrap_or((&e.path, ""));
@@ -200,7 +216,10 @@ async fn render_case(
             } else {
                 "#approve".to_owned()
             };
-            json!({"href": href, "message": if en { &e.message.en } else { &e.message.sv }})
+            ErrorLink {
+                href,
+                message: if en { &e.message.en } else { &e.message.sv }.clone(),
+            }
         })
         .collect();
     let title = format!("{} {}", ctx.t("Ärende", "Case"), case.number);
@@ -208,33 +227,64 @@ async fn render_case(
         app,
         "case.html",
         &title,
-        json!({
-            "flow_title": ctx.t(&flow.title.sv, &flow.title.en),
-            "case_number": case.number,
-            "status": status_view(ctx, s),
-            "base": format!("/cases/{}", case.id),
-            "revision": case.revision,
-            "return_comment": if actor.person == case.applicant { case.return_comment.clone() } else { None },
-            "errors": error_views,
-            "open_form": open_form,
-            "actions": {
-                "continue_url": continue_url,
-                "continue_label": if drafting { ctx.t("Fortsätt med ärendet", "Continue with the case") } else { ctx.t("Fyll i uppgifter", "Fill in details") },
-                "sign_url": if my_turn { Some(format!("/cases/{}/sign", case.id)) } else { None },
-                "download_url": if has_document { Some(format!("/cases/{}/document", case.id)) } else { None },
-                "download_label": if s == Status::Completed { ctx.t("Ladda ner det undertecknade dokumentet (PDF)", "Download the signed document (PDF)") } else { ctx.t("Ladda ner dokumentet (PDF)", "Download the document (PDF)") },
-                "assign": handles && matches!(s, Status::Submitted | Status::InReview) && !is_assignee,
-                "approve": is_assignee && s == Status::InReview,
-                "return_to_applicant": is_assignee && s == Status::InReview && case.started_as == Starter::Citizen,
-                "reject": (is_assignee && s == Status::InReview) || (handles && s == Status::Submitted),
-                "reopen": is_assignee && matches!(s, Status::Declined | Status::SigningExpired),
-                "withdraw": (actor.person == case.applicant && matches!(s, Status::Draft | Status::Submitted | Status::Returned))
+        &CasePage {
+            flow_title: ctx.t(&flow.title.sv, &flow.title.en).to_owned(),
+            case_number: case.number.clone(),
+            status: status_view(ctx, s),
+            base: format!("/cases/{}", case.id),
+            revision: case.revision,
+            return_comment: if actor.person == case.applicant {
+                case.return_comment.clone()
+            } else {
+                None
+            },
+            errors: error_views,
+            open_form: open_form.map(str::to_owned),
+            actions: CaseActions {
+                continue_url,
+                continue_label: if drafting {
+                    ctx.t("Fortsätt med ärendet", "Continue with the case")
+                } else {
+                    ctx.t("Fyll i uppgifter", "Fill in details")
+                }
+                .to_owned(),
+                sign_url: if my_turn {
+                    Some(format!("/cases/{}/sign", case.id))
+                } else {
+                    None
+                },
+                download_url: if has_document {
+                    Some(format!("/cases/{}/document", case.id))
+                } else {
+                    None
+                },
+                download_label: if s == Status::Completed {
+                    ctx.t(
+                        "Ladda ner det undertecknade dokumentet (PDF)",
+                        "Download the signed document (PDF)",
+                    )
+                } else {
+                    ctx.t("Ladda ner dokumentet (PDF)", "Download the document (PDF)")
+                }
+                .to_owned(),
+                assign: handles
+                    && matches!(s, Status::Submitted | Status::InReview)
+                    && !is_assignee,
+                approve: is_assignee && s == Status::InReview,
+                return_to_applicant: is_assignee
+                    && s == Status::InReview
+                    && case.started_as == Starter::Citizen,
+                reject: (is_assignee && s == Status::InReview)
+                    || (handles && s == Status::Submitted),
+                reopen: is_assignee && matches!(s, Status::Declined | Status::SigningExpired),
+                withdraw: (actor.person == case.applicant
+                    && matches!(s, Status::Draft | Status::Submitted | Status::Returned))
                     || (is_assignee && matches!(s, Status::Draft | Status::InReview)),
             },
-            "signatures": signatures,
-            "steps": steps,
-            "events": events,
-        }),
+            signatures,
+            steps,
+            events,
+        },
     )
 }
 
@@ -456,7 +506,7 @@ fn case_rows(
     ctx: &Ctx,
     list: &[blankett_core::store::CaseSummary],
     action: &dyn Fn(&blankett_core::store::CaseSummary) -> Option<(String, String)>,
-) -> Vec<Value> {
+) -> Vec<CaseRow> {
     list.iter()
         .map(|c| {
             let flow_title = app
@@ -464,18 +514,18 @@ fn case_rows(
                 .map(|f| ctx.t(&f.title.sv, &f.title.en).to_owned())
                 .unwrap_or_else(|| c.flow_id.clone());
             let (action_url, action_label) = action(c).unzip();
-            json!({
-                "url": format!("/cases/{}", c.id),
-                "number": c.number,
-                "flow_title": flow_title,
-                "status": status_view(ctx, c.status),
-                "updated": c.updated_at.format("%Y-%m-%d %H:%M").to_string(),
-                "action_url": action_url,
-                "action_label": action_label,
-                "receipt_url": (c.status != Status::Draft)
+            CaseRow {
+                url: format!("/cases/{}", c.id),
+                number: c.number.clone(),
+                flow_title,
+                status: status_view(ctx, c.status),
+                updated: c.updated_at.format("%Y-%m-%d %H:%M").to_string(),
+                action_url,
+                action_label,
+                receipt_url: (c.status != Status::Draft)
                     .then(|| format!("/cases/{}/receipt.pdf", c.id)),
-                "assignee": "",
-            })
+                assignee: String::new(),
+            }
         })
         .collect()
 }
@@ -536,17 +586,38 @@ pub async fn my_pages(State(app): State<AppState>, ctx: Ctx) -> Result<Response,
             )
         })
     };
-    let sections = json!([
-        {"title": ctx.t("Väntar på din underskrift", "Waiting for your signature"), "empty": ctx.t("Inget väntar på dig.", "Nothing is waiting for you."), "cases": case_rows(&app, &ctx, &waiting, &sign_action)},
-        {"title": ctx.t("Utkast", "Drafts"), "empty": ctx.t("Inga utkast.", "No drafts."), "cases": case_rows(&app, &ctx, &drafts, &draft_action)},
-        {"title": ctx.t("Pågående ärenden", "Ongoing cases"), "empty": ctx.t("Inga pågående ärenden.", "No ongoing cases."), "cases": case_rows(&app, &ctx, &ongoing, &|_| None)},
-        {"title": ctx.t("Avslutade ärenden", "Finished cases"), "empty": ctx.t("Inga avslutade ärenden.", "No finished cases."), "cases": case_rows(&app, &ctx, &finished, &download)},
-    ]);
+    let section = |(sv, en): (&str, &str), (empty_sv, empty_en): (&str, &str), cases| CaseSection {
+        title: ctx.t(sv, en).to_owned(),
+        empty: ctx.t(empty_sv, empty_en).to_owned(),
+        cases,
+    };
+    let sections = vec![
+        section(
+            ("Väntar på din underskrift", "Waiting for your signature"),
+            ("Inget väntar på dig.", "Nothing is waiting for you."),
+            case_rows(&app, &ctx, &waiting, &sign_action),
+        ),
+        section(
+            ("Utkast", "Drafts"),
+            ("Inga utkast.", "No drafts."),
+            case_rows(&app, &ctx, &drafts, &draft_action),
+        ),
+        section(
+            ("Pågående ärenden", "Ongoing cases"),
+            ("Inga pågående ärenden.", "No ongoing cases."),
+            case_rows(&app, &ctx, &ongoing, &|_| None),
+        ),
+        section(
+            ("Avslutade ärenden", "Finished cases"),
+            ("Inga avslutade ärenden.", "No finished cases."),
+            case_rows(&app, &ctx, &finished, &download),
+        ),
+    ];
     ctx.page(
         &app,
         "my_pages.html",
         ctx.t("Mina sidor", "My pages"),
-        json!({"sections": sections}),
+        &MyPages { sections },
     )
 }
 
@@ -577,7 +648,7 @@ pub async fn inbox(
     let status_filter = q.status.as_deref().and_then(|s| {
         ALL_STATUSES
             .iter()
-            .find(|st| status_view(&ctx, **st)["code"] == s)
+            .find(|st| status_view(&ctx, **st).code == s)
             .copied()
     });
     let assignee = q.assignee.unwrap_or_else(|| "any".into());
@@ -614,33 +685,50 @@ pub async fn inbox(
         .collect();
     let mut rows = case_rows(&app, &ctx, &list, &|_| None);
     for (row, c) in rows.iter_mut().zip(&list) {
-        row["assignee"] = json!(match &c.assignee {
+        row.assignee = match &c.assignee {
             Some(p) if *p == actor.person.personnummer => ctx.t("Jag", "Me").to_owned(),
             Some(_) => ctx.t("Annan handläggare", "Another case worker").to_owned(),
             None => ctx.t("Ingen", "Nobody").to_owned(),
-        });
+        };
     }
-    let flow_opts: Vec<Value> = flows
+    let flow_opts: Vec<FlowOption> = flows
         .iter()
-        .map(|f| json!({"id": f.id, "title": ctx.t(&f.title.sv, &f.title.en), "selected": flow_filter.as_deref() == Some(f.id.as_str())}))
-        .collect();
-    let status_opts: Vec<Value> = ALL_STATUSES
-        .iter()
-        .map(|s| {
-            let mut v = status_view(&ctx, *s);
-            v["selected"] = json!(Some(*s) == status_filter);
-            v
+        .map(|f| FlowOption {
+            id: f.id.clone(),
+            title: ctx.t(&f.title.sv, &f.title.en).to_owned(),
+            selected: flow_filter.as_deref() == Some(f.id.as_str()),
         })
         .collect();
-    let assignee_opts = json!([
-        {"code": "any", "label": ctx.t("Alla", "Anyone"), "selected": assignee == "any"},
-        {"code": "me", "label": ctx.t("Mina ärenden", "Mine"), "selected": assignee == "me"},
-        {"code": "none", "label": ctx.t("Ej tilldelade", "Unassigned"), "selected": assignee == "none"},
-    ]);
+    let status_opts: Vec<FilterOption> = ALL_STATUSES
+        .iter()
+        .map(|s| {
+            let v = status_view(&ctx, *s);
+            FilterOption {
+                code: v.code,
+                label: v.label,
+                selected: Some(*s) == status_filter,
+            }
+        })
+        .collect();
+    let assignee_opt = |code: &'static str, (sv, en): (&str, &str)| FilterOption {
+        code,
+        label: ctx.t(sv, en).to_owned(),
+        selected: assignee == code,
+    };
+    let assignee_opts = vec![
+        assignee_opt("any", ("Alla", "Anyone")),
+        assignee_opt("me", ("Mina ärenden", "Mine")),
+        assignee_opt("none", ("Ej tilldelade", "Unassigned")),
+    ];
     ctx.page(
         &app,
         "inbox.html",
         ctx.t("Inkorg", "Inbox"),
-        json!({"cases": rows, "flows": flow_opts, "statuses": status_opts, "assignees": assignee_opts}),
+        &InboxPage {
+            cases: rows,
+            flows: flow_opts,
+            statuses: status_opts,
+            assignees: assignee_opts,
+        },
     )
 }

@@ -4,8 +4,9 @@
 use axum::extract::State;
 use axum::response::Response;
 use blankett_core::store::{Message, MessageStatus};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::app::views::{MailboxPage, MessageRow, OutboxPage};
 use crate::app::{AppError, AppState, Ctx};
 
 /// Administrators are the case workers of every unit (`units = []` in `[[case_workers]]`).
@@ -18,20 +19,24 @@ fn require_admin(app: &AppState, ctx: &Ctx) -> Result<(), AppError> {
     }
 }
 
-fn row(m: &Message, dev: bool) -> Value {
+fn row(m: &Message, dev: bool) -> MessageRow {
     let text = |k: &str| m.payload.get(k).and_then(Value::as_str).unwrap_or_default();
-    json!({
-        "created_at": m.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-        "channel": m.channel,
-        "topic": m.topic,
+    MessageRow {
+        created_at: m.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        channel: m.channel,
+        topic: m.topic.clone(),
         // Outside development an address is personal data: shown only in part.
-        "recipient": if dev { m.recipient.clone() } else { mask(&m.recipient, m.channel) },
-        "status": m.status,
-        "attempts": m.attempts,
-        "last_error": m.last_error,
-        "subject": text("subject"),
-        "text": text("text"),
-    })
+        recipient: if dev {
+            m.recipient.clone()
+        } else {
+            mask(&m.recipient, m.channel)
+        },
+        status: m.status,
+        attempts: m.attempts,
+        last_error: m.last_error.clone(),
+        subject: text("subject").to_owned(),
+        text: text("text").to_owned(),
+    }
 }
 
 /// `t…@example.se`, `+4670…12`, a webhook's name as is.
@@ -59,7 +64,7 @@ pub async fn outbox_page(State(app): State<AppState>, ctx: Ctx) -> Result<Respon
     require_admin(&app, &ctx)?;
     let failed = app.messages(Some(MessageStatus::Failed), 200).await?;
     let pending = app.messages(Some(MessageStatus::Pending), 200).await?;
-    let messages: Vec<Value> = failed
+    let messages: Vec<MessageRow> = failed
         .iter()
         .chain(pending.iter())
         .map(|m| row(m, false))
@@ -68,7 +73,12 @@ pub async fn outbox_page(State(app): State<AppState>, ctx: Ctx) -> Result<Respon
         &app,
         "outbox.html",
         ctx.t("Utskick som inte gått fram", "Undelivered messages"),
-        json!({"dev": false, "messages": messages, "failed": failed.len(), "pending": pending.len()}),
+        &OutboxPage {
+            dev: false,
+            messages,
+            failed: failed.len(),
+            pending: pending.len(),
+        },
     )
 }
 
@@ -78,7 +88,7 @@ pub async fn mailbox_page(State(app): State<AppState>, ctx: Ctx) -> Result<Respo
         return Err(AppError::NotFound);
     }
     let list = app.messages(None, 200).await?;
-    let messages: Vec<Value> = list
+    let messages: Vec<MessageRow> = list
         .iter()
         .filter(|m| m.channel != blankett_core::store::MessageChannel::Webhook)
         .map(|m| row(m, true))
@@ -94,7 +104,11 @@ pub async fn mailbox_page(State(app): State<AppState>, ctx: Ctx) -> Result<Respo
         &app,
         "outbox.html",
         ctx.t("Brevlåda (utveckling)", "Mailbox (development)"),
-        json!({"dev": true, "messages": messages, "mailbox_dir": dir.display().to_string()}),
+        &MailboxPage {
+            dev: true,
+            messages,
+            mailbox_dir: dir.display().to_string(),
+        },
     )
 }
 
