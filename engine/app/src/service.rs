@@ -14,8 +14,8 @@ use blankett_core::case::{Actor, Case, Command, Event, Outcome};
 use blankett_core::def::Starter;
 use blankett_core::document::{DocumentRenderer, DocumentSigner};
 use blankett_core::store::{
-    CaseFilter, CaseSummary, CaseWrite, Document, FlowVersion, Message, MessageStatus, NewMessage,
-    SessionRecord, SignatureEvidence, Store, StoreError,
+    CaseFilter, CaseSummary, CaseWrite, Document, FlowVersion, Message, MessageStatus, NewDocument,
+    NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
 };
 use chrono::NaiveDateTime;
 
@@ -79,6 +79,9 @@ pub struct Service {
     /// Signs documents (PAdES, the last signature sealed for the long term).
     pub signer: Arc<dyn DocumentSigner>,
     store: Arc<dyn Store>,
+    /// The adapter itself, for the one write whose messages are planned here
+    /// ([`Service::create`]).
+    inner: Arc<dyn Store>,
     pinned: Mutex<HashMap<String, Arc<Flow>>>,
     recent: Mutex<RecentCases>,
     backend: &'static str,
@@ -86,8 +89,9 @@ pub struct Service {
 
 impl Service {
     pub fn new(parts: Parts) -> Service {
+        let inner = parts.store;
         let store: Arc<dyn Store> =
-            Arc::new(NotifyingStore::new(parts.store, parts.notifier.clone()));
+            Arc::new(NotifyingStore::new(inner.clone(), parts.notifier.clone()));
         Service {
             config: parts.config,
             clock: parts.clock,
@@ -96,6 +100,7 @@ impl Service {
             renderer: parts.renderer,
             signer: parts.signer,
             store,
+            inner,
             pinned: Mutex::new(HashMap::new()),
             recent: Mutex::new(RecentCases::default()),
             backend: parts.backend,
@@ -297,11 +302,31 @@ impl Service {
         Ok(out)
     }
 
-    /// Creates a case decided in memory (the API's create: start, answers and submit written
-    /// once).
-    pub async fn create(&self, case: &Case, events: &[Event]) -> Result<(), StoreError> {
-        self.store.create_case(case, events).await?;
-        self.remember_case(case);
+    /// Creates a case decided in memory, in one transaction: `created` is the case as
+    /// started with its answers (and `created_events`), `out` what later commands made of it
+    /// (submitted, assigned, or approved with `document`). The messages are those each stage
+    /// causes, as if it had been written on its own. The API's create: a refused or failed
+    /// create leaves nothing behind, and a crash cannot leave half a case.
+    pub async fn create(
+        &self,
+        created: &Case,
+        created_events: &[Event],
+        out: &Outcome,
+        document: Option<&NewDocument>,
+    ) -> Result<(), StoreError> {
+        let mut outbox = self.notifier.plan(created, created_events);
+        for m in self.notifier.plan(&out.case, &out.events) {
+            if !outbox.iter().any(|o| o.key == m.key) {
+                outbox.push(m);
+            }
+        }
+        let mut events = created_events.to_vec();
+        events.extend(out.events.iter().cloned());
+        self.inner
+            .create_case_with(&out.case, &events, document, &outbox)
+            .await?;
+        self.notifier.written(&outbox);
+        self.remember_case(&out.case);
         Ok(())
     }
 

@@ -330,11 +330,13 @@ pub trait Store: Send + Sync {
         outbox: &'a [NewMessage],
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    /// Like [`Store::create_case`], and in the same transaction writes `outbox`.
+    /// Like [`Store::create_case`], and in the same transaction stores the case's first
+    /// document (a case created and approved in one call) and writes `outbox`.
     fn create_case_with<'a>(
         &'a self,
         case: &'a Case,
         events: &'a [Event],
+        document: Option<&'a NewDocument>,
         outbox: &'a [NewMessage],
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 

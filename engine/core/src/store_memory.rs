@@ -15,7 +15,7 @@ use crate::case::{Case, Event, SignatureState};
 use crate::eid::BoxFuture;
 use crate::store::{
     CaseFilter, CaseSummary, CaseWrite, Delivery, Document, FlowVersion, Message, MessageStatus,
-    NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
+    NewDocument, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
 };
 
 /// How many cases a list returns when the filter gives no limit.
@@ -185,13 +185,14 @@ impl Store for MemoryStore {
         case: &'a Case,
         events: &'a [Event],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.create_case_with(case, events, &[])
+        self.create_case_with(case, events, None, &[])
     }
 
     fn create_case_with<'a>(
         &'a self,
         case: &'a Case,
         events: &'a [Event],
+        document: Option<&'a NewDocument>,
         outbox: &'a [NewMessage],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(ready(self.with(|s| {
@@ -200,6 +201,19 @@ impl Store for MemoryStore {
             }
             s.cases.insert(case.id.clone(), case.clone());
             s.events.insert(case.id.clone(), events.to_vec());
+            if let Some(doc) = document {
+                s.documents.insert(
+                    case.id.clone(),
+                    vec![Document {
+                        case_id: case.id.clone(),
+                        version: 1,
+                        kind: doc.kind,
+                        sha256: doc.sha256.clone(),
+                        bytes: doc.bytes.clone(),
+                        created_at: case.updated_at,
+                    }],
+                );
+            }
             put_messages(s, outbox, case.updated_at);
             Ok(())
         })))

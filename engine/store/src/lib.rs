@@ -23,7 +23,7 @@ use blankett_core::eid::BoxFuture;
 use blankett_core::ids::Personnummer;
 use blankett_core::store::{
     CaseFilter, CaseSummary, CaseWrite, Delivery, Document, DocumentKind, FlowVersion, Message,
-    MessageStatus, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
+    MessageStatus, NewDocument, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
 };
 use blankett_migrations::{Migrator, MigratorTrait};
 use chrono::NaiveDateTime;
@@ -296,6 +296,7 @@ impl SeaStore {
         &self,
         case: &Case,
         events: &[Event],
+        document: Option<&NewDocument>,
         outbox: &[NewMessage],
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await.map_err(db_err("begin"))?;
@@ -305,6 +306,9 @@ impl SeaStore {
             .map_err(db_err("insert case"))?;
         write_parties(&txn, case).await?;
         insert_events(&txn, &case.id, events).await?;
+        if let Some(doc) = document {
+            insert_document(&txn, case, doc).await?;
+        }
         insert_messages(&txn, outbox, case.updated_at).await?;
         txn.commit().await.map_err(db_err("commit"))
     }
@@ -460,27 +464,7 @@ impl SeaStore {
         }
         insert_events(&txn, &case.id, &write.events).await?;
         if let Some(doc) = &write.document {
-            let last = documents::Entity::find()
-                .select_only()
-                .column_as(documents::Column::Version.max(), "v")
-                .filter(documents::Column::CaseId.eq(case.id.as_str()))
-                .into_tuple::<Option<i32>>()
-                .one(&txn)
-                .await
-                .map_err(db_err("read document version"))?
-                .flatten()
-                .unwrap_or(0);
-            documents::Entity::insert(documents::ActiveModel {
-                case_id: Set(case.id.clone()),
-                version: Set(last + 1),
-                kind: Set(enum_text(&doc.kind)?),
-                sha256: Set(doc.sha256.clone()),
-                bytes: Set(doc.bytes.clone()),
-                created_at: Set(fmt_time(case.updated_at)),
-            })
-            .exec_without_returning(&txn)
-            .await
-            .map_err(db_err("insert document"))?;
+            insert_document(&txn, case, doc).await?;
         }
         if let Some(ev) = &write.evidence {
             signature_evidence::Entity::insert(signature_evidence::ActiveModel {
@@ -820,16 +804,17 @@ impl Store for SeaStore {
         case: &'a Case,
         events: &'a [Event],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.create_case_impl(case, events, &[]))
+        Box::pin(self.create_case_impl(case, events, None, &[]))
     }
 
     fn create_case_with<'a>(
         &'a self,
         case: &'a Case,
         events: &'a [Event],
+        document: Option<&'a NewDocument>,
         outbox: &'a [NewMessage],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.create_case_impl(case, events, outbox))
+        Box::pin(self.create_case_impl(case, events, document, outbox))
     }
 
     fn get_case<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Case>, StoreError>> {
@@ -1064,6 +1049,36 @@ fn party_cases(who: &Personnummer, awaiting: bool) -> sea_orm::sea_query::Select
         q.and_where(case_parties::Column::Awaiting.eq(true));
     }
     q.to_owned()
+}
+
+/// Stores the next version of the case's document.
+async fn insert_document(
+    db: &impl ConnectionTrait,
+    case: &Case,
+    doc: &NewDocument,
+) -> Result<(), StoreError> {
+    let last = documents::Entity::find()
+        .select_only()
+        .column_as(documents::Column::Version.max(), "v")
+        .filter(documents::Column::CaseId.eq(case.id.as_str()))
+        .into_tuple::<Option<i32>>()
+        .one(db)
+        .await
+        .map_err(db_err("read document version"))?
+        .flatten()
+        .unwrap_or(0);
+    documents::Entity::insert(documents::ActiveModel {
+        case_id: Set(case.id.clone()),
+        version: Set(last + 1),
+        kind: Set(enum_text(&doc.kind)?),
+        sha256: Set(doc.sha256.clone()),
+        bytes: Set(doc.bytes.clone()),
+        created_at: Set(fmt_time(case.updated_at)),
+    })
+    .exec_without_returning(db)
+    .await
+    .map_err(db_err("insert document"))?;
+    Ok(())
 }
 
 async fn insert_events(

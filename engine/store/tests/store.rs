@@ -75,6 +75,7 @@ contract!(
     signature_evidence_in_signing_order,
     sessions_expire_and_are_purged,
     messages_go_with_their_case_write_or_not_at_all,
+    a_case_created_with_its_document_is_written_whole_or_not_at_all,
     a_claimed_message_is_held_until_finished_or_its_lease_runs_out,
     concurrent_claims_never_share_a_message,
     failed_messages_are_listed_with_their_error,
@@ -790,9 +791,65 @@ fn msg(key: &str, at: chrono::NaiveDateTime) -> NewMessage {
     }
 }
 
+async fn a_case_created_with_its_document_is_written_whole_or_not_at_all(s: S, _: &str) {
+    let case = draft("c1", "2026-0001", "f", t(2, 9, 0, 0, 0));
+    let doc = NewDocument {
+        kind: DocumentKind::Locked,
+        sha256: "ab".repeat(32),
+        bytes: b"%PDF-1.7 first".to_vec(),
+    };
+    let events = [event(EventKind::Viewed, 0, t(2, 9, 0, 0, 0))];
+    s.create_case_with(
+        &case,
+        &events,
+        Some(&doc),
+        &[msg("created", t(2, 9, 0, 0, 0))],
+    )
+    .await
+    .unwrap();
+    let stored = s.latest_document("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.version,
+            stored.kind,
+            stored.sha256.as_str(),
+            stored.bytes.as_slice()
+        ),
+        (
+            1,
+            DocumentKind::Locked,
+            doc.sha256.as_str(),
+            doc.bytes.as_slice()
+        )
+    );
+    assert_eq!(s.events("c1").await.unwrap(), events.to_vec());
+    // The same id again is refused with its document and its messages.
+    let other = NewDocument {
+        sha256: "cd".repeat(32),
+        ..doc.clone()
+    };
+    assert_eq!(
+        s.create_case_with(&case, &[], Some(&other), &[msg("again", t(2, 9, 1, 0, 0))])
+            .await,
+        Err(StoreError::Duplicate)
+    );
+    assert_eq!(
+        s.latest_document("c1").await.unwrap().unwrap().sha256,
+        doc.sha256
+    );
+    let keys: Vec<String> = s
+        .list_messages(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert_eq!(keys, vec!["created".to_owned()]);
+}
+
 async fn messages_go_with_their_case_write_or_not_at_all(s: S, _: &str) {
     let case = draft("c1", "2026-0001", "f", t(2, 9, 0, 0, 0));
-    s.create_case_with(&case, &[], &[msg("created", t(2, 9, 0, 0, 0))])
+    s.create_case_with(&case, &[], None, &[msg("created", t(2, 9, 0, 0, 0))])
         .await
         .unwrap();
     let theirs = edited(&case, "theirs", 1);

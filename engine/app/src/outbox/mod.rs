@@ -23,7 +23,7 @@ use blankett_core::case::{Case, Event};
 use blankett_core::eid::BoxFuture;
 use blankett_core::store::{
     CaseFilter, CaseSummary, CaseWrite, Delivery, Document, FlowVersion, Message, MessageStatus,
-    NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
+    NewDocument, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
 };
 use chrono::NaiveDateTime;
 
@@ -72,7 +72,9 @@ impl Store for NotifyingStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let outbox = self.notifier.plan(case, events);
-            self.inner.create_case_with(case, events, &outbox).await?;
+            self.inner
+                .create_case_with(case, events, None, &outbox)
+                .await?;
             self.notifier.written(&outbox);
             Ok(())
         })
@@ -82,12 +84,15 @@ impl Store for NotifyingStore {
         &'a self,
         case: &'a Case,
         events: &'a [Event],
+        document: Option<&'a NewDocument>,
         outbox: &'a [NewMessage],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut all = self.notifier.plan(case, events);
             all.extend_from_slice(outbox);
-            self.inner.create_case_with(case, events, &all).await?;
+            self.inner
+                .create_case_with(case, events, document, &all)
+                .await?;
             self.notifier.written(&all);
             Ok(())
         })

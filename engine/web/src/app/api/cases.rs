@@ -17,7 +17,7 @@ use blankett_core::document::safe_filename;
 use blankett_core::ids::Personnummer;
 use blankett_core::model::Role;
 use blankett_core::rules::{FieldError, validate_all, validate_steps};
-use blankett_core::store::{CaseFilter, CaseWrite};
+use blankett_core::store::CaseFilter;
 use chrono::{Datelike as _, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -669,24 +669,13 @@ pub async fn create_case(
     }
     as_api(&mut events, &caller);
 
-    app.create(&draft, &created_events).await?;
     let out = Outcome {
         case: current,
         events,
         errors: Vec::new(),
     };
-    let w = CaseWrite {
-        case: out.case.clone(),
-        expected_revision: draft.revision,
-        events: out.events.clone(),
-        document,
-        evidence: None,
-    };
-    match write(&app, draft.revision, &out, Some(w)).await {
-        Ok(()) => {}
-        Err(None) => return Err(AppError::Conflict("the case changed while it was created")),
-        Err(Some(e)) => return Err(e),
-    }
+    app.create(&draft, &created_events, &out, document.as_ref())
+        .await?;
     tracing::info!(case_id = %out.case.id, flow = %flow.id, key = %caller.name, "case created through the API");
     let events = app.events(&out.case.id).await?;
     let mut resp = json_response(StatusCode::CREATED, &case_view(&out.case, &events));
