@@ -157,13 +157,90 @@ pub struct Case {
     pub updated_at: NaiveDateTime,
 }
 
+/// The role in which someone acted on a case, as the audit log records it. Stored and sent
+/// as its text: `applicant`, `case_worker`, a party's name, `system` (the scheduler),
+/// `api:<key name>`, or `other`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ActorRole {
+    Applicant,
+    CaseWorker,
+    /// A party declared under `parties` (a signer from outside).
+    Party(String),
+    /// The scheduler (an expiry); no person.
+    System,
+    /// A REST API key, by its configured name.
+    Api(String),
+    /// Someone involved in none of the above roles.
+    Other,
+}
+
+impl ActorRole {
+    /// The text it is stored and sent as.
+    pub fn as_text(&self) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
+        match self {
+            ActorRole::Applicant => Cow::Borrowed("applicant"),
+            ActorRole::CaseWorker => Cow::Borrowed("case_worker"),
+            ActorRole::Party(name) => Cow::Borrowed(name),
+            ActorRole::System => Cow::Borrowed("system"),
+            ActorRole::Api(key) => Cow::Owned(format!("api:{key}")),
+            ActorRole::Other => Cow::Borrowed("other"),
+        }
+    }
+
+    /// The role a stored text names (the inverse of [`ActorRole::as_text`]).
+    pub fn from_text(s: &str) -> ActorRole {
+        match s {
+            "applicant" => ActorRole::Applicant,
+            "case_worker" => ActorRole::CaseWorker,
+            "system" => ActorRole::System,
+            "other" | "" => ActorRole::Other,
+            s => match s.strip_prefix("api:") {
+                Some(key) => ActorRole::Api(key.to_owned()),
+                None => ActorRole::Party(s.to_owned()),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ActorRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_text())
+    }
+}
+
+impl From<&str> for ActorRole {
+    fn from(s: &str) -> ActorRole {
+        ActorRole::from_text(s)
+    }
+}
+
+impl PartialEq<&str> for ActorRole {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_text() == *other
+    }
+}
+
+impl Serialize for ActorRole {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.as_text())
+    }
+}
+
+impl<'de> Deserialize<'de> for ActorRole {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ActorRole, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(ActorRole::from_text(&s))
+    }
+}
+
 /// What happened, for the audit log. Holds ids and codes, never answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub at: NaiveDateTime,
     pub kind: EventKind,
     /// The role the actor acted in.
-    pub actor_role: String,
+    pub actor_role: ActorRole,
     /// Who acted (`None` for the system, e.g. an expiry). Audit data: kept in the store,
     /// never written to logs.
     pub actor: Option<Personnummer>,
@@ -378,19 +455,19 @@ pub fn start(
     })
 }
 
-fn role_of(case: &Case, actor: &Actor) -> String {
+fn role_of(case: &Case, actor: &Actor) -> ActorRole {
     if actor.case_worker && case.assignee.as_ref() == Some(&actor.person) {
-        "case_worker".into()
+        ActorRole::CaseWorker
     } else if actor.person == case.applicant {
-        "applicant".into()
+        ActorRole::Applicant
     } else if actor.case_worker {
-        "case_worker".into()
+        ActorRole::CaseWorker
     } else {
         case.signatures
             .iter()
             .find(|s| s.person == actor.person)
-            .map(|s| s.who.name().to_owned())
-            .unwrap_or_else(|| "other".into())
+            .map(|s| ActorRole::from_text(s.who.name()))
+            .unwrap_or(ActorRole::Other)
     }
 }
 
@@ -398,7 +475,7 @@ fn event(
     case: &Case,
     at: NaiveDateTime,
     kind: EventKind,
-    role: String,
+    role: ActorRole,
     actor: Option<&Actor>,
     detail: Option<String>,
 ) -> Event {
@@ -639,7 +716,7 @@ pub fn apply(
     // An expiry is the scheduler's doing, not the caller's.
     let system = matches!(cmd, Command::Expire);
     let role = if system {
-        "system".to_owned()
+        ActorRole::System
     } else {
         role_of(case, actor)
     };
@@ -896,7 +973,7 @@ fn finish(
     kinds: Vec<EventKind>,
     errors: Vec<FieldError>,
     now: NaiveDateTime,
-    (role, actor): (String, Option<&Actor>),
+    (role, actor): (ActorRole, Option<&Actor>),
     detail: Option<String>,
 ) -> Result<Outcome, CaseError> {
     next.revision += 1;

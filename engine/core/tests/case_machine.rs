@@ -1448,3 +1448,24 @@ fn a_case_worker_fills_every_step_and_submit_goes_straight_to_review() {
     assert_eq!(out.case.signatures[0].person, cw.person);
     assert_eq!(out.case.signatures[1].person, guarantor().person);
 }
+
+#[test]
+fn an_actor_role_is_stored_as_the_same_text_it_always_was() {
+    use blankett_core::case::ActorRole;
+    for (role, text) in [
+        (ActorRole::Applicant, "applicant"),
+        (ActorRole::CaseWorker, "case_worker"),
+        (ActorRole::Party("guarantor".into()), "guarantor"),
+        (ActorRole::System, "system"),
+        (ActorRole::Api("arkiv".into()), "api:arkiv"),
+        (ActorRole::Other, "other"),
+    ] {
+        assert_eq!(
+            serde_json::to_value(&role).unwrap(),
+            serde_json::json!(text)
+        );
+        let back: ActorRole = serde_json::from_value(serde_json::json!(text)).unwrap();
+        assert_eq!(back, role);
+        assert_eq!(role.to_string(), text);
+    }
+}

@@ -522,7 +522,7 @@ async fn a_late_signature_is_reminded_once_and_an_expired_request_tells_the_case
         blankett_core::case::EventKind::SigningExpired(_)
     ));
     assert_eq!(
-        (last.actor_role.as_str(), last.actor.is_none()),
+        (last.actor_role.to_string().as_str(), last.actor.is_none()),
         ("system", true)
     );
     let list = app.state.store().list_messages(None, 100).await.unwrap();

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use blankett_core::Flow;
 use blankett_core::case::{
-    self, Actor, Case, Command, EventKind, SignatureState, Status, current_signer,
+    self, Actor, ActorRole, Case, Command, EventKind, SignatureState, Status, current_signer,
 };
 use blankett_core::def::Starter;
 use blankett_core::rules::FieldError;
@@ -87,12 +87,12 @@ fn event_label(ctx: &Ctx, k: &EventKind) -> String {
     format!("{}{field}", ctx.t(sv, en))
 }
 
-fn role_label(ctx: &Ctx, role: &str) -> String {
+fn role_label(ctx: &Ctx, role: &ActorRole) -> String {
     match role {
-        "applicant" => ctx.t("Sökande", "Applicant").to_owned(),
-        "case_worker" => ctx.t("Handläggare", "Case worker").to_owned(),
-        "other" => String::new(),
-        r => r.replace('_', " "),
+        ActorRole::Applicant => ctx.t("Sökande", "Applicant").to_owned(),
+        ActorRole::CaseWorker => ctx.t("Handläggare", "Case worker").to_owned(),
+        ActorRole::Other => String::new(),
+        r => r.to_string().replace('_', " "),
     }
 }
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use blankett_app::commands::{self, CommandError};
 use blankett_core::Flow;
 use blankett_core::case::{
-    self, Actor, Case, CaseError, Command, Event, EventKind, Outcome, Person, Status,
+    self, Actor, ActorRole, Case, CaseError, Command, Event, EventKind, Outcome, Person, Status,
 };
 use blankett_core::def::Starter;
 use blankett_core::document::safe_filename;
@@ -299,7 +299,7 @@ fn event_view(e: &Event) -> EventView {
         at: stamp(e.at),
         kind: kind.to_owned(),
         target: target.cloned(),
-        actor_role: e.actor_role.clone(),
+        actor_role: e.actor_role.to_string(),
         detail: e.detail.clone(),
     }
 }
@@ -633,7 +633,7 @@ pub async fn create_case(
             .map(|s| Event {
                 at: now,
                 kind: EventKind::StepSaved(s.id.clone()),
-                actor_role: String::new(),
+                actor_role: ActorRole::Other,
                 actor: None,
                 revision: draft.revision,
                 detail: None,

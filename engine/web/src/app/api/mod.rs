@@ -168,8 +168,8 @@ impl ApiCaller {
     }
 
     /// The role its events carry.
-    pub fn role(&self) -> String {
-        format!("api:{}", self.name)
+    pub fn role(&self) -> blankett_core::case::ActorRole {
+        blankett_core::case::ActorRole::Api(self.name.clone())
     }
 }
 
