@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::case::{Case, Event, Status};
+use crate::def::NotifyEvent;
 use crate::eid::{BoxFuture, Evidence};
 use crate::ids::Personnummer;
 
@@ -209,6 +210,109 @@ pub enum MessageStatus {
     Failed,
 }
 
+/// What a message is about: the flow notification it was written for (its text's name), or
+/// the webhook event. Stored and sent (the webhook's `Blankett-Event` header) as its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Notify(NotifyEvent),
+    Webhook(WebhookEvent),
+}
+
+/// The events a webhook can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WebhookEvent {
+    Submitted,
+    Approved,
+    Signed,
+    Completed,
+    Rejected,
+    Withdrawn,
+}
+
+impl WebhookEvent {
+    pub const ALL: [WebhookEvent; 6] = [
+        WebhookEvent::Submitted,
+        WebhookEvent::Approved,
+        WebhookEvent::Signed,
+        WebhookEvent::Completed,
+        WebhookEvent::Rejected,
+        WebhookEvent::Withdrawn,
+    ];
+
+    /// `case.submitted`, `case.approved`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::Submitted => "case.submitted",
+            WebhookEvent::Approved => "case.approved",
+            WebhookEvent::Signed => "case.signed",
+            WebhookEvent::Completed => "case.completed",
+            WebhookEvent::Rejected => "case.rejected",
+            WebhookEvent::Withdrawn => "case.withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<WebhookEvent> {
+        WebhookEvent::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+const NOTIFY_EVENTS: [NotifyEvent; 8] = [
+    NotifyEvent::Submitted,
+    NotifyEvent::Returned,
+    NotifyEvent::SignatureRequested,
+    NotifyEvent::Reminder,
+    NotifyEvent::SigningExpired,
+    NotifyEvent::Declined,
+    NotifyEvent::Completed,
+    NotifyEvent::Rejected,
+];
+
+impl Topic {
+    /// The text it is stored and sent as: `signature_requested`, `case.signed`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::Notify(on) => match on {
+                NotifyEvent::Submitted => "submitted",
+                NotifyEvent::Returned => "returned",
+                NotifyEvent::SignatureRequested => "signature_requested",
+                NotifyEvent::Reminder => "reminder",
+                NotifyEvent::SigningExpired => "signing_expired",
+                NotifyEvent::Declined => "declined",
+                NotifyEvent::Completed => "completed",
+                NotifyEvent::Rejected => "rejected",
+            },
+            Topic::Webhook(e) => e.as_str(),
+        }
+    }
+
+    /// The topic a stored text names; `None` for a text no topic has.
+    pub fn parse(s: &str) -> Option<Topic> {
+        NOTIFY_EVENTS
+            .into_iter()
+            .map(Topic::Notify)
+            .chain(WebhookEvent::ALL.into_iter().map(Topic::Webhook))
+            .find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Topic {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for Topic {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 /// A message to deliver, written in the same transaction as the case change that causes it.
 #[derive(Clone, PartialEq)]
 pub struct NewMessage {
@@ -220,7 +324,7 @@ pub struct NewMessage {
     /// An email address, a phone number or a webhook subscription's name.
     pub recipient: String,
     /// What happened: `signature_requested`, `case.signed`, …
-    pub topic: String,
+    pub topic: Topic,
     pub case_id: Option<String>,
     /// What is delivered, prepared when the message is written (subject and text, or the
     /// webhook's body).
@@ -246,7 +350,7 @@ pub struct Message {
     pub key: String,
     pub channel: MessageChannel,
     pub recipient: String,
-    pub topic: String,
+    pub topic: Topic,
     pub case_id: Option<String>,
     pub payload: Value,
     pub status: MessageStatus,
@@ -423,5 +527,30 @@ pub trait Store: Send + Sync {
     /// write-ahead log into the database file, so that the file alone is complete.
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod topic_tests {
+    use super::*;
+
+    #[test]
+    fn every_topic_is_stored_as_its_text_and_read_back() {
+        let all: Vec<Topic> = NOTIFY_EVENTS
+            .into_iter()
+            .map(Topic::Notify)
+            .chain(WebhookEvent::ALL.into_iter().map(Topic::Webhook))
+            .collect();
+        let texts: std::collections::BTreeSet<&str> = all.iter().map(|t| t.as_str()).collect();
+        assert_eq!(texts.len(), all.len(), "two topics share a text");
+        for t in all {
+            assert_eq!(Topic::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(
+            Topic::Notify(NotifyEvent::SignatureRequested).as_str(),
+            "signature_requested"
+        );
+        assert_eq!(Topic::Webhook(WebhookEvent::Signed).as_str(), "case.signed");
+        assert_eq!(Topic::parse("case.unknown"), None);
     }
 }

@@ -48,7 +48,7 @@ fn put_messages(s: &mut State, outbox: &[NewMessage], now: NaiveDateTime) -> u64
             key: m.key.clone(),
             channel: m.channel,
             recipient: m.recipient.clone(),
-            topic: m.topic.clone(),
+            topic: m.topic,
             case_id: m.case_id.clone(),
             payload: m.payload.clone(),
             status: MessageStatus::Pending,

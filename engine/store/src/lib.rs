@@ -24,6 +24,7 @@ use blankett_core::ids::Personnummer;
 use blankett_core::store::{
     CaseFilter, CaseSummary, CaseWrite, Delivery, Document, DocumentKind, FlowVersion, Message,
     MessageStatus, NewDocument, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
+    Topic,
 };
 use blankett_migrations::{Migrator, MigratorTrait};
 use chrono::NaiveDateTime;
@@ -1139,7 +1140,7 @@ async fn insert_messages<C: ConnectionTrait>(
                 key: Set(m.key.clone()),
                 channel: Set(enum_text(&m.channel)?),
                 recipient: Set(m.recipient.clone()),
-                topic: Set(m.topic.clone()),
+                topic: Set(m.topic.as_str().to_owned()),
                 case_id: Set(m.case_id.clone()),
                 payload: Set(to_json(&m.payload, "message")?),
                 status: Set(pending.clone()),
@@ -1169,7 +1170,9 @@ fn message_from_row(r: outbox::Model) -> Result<Message, StoreError> {
         key: r.key,
         channel: text_enum(&r.channel, "message channel")?,
         recipient: r.recipient,
-        topic: r.topic,
+        topic: Topic::parse(&r.topic).ok_or_else(|| {
+            StoreError::Backend(format!("a message has an unknown topic `{}`", r.topic))
+        })?,
         case_id: r.case_id,
         payload: from_json(&r.payload, "message")?,
         status: text_enum(&r.status, "message status")?,

@@ -784,7 +784,7 @@ fn msg(key: &str, at: chrono::NaiveDateTime) -> NewMessage {
         key: key.into(),
         channel: MessageChannel::Email,
         recipient: format!("{key}@example.invalid"),
-        topic: "signature_requested".into(),
+        topic: blankett_core::store::Topic::parse("signature_requested").unwrap(),
         case_id: None,
         payload: json!({"subject": "Ämne", "text": "Länk"}),
         not_before: at,

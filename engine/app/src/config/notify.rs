@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use blankett_core::ids::Personnummer;
 use blankett_core::secret::Secret;
+use blankett_core::store::WebhookEvent;
 use serde::Deserialize;
 
 /// `[notify]`: how messages leave. Without `smtp` (and `sms`), messages are written to the
@@ -174,16 +175,6 @@ impl std::fmt::Debug for Webhook {
     }
 }
 
-/// The webhook events there are.
-pub const WEBHOOK_EVENTS: &[&str] = &[
-    "case.submitted",
-    "case.approved",
-    "case.signed",
-    "case.completed",
-    "case.rejected",
-    "case.withdrawn",
-];
-
 /// `[[directory]]`: where staff (case workers, decision-makers) are reached. A party's own
 /// `email:`/`phone:` in the flow comes first.
 #[derive(Clone, Deserialize)]
@@ -244,11 +235,11 @@ pub fn problems(notify: &NotifySection, webhooks: &[Webhook], production: bool) 
             ));
         }
         for e in &w.events {
-            if !WEBHOOK_EVENTS.contains(&e.as_str()) {
+            if WebhookEvent::parse(e).is_none() {
                 out.push(format!(
                     "webhooks.{}: unknown event `{e}` (one of {})",
                     w.name,
-                    WEBHOOK_EVENTS.join(", ")
+                    WebhookEvent::ALL.map(WebhookEvent::as_str).join(", ")
                 ));
             }
         }

@@ -230,7 +230,7 @@ impl Deliverer {
             .http
             .post(&hook.url)
             .header("Content-Type", "application/json")
-            .header("Blankett-Event", &m.topic)
+            .header("Blankett-Event", m.topic.as_str())
             .header("Blankett-Delivery", &m.key)
             .header("Blankett-Timestamp", timestamp.to_string())
             .header("Blankett-Signature", format!("sha256={signature}"))

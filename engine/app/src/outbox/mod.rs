@@ -28,8 +28,7 @@ use blankett_core::store::{
 use chrono::NaiveDateTime;
 
 pub use config::{
-    Contact, NotifySection, SmsGateway, Smtp, SmtpSecurity, WEBHOOK_EVENTS, Webhook,
-    problems as config_problems,
+    Contact, NotifySection, SmsGateway, Smtp, SmtpSecurity, Webhook, problems as config_problems,
 };
 pub use plan::Notifier;
 

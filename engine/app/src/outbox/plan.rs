@@ -9,7 +9,7 @@ use blankett_core::case::{self, Case, Event, EventKind, SignatureState, Status};
 use blankett_core::def::{Channel, NotifyEvent};
 use blankett_core::ids::Personnummer;
 use blankett_core::model::Role;
-use blankett_core::store::{MessageChannel, NewMessage};
+use blankett_core::store::{MessageChannel, NewMessage, Topic, WebhookEvent};
 use blankett_eid::Environment;
 use blankett_html::Messages;
 use chrono::{Days, NaiveDateTime};
@@ -104,7 +104,14 @@ impl Notifier {
             let recipients = self.recipients(flow, case, &rule.to, Some(&sig.field));
             let id = format!("reminder/{}/{}/{}", case.id, sig.field, at);
             self.push_messages(
-                flow, case, "reminder", &id, &rule.by, recipients, now, &mut out,
+                flow,
+                case,
+                NotifyEvent::Reminder,
+                &id,
+                &rule.by,
+                recipients,
+                now,
+                &mut out,
             );
         }
         out
@@ -137,7 +144,7 @@ impl Notifier {
         );
         for rule in flow.notify.iter().filter(|n| n.on == on) {
             let recipients = self.recipients(flow, case, &rule.to, field.map(String::as_str));
-            self.push_messages(flow, case, event, &id, &rule.by, recipients, now, out);
+            self.push_messages(flow, case, on, &id, &rule.by, recipients, now, out);
         }
     }
 
@@ -146,7 +153,7 @@ impl Notifier {
         &self,
         flow: &Flow,
         case: &Case,
-        event: &str,
+        on: NotifyEvent,
         id: &str,
         channels: &[Channel],
         recipients: Vec<Recipient>,
@@ -162,6 +169,7 @@ impl Notifier {
                 "site": self.config.site.name,
                 "link": format!("{base}{}", r.path),
             });
+            let event = event_name(on);
             let text = match self.texts.render(event, &ctx) {
                 Ok(t) => t,
                 Err(e) => {
@@ -199,7 +207,7 @@ impl Notifier {
                     key,
                     channel,
                     recipient: address,
-                    topic: event.to_owned(),
+                    topic: Topic::Notify(on),
                     case_id: Some(case.id.clone()),
                     payload,
                     not_before: now,
@@ -384,15 +392,16 @@ impl Notifier {
         now: NaiveDateTime,
         out: &mut Vec<NewMessage>,
     ) {
-        let (topic, field) = match &ev.kind {
-            EventKind::Submitted => ("case.submitted", None),
-            EventKind::Approved => ("case.approved", None),
-            EventKind::Signed(f) => ("case.signed", Some(f.as_str())),
-            EventKind::Completed => ("case.completed", None),
-            EventKind::Rejected => ("case.rejected", None),
-            EventKind::Withdrawn => ("case.withdrawn", None),
+        let (on, field) = match &ev.kind {
+            EventKind::Submitted => (WebhookEvent::Submitted, None),
+            EventKind::Approved => (WebhookEvent::Approved, None),
+            EventKind::Signed(f) => (WebhookEvent::Signed, Some(f.as_str())),
+            EventKind::Completed => (WebhookEvent::Completed, None),
+            EventKind::Rejected => (WebhookEvent::Rejected, None),
+            EventKind::Withdrawn => (WebhookEvent::Withdrawn, None),
             _ => return,
         };
+        let topic = on.as_str();
         for hook in &self.config.webhooks {
             if !(hook.events.is_empty() || hook.events.iter().any(|e| e == topic))
                 || !(hook.flows.is_empty() || hook.flows.contains(&case.flow_id))
@@ -423,7 +432,7 @@ impl Notifier {
                 key,
                 channel: MessageChannel::Webhook,
                 recipient: hook.name.clone(),
-                topic: topic.to_owned(),
+                topic: Topic::Webhook(on),
                 case_id: Some(case.id.clone()),
                 payload: body,
                 not_before: now,
@@ -434,16 +443,7 @@ impl Notifier {
 
 /// The name of an event's message template.
 pub fn event_name(on: NotifyEvent) -> &'static str {
-    match on {
-        NotifyEvent::Submitted => "submitted",
-        NotifyEvent::Returned => "returned",
-        NotifyEvent::SignatureRequested => "signature_requested",
-        NotifyEvent::Reminder => "reminder",
-        NotifyEvent::SigningExpired => "signing_expired",
-        NotifyEvent::Declined => "declined",
-        NotifyEvent::Completed => "completed",
-        NotifyEvent::Rejected => "rejected",
-    }
+    Topic::Notify(on).as_str()
 }
 
 /// The idempotency key of a message: SHA-256 of its parts, hex, 32 characters. Stable for

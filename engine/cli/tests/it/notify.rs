@@ -118,7 +118,7 @@ async fn lvu_journey_notifies(db: Db) {
     let sent = all_sent(app.state.store().as_ref(), 4 + 2 + 5, 60).await;
     let got: BTreeSet<(MessageChannel, String, String)> = sent
         .iter()
-        .map(|m| (m.channel, m.topic.clone(), m.recipient.clone()))
+        .map(|m| (m.channel, m.topic.to_string(), m.recipient.clone()))
         .collect();
     let want: BTreeSet<(MessageChannel, String, String)> = [
         (
@@ -267,7 +267,7 @@ fn email(key: &str, to: &str) -> NewMessage {
         key: key.to_owned(),
         channel: MessageChannel::Email,
         recipient: to.to_owned(),
-        topic: "signature_requested".into(),
+        topic: blankett_core::store::Topic::parse("signature_requested").unwrap(),
         case_id: None,
         payload: json!({"subject": "Ämne", "text": "Text"}),
         not_before: blankett_web::clock::now_utc().naive_utc(),
@@ -432,7 +432,7 @@ async fn a_receiver_that_never_accepts_is_given_up_and_shown_to_administrators()
         key: "hook-1".into(),
         channel: MessageChannel::Webhook,
         recipient: "arkiv".into(),
-        topic: "case.completed".into(),
+        topic: blankett_core::store::Topic::parse("case.completed").unwrap(),
         case_id: None,
         payload: json!({"id": "hook-1", "type": "case.completed"}),
         not_before: now,

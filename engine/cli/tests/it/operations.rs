@@ -531,7 +531,7 @@ fn email(key: &str, n: usize) -> NewMessage {
     NewMessage {
         key: key.to_owned(),
         case_id: None,
-        topic: "signature_requested".into(),
+        topic: blankett_core::store::Topic::parse("signature_requested").unwrap(),
         channel: blankett_core::store::MessageChannel::Email,
         recipient: format!("person{n}@exempelstad.test"),
         payload: serde_json::json!({"subject": "Ämne", "text": "Text"}),

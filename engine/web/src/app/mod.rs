@@ -38,7 +38,6 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use blankett_core::case::{Actor, Person};
-use serde::Serialize;
 use serde_json::Value;
 
 pub use config::{Config, ConfigError};
@@ -130,7 +129,7 @@ impl Ctx {
         app: &AppState,
         template: &str,
         title: &str,
-        page: &impl Serialize,
+        page: &impl views::PageView,
     ) -> Result<Response, AppError> {
         let mut ctx = serde_json::to_value(self.layout(app, title)).map_err(AppError::internal)?;
         let page = serde_json::to_value(page).map_err(AppError::internal)?;

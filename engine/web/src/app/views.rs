@@ -8,6 +8,32 @@ use blankett_core::store::{MessageChannel, MessageStatus};
 use serde::Serialize;
 use serde_json::Value;
 
+/// A page's view model: what [`super::Ctx::page`] takes. Only the page structs below
+/// implement it, so a page cannot be rendered from an ad-hoc JSON value.
+pub trait PageView: Serialize {}
+
+macro_rules! page_views {
+    ($($page:ty),* $(,)?) => {
+        $(impl PageView for $page {})*
+    };
+}
+
+page_views!(
+    CataloguePage,
+    StepPage,
+    ReviewPage,
+    ReceiptPage,
+    CasePage,
+    MyPages,
+    InboxPage,
+    SignPage,
+    LoginPage,
+    EidWaitPage,
+    TestEidPage,
+    OutboxPage,
+    MailboxPage,
+);
+
 /// The fields `layout.html` needs on every page rendered by [`super::Ctx::page`].
 #[derive(Serialize)]
 pub struct Layout {

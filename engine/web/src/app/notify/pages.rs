@@ -24,7 +24,7 @@ fn row(m: &Message, dev: bool) -> MessageRow {
     MessageRow {
         created_at: m.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
         channel: m.channel,
-        topic: m.topic.clone(),
+        topic: m.topic.to_string(),
         // Outside development an address is personal data: shown only in part.
         recipient: if dev {
             m.recipient.clone()
