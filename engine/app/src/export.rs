@@ -316,7 +316,7 @@ pub async fn export_case(
     let manifest = Manifest {
         format: "blankett-export/1",
         case: ManifestCase {
-            id: case.id.clone(),
+            id: case.id.to_string(),
             number: case.number.clone(),
             status: status_name(case.status),
             created_at: case.created_at.format("%Y-%m-%dT%H:%M:%S").to_string(),

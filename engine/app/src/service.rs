@@ -13,6 +13,7 @@ use blankett_core::Flow;
 use blankett_core::case::{Actor, Case, Command, Event, Outcome};
 use blankett_core::def::Starter;
 use blankett_core::document::{DocumentRenderer, DocumentSigner};
+use blankett_core::ids::CaseId;
 use blankett_core::store::{
     CaseFilter, CaseSummary, CaseWrite, Document, FlowVersion, Message, MessageStatus, NewDocument,
     NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
@@ -46,7 +47,7 @@ const RECENT_CASES_BYTES: usize = 64 * 1024 * 1024;
 /// The cases this instance last wrote, with the size of their answers as JSON.
 #[derive(Default)]
 struct RecentCases {
-    cases: HashMap<String, (Case, usize)>,
+    cases: HashMap<CaseId, (Case, usize)>,
     bytes: usize,
 }
 
@@ -407,12 +408,12 @@ impl Service {
         let Ok(mut recent) = self.recent.lock() else {
             return;
         };
-        if let Some((old, old_size)) = recent.cases.get(&case.id) {
+        if let Some((old, old_size)) = recent.cases.get(case.id.as_str()) {
             if old.revision > case.revision {
                 return;
             }
             let old_size = *old_size;
-            recent.cases.remove(&case.id);
+            recent.cases.remove(case.id.as_str());
             recent.bytes -= old_size;
         }
         if size > RECENT_CASES_BYTES / 16 {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::def::{Starter, StepKind};
-use crate::ids::Personnummer;
+use crate::ids::{CaseId, Personnummer};
 use crate::model::{Flow, Role, Step, Text};
 use crate::rules::{Env, FieldError, apply_step, step_applies, top_context, validate_steps};
 
@@ -133,7 +133,7 @@ pub struct Signature {
 /// A case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Case {
-    pub id: String,
+    pub id: CaseId,
     /// The human case number (diarienummer style), e.g. `2026-0042`.
     pub number: String,
     pub flow_id: String,
@@ -399,7 +399,7 @@ fn new_case(
     now: NaiveDateTime,
 ) -> Case {
     Case {
-        id,
+        id: CaseId::from(id),
         number,
         flow_id: flow.id.clone(),
         flow_hash: flow.content_hash.clone(),

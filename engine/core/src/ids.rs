@@ -259,3 +259,77 @@ mod tests {
         assert!(!luhn_valid("12a4"));
     }
 }
+
+/// A case's id: a random UUID made when the case starts (never personal data, so it may
+/// appear in URLs and logs). Stored and sent as its text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CaseId(String);
+
+impl CaseId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for CaseId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for CaseId {
+    fn from(s: String) -> CaseId {
+        CaseId(s)
+    }
+}
+
+impl From<&str> for CaseId {
+    fn from(s: &str) -> CaseId {
+        CaseId(s.to_owned())
+    }
+}
+
+impl From<CaseId> for String {
+    fn from(id: CaseId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for CaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for CaseId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for CaseId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for CaseId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl std::borrow::Borrow<str> for CaseId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<CaseId> for String {
+    fn eq(&self, other: &CaseId) -> bool {
+        *self == other.0
+    }
+}

@@ -133,7 +133,7 @@ pub fn matches(case: &Case, filter: &CaseFilter) -> bool {
 /// The list row of a case.
 pub fn summary(case: &Case) -> CaseSummary {
     CaseSummary {
-        id: case.id.clone(),
+        id: case.id.to_string(),
         number: case.number.clone(),
         flow_id: case.flow_id.clone(),
         status: case.status,
@@ -196,16 +196,16 @@ impl Store for MemoryStore {
         outbox: &'a [NewMessage],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(ready(self.with(|s| {
-            if s.cases.contains_key(&case.id) || number_taken(s, case) {
+            if s.cases.contains_key(case.id.as_str()) || number_taken(s, case) {
                 return Err(StoreError::Duplicate);
             }
-            s.cases.insert(case.id.clone(), case.clone());
-            s.events.insert(case.id.clone(), events.to_vec());
+            s.cases.insert(case.id.to_string(), case.clone());
+            s.events.insert(case.id.to_string(), events.to_vec());
             if let Some(doc) = document {
                 s.documents.insert(
-                    case.id.clone(),
+                    case.id.to_string(),
                     vec![Document {
-                        case_id: case.id.clone(),
+                        case_id: case.id.to_string(),
                         version: 1,
                         kind: doc.kind,
                         sha256: doc.sha256.clone(),
@@ -233,7 +233,7 @@ impl Store for MemoryStore {
         outbox: &'a [NewMessage],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(ready(self.with(|s| {
-            let id = &write.case.id;
+            let id = &write.case.id.to_string();
             let actual = s.cases.get(id).ok_or(StoreError::NotFound)?.revision;
             if actual != write.expected_revision {
                 return Err(StoreError::Conflict {

@@ -355,12 +355,12 @@ impl SeaStore {
                     .bind(to_i64(case.revision)?)
                     .bind(to_json(case, "case")?)
                     .bind(fmt_time(case.updated_at))
-                    .bind(case.id.clone())
+                    .bind(case.id.to_string())
                     .bind(to_i64(write.expected_revision)?)
                     .bind(parties_key(case));
                 if let Some((at, kind, data)) = &event {
                     if matches!(pool, Pool::Sqlite(_)) {
-                        q = q.bind(case.id.clone());
+                        q = q.bind(case.id.to_string());
                     }
                     q = q.bind(at.clone()).bind(kind.clone()).bind(data.clone());
                 }
@@ -447,7 +447,7 @@ impl SeaStore {
                 .rows_affected
         };
         if updated == 0 {
-            let actual = cases::Entity::find_by_id(case.id.clone())
+            let actual = cases::Entity::find_by_id(case.id.to_string())
                 .select_only()
                 .column(cases::Column::Revision)
                 .into_tuple::<i64>()
@@ -470,7 +470,7 @@ impl SeaStore {
         if let Some(ev) = &write.evidence {
             signature_evidence::Entity::insert(signature_evidence::ActiveModel {
                 id: NotSet,
-                case_id: Set(case.id.clone()),
+                case_id: Set(case.id.to_string()),
                 field: Set(ev.field.clone()),
                 personnummer: Set(ev.personnummer.as_str().to_owned()),
                 signed_sha256: Set(ev.signed_sha256.clone()),
@@ -971,7 +971,7 @@ impl SummaryRow {
 /// The `cases` row of a case (every column set).
 fn case_row(case: &Case) -> Result<cases::ActiveModel, StoreError> {
     Ok(cases::ActiveModel {
-        id: Set(case.id.clone()),
+        id: Set(case.id.to_string()),
         number: Set(case.number.clone()),
         flow_id: Set(case.flow_id.clone()),
         flow_hash: Set(case.flow_hash.clone()),
@@ -1023,7 +1023,7 @@ async fn write_parties(db: &impl ConnectionTrait, case: &Case) -> Result<(), Sto
     let rows: Vec<case_parties::ActiveModel> = parties(case)
         .into_iter()
         .map(|((pnr, role), awaiting)| case_parties::ActiveModel {
-            case_id: Set(case.id.clone()),
+            case_id: Set(case.id.to_string()),
             personnummer: Set(pnr),
             role: Set(role.to_owned()),
             awaiting: Set(awaiting),
@@ -1069,7 +1069,7 @@ async fn insert_document(
         .flatten()
         .unwrap_or(0);
     documents::Entity::insert(documents::ActiveModel {
-        case_id: Set(case.id.clone()),
+        case_id: Set(case.id.to_string()),
         version: Set(last + 1),
         kind: Set(enum_text(&doc.kind)?),
         sha256: Set(doc.sha256.clone()),

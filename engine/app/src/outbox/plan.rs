@@ -208,7 +208,7 @@ impl Notifier {
                     channel,
                     recipient: address,
                     topic: Topic::Notify(on),
-                    case_id: Some(case.id.clone()),
+                    case_id: Some(case.id.to_string()),
                     payload,
                     not_before: now,
                 });
@@ -433,7 +433,7 @@ impl Notifier {
                 channel: MessageChannel::Webhook,
                 recipient: hook.name.clone(),
                 topic: Topic::Webhook(on),
-                case_id: Some(case.id.clone()),
+                case_id: Some(case.id.to_string()),
                 payload: body,
                 not_before: now,
             });

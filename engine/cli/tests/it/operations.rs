@@ -282,7 +282,10 @@ async fn a_stop_finishes_the_request_in_flight(db: Db, signal: &str) {
     b.log_in(CASE_WORKER, "/").await;
     let case_id = fill_lvu(&mut b).await;
 
-    // A language choice whose body is only half sent when the signal comes.
+    // A language choice whose body is only half sent when the signal comes. The client asks
+    // for `100 Continue` and waits for it: then the server is reading the body, so the
+    // request is in flight when the signal comes (without the wait, the signal could come
+    // before the server had read the head, and a connection with no request is simply closed).
     let (cookie, token) = anonymous_csrf(server.addr);
     let body = format!("_csrf={token}&lang=en&return_to=%2F");
     let (first, rest) = body.split_at(body.len() / 2);
@@ -292,10 +295,23 @@ async fn a_stop_finishes_the_request_in_flight(db: Db, signal: &str) {
         .unwrap();
     write!(
         inflight,
-        "POST /lang HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{first}",
+        "POST /lang HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
         body.len()
     )
     .unwrap();
+    inflight.flush().unwrap();
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        inflight.read_exact(&mut byte).unwrap();
+        interim.push(byte[0]);
+    }
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
+    inflight.write_all(first.as_bytes()).unwrap();
     inflight.flush().unwrap();
 
     server.signal(signal);

@@ -201,7 +201,7 @@ pub fn t(day: u32, h: u32, m: u32, s: u32, nanos: u32) -> NaiveDateTime {
 /// A draft of `flow_id` by [`APPLICANT`], nobody assigned.
 pub fn draft(id: &str, number: &str, flow_id: &str, updated: NaiveDateTime) -> Case {
     Case {
-        id: id.to_owned(),
+        id: id.into(),
         number: number.to_owned(),
         flow_id: flow_id.to_owned(),
         flow_hash: format!("hash-of-{flow_id}"),

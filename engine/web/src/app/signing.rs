@@ -190,7 +190,7 @@ pub async fn start(
         same_device,
         request,
         Purpose::Sign {
-            case_id: case.id.clone(),
+            case_id: case.id.to_string(),
             revision: case.revision,
             sha256: doc.sha256,
         },

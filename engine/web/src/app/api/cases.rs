@@ -331,7 +331,7 @@ fn case_view(c: &Case, events: &[Event]) -> CaseView {
         })
         .collect();
     CaseView {
-        id: c.id.clone(),
+        id: c.id.to_string(),
         number: c.number.clone(),
         flow_id: c.flow_id.clone(),
         status: c.status.into(),
