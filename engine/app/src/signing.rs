@@ -183,7 +183,7 @@ pub async fn sign(
         evidence: Some(SignatureEvidence {
             field: sig.field.clone(),
             personnummer: done.identity.personnummer.clone(),
-            signed_sha256: bound.sha256.to_owned(),
+            signed_sha256: bound.sha256.into(),
             evidence: with_sign_text(&done.evidence, bound.visible_text),
         }),
     };

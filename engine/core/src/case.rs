@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::def::{Starter, StepKind};
-use crate::ids::{CaseId, Personnummer};
+use crate::ids::{CaseId, Personnummer, Sha256Hex};
 use crate::model::{Flow, Role, Step, Text};
 use crate::rules::{Env, FieldError, apply_step, step_applies, top_context, validate_steps};
 
@@ -151,7 +151,7 @@ pub struct Case {
     pub return_comment: Option<String>,
     /// SHA-256 of the locked document bytes, from approval on; after each signature, of the
     /// signed bytes.
-    pub document_sha256: Option<String>,
+    pub document_sha256: Option<Sha256Hex>,
     pub signatures: Vec<Signature>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -310,11 +310,11 @@ pub enum Command {
     },
     /// Approve: the document has been rendered from the answers and its bytes locked.
     Approve {
-        document_sha256: String,
+        document_sha256: Sha256Hex,
     },
     /// The current signer signed; the new bytes (with the signature) have this digest.
     Sign {
-        signed_document_sha256: String,
+        signed_document_sha256: Sha256Hex,
     },
     Decline {
         reason: String,

@@ -76,7 +76,7 @@ pub struct SignatureField {
 pub struct RenderedDocument {
     pub pdf: Vec<u8>,
     /// SHA-256 of `pdf`, lowercase hex.
-    pub sha256: String,
+    pub sha256: crate::ids::Sha256Hex,
     /// Page sizes in points (width, height).
     pub pages: Vec<(f64, f64)>,
     pub signature_fields: Vec<SignatureField>,
@@ -177,8 +177,8 @@ pub trait DocumentSigner: Send + Sync {
 }
 
 /// SHA-256 of bytes, lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+pub fn sha256_hex(bytes: &[u8]) -> crate::ids::Sha256Hex {
+    hex::encode(Sha256::digest(bytes)).into()
 }
 
 /// Who the document is from, and how the case reads to the template.
@@ -309,7 +309,7 @@ pub fn render_request(
             flow_id: cx.flow.id.clone(),
             flow_revision: cx.flow.def.revision,
             flow_hash: cx.flow.content_hash.clone(),
-            template_sha256: sha256_hex(template_bytes),
+            template_sha256: sha256_hex(template_bytes).into(),
             filename,
         },
         now,

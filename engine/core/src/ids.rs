@@ -260,76 +260,93 @@ mod tests {
     }
 }
 
-/// A case's id: a random UUID made when the case starts (never personal data, so it may
-/// appear in URLs and logs). Stored and sent as its text.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CaseId(String);
+/// A newtype over text that is stored and sent as that text: derefs to `str`, compares with
+/// strings, and (de)serializes transparently.
+macro_rules! text_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
 
-impl CaseId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> $name {
+                $name(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> $name {
+                $name(s.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+    };
 }
 
-impl std::ops::Deref for CaseId {
-    type Target = str;
+text_newtype!(
+    /// A case's id: a random UUID made when the case starts (never personal data, so it may
+    /// appear in URLs and logs).
+    CaseId
+);
 
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for CaseId {
-    fn from(s: String) -> CaseId {
-        CaseId(s)
-    }
-}
-
-impl From<&str> for CaseId {
-    fn from(s: &str) -> CaseId {
-        CaseId(s.to_owned())
-    }
-}
-
-impl From<CaseId> for String {
-    fn from(id: CaseId) -> String {
-        id.0
-    }
-}
-
-impl fmt::Display for CaseId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl PartialEq<str> for CaseId {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for CaseId {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<String> for CaseId {
-    fn eq(&self, other: &String) -> bool {
-        &self.0 == other
-    }
-}
-
-impl std::borrow::Borrow<str> for CaseId {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl PartialEq<CaseId> for String {
-    fn eq(&self, other: &CaseId) -> bool {
-        *self == other.0
-    }
-}
+text_newtype!(
+    /// The SHA-256 of a document's bytes, as 64 lowercase hex digits: what approval locks and
+    /// each signature records.
+    Sha256Hex
+);

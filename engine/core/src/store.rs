@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::case::{Case, Event, Status};
 use crate::def::NotifyEvent;
 use crate::eid::{BoxFuture, Evidence};
-use crate::ids::Personnummer;
+use crate::ids::{Personnummer, Sha256Hex};
 
 /// Why the store refused or failed. Never carries personal data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,7 +68,7 @@ pub struct Document {
     /// 1, 2, 3, … per case.
     pub version: u32,
     pub kind: DocumentKind,
-    pub sha256: String,
+    pub sha256: Sha256Hex,
     pub bytes: Vec<u8>,
     pub created_at: NaiveDateTime,
 }
@@ -89,7 +89,7 @@ impl fmt::Debug for Document {
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewDocument {
     pub kind: DocumentKind,
-    pub sha256: String,
+    pub sha256: Sha256Hex,
     pub bytes: Vec<u8>,
 }
 
@@ -110,7 +110,7 @@ pub struct SignatureEvidence {
     pub field: String,
     pub personnummer: Personnummer,
     /// SHA-256 of the bytes that were signed (the bytes shown to the signer).
-    pub signed_sha256: String,
+    pub signed_sha256: Sha256Hex,
     pub evidence: Evidence,
 }
 

@@ -223,13 +223,13 @@ fn save(step: &str, answers: Value) -> Command {
 
 fn approve() -> Command {
     Command::Approve {
-        document_sha256: "a".repeat(64),
+        document_sha256: "a".repeat(64).into(),
     }
 }
 
 fn sign(n: u8) -> Command {
     Command::Sign {
-        signed_document_sha256: format!("{n}").repeat(64),
+        signed_document_sha256: format!("{n}").repeat(64).into(),
     }
 }
 
@@ -888,7 +888,7 @@ fn approve_locks_the_document_and_requests_the_first_signature() {
     let out = ok(&flow, &c, &case_worker(), approve(), approved_at());
     let c = &out.case;
     assert_eq!(c.status, Status::Signing);
-    assert_eq!(c.document_sha256, Some("a".repeat(64)));
+    assert_eq!(c.document_sha256, Some("a".repeat(64).into()));
     assert_eq!(
         kinds(&out),
         vec![
@@ -975,7 +975,7 @@ fn signers_sign_in_order_and_the_last_signature_completes_the_case() {
         },
         "each signer gets the full time from their own request"
     );
-    assert_eq!(out.case.document_sha256, Some("1".repeat(64)));
+    assert_eq!(out.case.document_sha256, Some("1".repeat(64).into()));
     assert_eq!(current_signer(&out.case), Some(1));
     let c = out.case;
 
@@ -998,7 +998,7 @@ fn signers_sign_in_order_and_the_last_signature_completes_the_case() {
         out.case.signatures[1].state,
         SignatureState::Signed { at: now }
     );
-    assert_eq!(out.case.document_sha256, Some("2".repeat(64)));
+    assert_eq!(out.case.document_sha256, Some("2".repeat(64).into()));
     assert_eq!(current_signer(&out.case), None);
 
     let c = out.case;
@@ -1145,7 +1145,7 @@ fn reopen_after_a_decline_returns_to_review_and_approval_starts_signing_afresh()
         &c,
         &case_worker(),
         Command::Approve {
-            document_sha256: "b".repeat(64),
+            document_sha256: "b".repeat(64).into(),
         },
         at(4, 10, 0),
     );

@@ -473,7 +473,7 @@ impl SeaStore {
                 case_id: Set(case.id.to_string()),
                 field: Set(ev.field.clone()),
                 personnummer: Set(ev.personnummer.as_str().to_owned()),
-                signed_sha256: Set(ev.signed_sha256.clone()),
+                signed_sha256: Set(ev.signed_sha256.to_string()),
                 evidence: Set(to_json(&ev.evidence, "evidence")?),
                 created_at: Set(fmt_time(case.updated_at)),
             })
@@ -696,7 +696,7 @@ impl SeaStore {
                 kind: text_enum::<DocumentKind>(&r.kind, "document kind")?,
                 created_at: parse_time(&r.created_at)?,
                 case_id: r.case_id,
-                sha256: r.sha256,
+                sha256: r.sha256.into(),
                 bytes: r.bytes,
             })
         })
@@ -719,7 +719,7 @@ impl SeaStore {
                     personnummer: parse_pnr(&r.personnummer)?,
                     evidence: from_json(&r.evidence, "evidence")?,
                     field: r.field,
-                    signed_sha256: r.signed_sha256,
+                    signed_sha256: r.signed_sha256.into(),
                 })
             })
             .collect()
@@ -1072,7 +1072,7 @@ async fn insert_document(
         case_id: Set(case.id.to_string()),
         version: Set(last + 1),
         kind: Set(enum_text(&doc.kind)?),
-        sha256: Set(doc.sha256.clone()),
+        sha256: Set(doc.sha256.to_string()),
         bytes: Set(doc.bytes.clone()),
         created_at: Set(fmt_time(case.updated_at)),
     })

@@ -342,7 +342,7 @@ async fn stale_revision_conflicts_and_keeps_the_other_edit(s: S, _: &str) {
     let mut mine = edited(&case, "mine", 2);
     mine.document = Some(NewDocument {
         kind: DocumentKind::Locked,
-        sha256: "00".repeat(32),
+        sha256: "00".repeat(32).into(),
         bytes: b"%PDF".to_vec(),
     });
     mine.evidence = Some(evidence("case_worker", SIGNER, 1));
@@ -662,7 +662,7 @@ async fn documents_get_versions_and_latest_is_newest(s: S, _: &str) {
         let bytes: Vec<u8> = (0..=255u8).chain([i as u8; 3]).collect();
         w.document = Some(NewDocument {
             kind: *kind,
-            sha256: format!("{i:064}"),
+            sha256: format!("{i:064}").into(),
             bytes: bytes.clone(),
         });
         s.update_case(&w).await.unwrap();
@@ -694,7 +694,7 @@ fn evidence(field: &str, who: &str, n: u8) -> SignatureEvidence {
     SignatureEvidence {
         field: field.into(),
         personnummer: pnr(who),
-        signed_sha256: format!("{n:064}"),
+        signed_sha256: format!("{n:064}").into(),
         evidence: Evidence {
             provider: "bankid".into(),
             signature: vec![n, 0, 255, b'<'],
@@ -795,7 +795,7 @@ async fn a_case_created_with_its_document_is_written_whole_or_not_at_all(s: S, _
     let case = draft("c1", "2026-0001", "f", t(2, 9, 0, 0, 0));
     let doc = NewDocument {
         kind: DocumentKind::Locked,
-        sha256: "ab".repeat(32),
+        sha256: "ab".repeat(32).into(),
         bytes: b"%PDF-1.7 first".to_vec(),
     };
     let events = [event(EventKind::Viewed, 0, t(2, 9, 0, 0, 0))];
@@ -825,7 +825,7 @@ async fn a_case_created_with_its_document_is_written_whole_or_not_at_all(s: S, _
     assert_eq!(s.events("c1").await.unwrap(), events.to_vec());
     // The same id again is refused with its document and its messages.
     let other = NewDocument {
-        sha256: "cd".repeat(32),
+        sha256: "cd".repeat(32).into(),
         ..doc.clone()
     };
     assert_eq!(

@@ -266,7 +266,7 @@ fn set_metadata(doc: &mut PagedDocument, req: &RenderRequest) {
 /// A stable document identifier: the same case and flow give the same id.
 fn pdf_ident(req: &RenderRequest) -> String {
     let case_id = req.data["case"]["id"].as_str().unwrap_or("");
-    sha256_hex(format!("{}\0{}", req.meta.flow_hash, case_id).as_bytes())
+    sha256_hex(format!("{}\0{}", req.meta.flow_hash, case_id).as_bytes()).to_string()
 }
 
 fn timestamp(req: &RenderRequest) -> Option<Timestamp> {

@@ -299,7 +299,7 @@ impl RenderPool {
                 let pdf = blobs.pop().unwrap_or_default();
                 Ok(RenderedDocument {
                     pdf,
-                    sha256,
+                    sha256: sha256.into(),
                     pages,
                     signature_fields,
                     previews,
@@ -492,7 +492,7 @@ pub fn worker_main(input: &mut impl Read, output: &mut impl Write) -> std::io::R
                 write_json(
                     output,
                     &WireResult::Done {
-                        sha256: doc.sha256,
+                        sha256: doc.sha256.to_string(),
                         pages: doc.pages,
                         signature_fields: doc.signature_fields,
                         warnings: doc.warnings,

@@ -188,7 +188,7 @@ async fn export_end_to_end(db: Db) {
     assert_eq!(pdf, latest.bytes);
     assert_eq!(
         Some(hex::encode(Sha256::digest(&pdf))),
-        stored.document_sha256
+        stored.document_sha256.map(String::from)
     );
     assert_eq!(json(out.join("answers.json")), stored.answers);
 

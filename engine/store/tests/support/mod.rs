@@ -236,7 +236,7 @@ pub fn full_case(id: &str, number: &str) -> Case {
     });
     c.current_step = None;
     c.return_comment = Some("Komplettera med intyg".into());
-    c.document_sha256 = Some("ab".repeat(32));
+    c.document_sha256 = Some("ab".repeat(32).into());
     c.signatures = vec![
         Signature {
             who: Role::CaseWorker,

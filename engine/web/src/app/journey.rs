@@ -707,7 +707,8 @@ pub async fn receipt_pdf(
             flow_hash: flow.content_hash.clone(),
             template_sha256: blankett_core::document::sha256_hex(
                 blankett_pdf::RECEIPT_TEMPLATE.as_bytes(),
-            ),
+            )
+            .to_string(),
             filename: format!("kvitto-{}.pdf", case.number),
         },
         now,

@@ -120,7 +120,7 @@ async fn render_sign(
             flow_title: ctx.t(&flow.title.sv, &flow.title.en).to_owned(),
             case_number: case.number.clone(),
             signer_label: ctx.t(&sig.label.sv, &sig.label.en).to_owned(),
-            sha256: sha,
+            sha256: sha.to_string(),
             sign_text,
             download_url: format!("/cases/{}/document", case.id),
             pages,
@@ -192,7 +192,7 @@ pub async fn start(
         Purpose::Sign {
             case_id: case.id.to_string(),
             revision: case.revision,
-            sha256: doc.sha256,
+            sha256: doc.sha256.to_string(),
         },
     )
     .await

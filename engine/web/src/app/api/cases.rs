@@ -341,7 +341,7 @@ fn case_view(c: &Case, events: &[Event]) -> CaseView {
         answers: c.answers.clone(),
         applicant: person(&c.applicant),
         assignee: c.assignee.as_ref().map(person),
-        document_sha256: c.document_sha256.clone(),
+        document_sha256: c.document_sha256.clone().map(String::from),
         signatures,
         events: events.iter().map(event_view).collect(),
     }
