@@ -200,7 +200,7 @@ pub async fn pinned_flow(
         .ok_or_else(|| ExportError::FlowMissing {
             number: case.number.clone(),
             flow_id: case.flow_id.clone(),
-            content_hash: case.flow_hash.clone(),
+            content_hash: case.flow_hash.to_string(),
         })
 }
 
@@ -247,7 +247,7 @@ pub async fn export_case(
         return Err(ExportError::FlowMissing {
             number: case.number.clone(),
             flow_id: case.flow_id.clone(),
-            content_hash: case.flow_hash.clone(),
+            content_hash: case.flow_hash.to_string(),
         });
     }
     let document = store
@@ -325,7 +325,7 @@ pub async fn export_case(
         flow: ManifestFlow {
             id: flow.id.clone(),
             revision: flow.def.revision,
-            content_hash: flow.content_hash.clone(),
+            content_hash: flow.content_hash.to_string(),
             namespace: namespace(flow),
         },
         exported_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),

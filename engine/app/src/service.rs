@@ -13,7 +13,7 @@ use blankett_core::Flow;
 use blankett_core::case::{Actor, Case, Command, Event, Outcome};
 use blankett_core::def::Starter;
 use blankett_core::document::{DocumentRenderer, DocumentSigner};
-use blankett_core::ids::CaseId;
+use blankett_core::ids::{CaseId, FlowHash};
 use blankett_core::store::{
     CaseFilter, CaseSummary, CaseWrite, Document, FlowVersion, Message, MessageStatus, NewDocument,
     NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
@@ -83,7 +83,7 @@ pub struct Service {
     /// The adapter itself, for the one write whose messages are planned here
     /// ([`Service::create`]).
     inner: Arc<dyn Store>,
-    pinned: Mutex<HashMap<String, Arc<Flow>>>,
+    pinned: Mutex<HashMap<FlowHash, Arc<Flow>>>,
     recent: Mutex<RecentCases>,
     backend: &'static str,
 }
@@ -158,7 +158,7 @@ impl Service {
             .pinned
             .lock()
             .ok()
-            .and_then(|m| m.get(&case.flow_hash).cloned())
+            .and_then(|m| m.get(case.flow_hash.as_str()).cloned())
         {
             return Ok(f);
         }

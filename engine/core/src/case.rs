@@ -138,7 +138,7 @@ pub struct Case {
     pub number: String,
     pub flow_id: String,
     /// The flow content it is pinned to.
-    pub flow_hash: String,
+    pub flow_hash: crate::ids::FlowHash,
     pub status: Status,
     pub revision: u64,
     pub started_as: Starter,

@@ -52,7 +52,7 @@ pub struct DocumentMeta {
     pub flow_id: String,
     pub flow_revision: u32,
     /// The flow's content hash (every file of its folder and the form-defs it uses).
-    pub flow_hash: String,
+    pub flow_hash: crate::ids::FlowHash,
     /// SHA-256 of the template file itself.
     pub template_sha256: String,
     /// The download file name.

@@ -155,7 +155,7 @@ pub fn xml_schema(flow: &Flow) -> String {
             "xs:nonNegativeInteger",
             flow.def.revision.to_string(),
         ),
-        ("flow-hash", "xs:string", flow.content_hash.clone()),
+        ("flow-hash", "xs:string", flow.content_hash.to_string()),
     ] {
         x.line(
             3,

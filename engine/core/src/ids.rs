@@ -350,3 +350,9 @@ text_newtype!(
     /// each signature records.
     Sha256Hex
 );
+
+text_newtype!(
+    /// A flow version's content hash (SHA-256 over every file of the flow folder and every
+    /// form-def it uses): what a case is pinned to.
+    FlowHash
+);

@@ -1464,7 +1464,7 @@ fn link_flow(
     let flow = Flow {
         id: def.id.clone(),
         title: Text::from(&def.title),
-        content_hash,
+        content_hash: content_hash.into(),
         dir: src.dir.clone(),
         steps,
         parties,

@@ -81,7 +81,7 @@ pub struct Flow {
     pub def: FlowDef,
     pub id: String,
     /// SHA-256 (hex) of everything the flow is made of: its folder and the form-defs it uses.
-    pub content_hash: String,
+    pub content_hash: crate::ids::FlowHash,
     /// Display path of the flow's folder.
     pub dir: String,
     pub title: Text,

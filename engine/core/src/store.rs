@@ -41,7 +41,7 @@ pub enum StoreError {
 /// and rendered after the YAML changed (a case is pinned to the flow it started with).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowVersion {
-    pub content_hash: String,
+    pub content_hash: crate::ids::FlowHash,
     pub flow_id: String,
     /// The flow's sources as the loader read them (flow, template, form-defs), serialised by
     /// the caller; the store keeps them as opaque text.

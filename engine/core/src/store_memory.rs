@@ -159,7 +159,7 @@ impl Store for MemoryStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(ready(self.with(|s| {
             s.flows
-                .entry(flow.content_hash.clone())
+                .entry(flow.content_hash.to_string())
                 .or_insert_with(|| flow.clone());
             Ok(())
         })))

@@ -1317,7 +1317,7 @@ fn a_case_is_pinned_to_the_flow_it_started_with() {
     .unwrap_err();
     assert_eq!(e, CaseError::WrongFlow);
     let mut tampered = c.clone();
-    tampered.flow_hash = "0".repeat(64);
+    tampered.flow_hash = "0".repeat(64).into();
     let e = apply(
         &flow,
         &tampered,
@@ -1468,4 +1468,24 @@ fn an_actor_role_is_stored_as_the_same_text_it_always_was() {
         assert_eq!(back, role);
         assert_eq!(role.to_string(), text);
     }
+}
+
+#[test]
+fn identifiers_are_stored_and_sent_as_plain_text() {
+    use blankett_core::ids::{CaseId, FlowHash, Sha256Hex};
+    let id = CaseId::from("7f1c0b9e-2f55-4a38-9d8e-0b6c1f6a2d11");
+    let sha = Sha256Hex::from("ab".repeat(32));
+    let hash = FlowHash::from("cd".repeat(32));
+    assert_eq!(
+        serde_json::to_value((&id, &sha, &hash)).unwrap(),
+        json!([
+            "7f1c0b9e-2f55-4a38-9d8e-0b6c1f6a2d11",
+            "ab".repeat(32),
+            "cd".repeat(32)
+        ])
+    );
+    let back: (CaseId, Sha256Hex, FlowHash) =
+        serde_json::from_value(serde_json::to_value((&id, &sha, &hash)).unwrap()).unwrap();
+    assert_eq!(back, (id.clone(), sha, hash));
+    assert_eq!(id, "7f1c0b9e-2f55-4a38-9d8e-0b6c1f6a2d11");
 }

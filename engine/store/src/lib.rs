@@ -234,7 +234,7 @@ impl SeaStore {
 
     async fn save_flow_version_impl(&self, flow: &FlowVersion) -> Result<(), StoreError> {
         let row = flow_versions::ActiveModel {
-            content_hash: Set(flow.content_hash.clone()),
+            content_hash: Set(flow.content_hash.to_string()),
             flow_id: Set(flow.flow_id.clone()),
             sources: Set(flow.sources.clone()),
             first_seen: Set(fmt_time(flow.first_seen)),
@@ -255,7 +255,7 @@ impl SeaStore {
         row.map(|r| {
             Ok(FlowVersion {
                 first_seen: parse_time(&r.first_seen)?,
-                content_hash: r.content_hash,
+                content_hash: r.content_hash.into(),
                 flow_id: r.flow_id,
                 sources: r.sources,
             })
@@ -350,7 +350,7 @@ impl SeaStore {
                 let mut q = sqlx::query::<$db>(sql)
                     .bind(case.number.clone())
                     .bind(case.flow_id.clone())
-                    .bind(case.flow_hash.clone())
+                    .bind(case.flow_hash.to_string())
                     .bind(enum_text(&case.status)?)
                     .bind(to_i64(case.revision)?)
                     .bind(to_json(case, "case")?)
@@ -974,7 +974,7 @@ fn case_row(case: &Case) -> Result<cases::ActiveModel, StoreError> {
         id: Set(case.id.to_string()),
         number: Set(case.number.clone()),
         flow_id: Set(case.flow_id.clone()),
-        flow_hash: Set(case.flow_hash.clone()),
+        flow_hash: Set(case.flow_hash.to_string()),
         status: Set(enum_text(&case.status)?),
         revision: Set(to_i64(case.revision)?),
         applicant_pnr: Set(case.applicant.personnummer.as_str().to_owned()),

@@ -204,7 +204,7 @@ pub fn draft(id: &str, number: &str, flow_id: &str, updated: NaiveDateTime) -> C
         id: id.into(),
         number: number.to_owned(),
         flow_id: flow_id.to_owned(),
-        flow_hash: format!("hash-of-{flow_id}"),
+        flow_hash: format!("hash-of-{flow_id}").into(),
         status: Status::Draft,
         revision: 1,
         started_as: Starter::Citizen,
