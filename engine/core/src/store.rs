@@ -9,6 +9,9 @@
 //! Optimistic locking: [`Store::update_case`] writes only if the stored revision is still
 //! `expected_revision`; otherwise it returns [`StoreError::Conflict`] and changes nothing, so
 //! the other writer's edit is kept and the caller can show "someone else changed this case".
+//!
+//! Times are naive. A case's own times (the case, its events, documents, evidence) are
+//! Swedish local time, as the case machine is given them; sessions and the outbox are UTC.
 
 use std::fmt;
 

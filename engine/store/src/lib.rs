@@ -45,8 +45,10 @@ use entity::{
     signature_evidence,
 };
 
-/// How times are stored: sortable as text, nanosecond precision, no zone (UTC by
-/// convention, as everywhere in the engine).
+/// How times are stored: sortable as text, nanosecond precision, no zone. Two conventions
+/// are in use until they are made one: a case's own times (the case, its events, documents
+/// and signature evidence) are Swedish local time (Europe/Stockholm), as the case machine is
+/// given them; sessions and the outbox are UTC.
 const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.9f";
 
 /// How many cases a list returns when the filter gives no limit.
