@@ -1031,10 +1031,13 @@ fn link_flow(
     let mut parties = IndexMap::new();
     for (name, p) in &def.parties {
         let ptr = format!("/parties/{}", crate::yaml::pointer_segment(name));
+        // The built-in roles, and the names the audit log gives those who are no party
+        // (`ActorRole`: the scheduler, an API key, anyone else).
         if matches!(
             name.as_str(),
-            "applicant" | "case_worker" | "next_signer" | "signers"
-        ) {
+            "applicant" | "case_worker" | "next_signer" | "signers" | "system" | "other"
+        ) || name.contains(':')
+        {
             diags.error(
                 file,
                 doc.key_pos(&ptr),

@@ -146,6 +146,19 @@ fn structural_mistakes() {
 }
 
 #[test]
+fn a_party_may_not_take_a_name_the_audit_log_gives_a_role() {
+    for name in ["applicant", "case_worker", "system", "other", "\"api:x\""] {
+        let shown = name.trim_matches('"');
+        expect(
+            "parties:\n  boss:",
+            &format!("parties:\n  {name}:"),
+            &format!("  {name}:"),
+            &format!("`{shown}` is a built-in role"),
+        );
+    }
+}
+
+#[test]
 fn duplicates_and_references() {
     expect(
         "  - id: review\n",
