@@ -123,7 +123,7 @@ impl Service {
     /// shown and completed after the files change.
     pub async fn save_flow_versions(
         &self,
-        sources_of: impl Fn(&Flow) -> String,
+        sources_of: impl Fn(&Flow) -> Result<String, StoreError>,
     ) -> Result<(), StoreError> {
         let (now, _) = self.clock.now_local();
         for flow in self.flows.iter() {
@@ -131,7 +131,7 @@ impl Service {
                 .save_flow_version(&FlowVersion {
                     content_hash: flow.content_hash.clone(),
                     flow_id: flow.id.clone(),
-                    sources: sources_of(flow),
+                    sources: sources_of(flow)?,
                     first_seen: now,
                 })
                 .await?;

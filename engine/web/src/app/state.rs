@@ -1,5 +1,6 @@
-//! The application's state: configuration, the store, the loaded flows, the eID providers,
-//! the document renderer and the signer, shared by every request.
+//! The composition root of the web door: connects the database, builds the eID providers, the
+//! PKI, the renderer pool and the signer, and hands them to the application service
+//! ([`Service`]); [`AppState`] adds what only HTTP needs.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -237,7 +238,8 @@ impl AppState {
             backend,
         }));
         core.save_flow_versions(|flow| {
-            serde_json::to_string(&pinned_sources(&sources, flow)).unwrap_or_default()
+            serde_json::to_string(&pinned_sources(&sources, flow))
+                .map_err(|e| StoreError::Backend(e.to_string()))
         })
         .await
         .map_err(|e| StartError::Database(e.to_string()))?;
