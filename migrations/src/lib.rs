@@ -8,6 +8,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
 mod m20261205_000001_outbox;
+mod m20261207_000001_utc_times;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261205_000001_outbox::Migration),
+            Box::new(m20261207_000001_utc_times::Migration),
         ]
     }
 }

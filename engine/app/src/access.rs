@@ -127,10 +127,12 @@ mod tests {
     /// A case of `flow` started by a citizen (applicant A), assigned to case worker W, with two
     /// signers: W first (signed) and S (whose turn it is while signing).
     fn case(flow: &Flow, status: Status) -> Case {
-        let at = chrono::NaiveDate::from_ymd_opt(2026, 12, 7)
-            .unwrap()
-            .and_hms_opt(9, 0, 0)
-            .unwrap();
+        let at = blankett_core::time::Timestamp::from_local(
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 7)
+                .unwrap()
+                .and_hms_opt(9, 0, 0)
+                .unwrap(),
+        );
         let signer = |who: Person, state| Signature {
             who: Role::CaseWorker,
             field: "f".into(),

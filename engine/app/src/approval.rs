@@ -52,7 +52,7 @@ pub async fn lock(
     actor: &Actor,
     expected: u64,
 ) -> Result<Locked, ApproveError> {
-    let (now, offset) = clock.now_local();
+    let now = clock.now();
     let env = case::env_for(case, flow, now, Some(&actor.person));
     let report = validate_all(flow, &case.answers, &env);
     if !report.errors.is_empty() {
@@ -83,7 +83,6 @@ pub async fn lock(
             author,
         },
         now,
-        offset,
     )
     .map_err(|e| ApproveError::Failed(e.to_string()))?;
     let rendered =

@@ -2,22 +2,22 @@
 //! server is given (the system clock when it runs; a [`ManualClock`] in tests, which move time
 //! instead of waiting).
 //!
-//! The engine works in the municipality's civil time (Swedish time, with daylight saving),
-//! because that is what dates in documents and deadlines mean to the people reading them.
+//! The clock gives a [`Timestamp`], a moment in UTC; people are shown it in Swedish time (the
+//! one time rule, see [`blankett_core::time`]).
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, NaiveDateTime, Offset, TimeZone, Utc};
-use chrono_tz::Europe::Stockholm;
+pub use blankett_core::time::Timestamp;
+use chrono::{DateTime, TimeZone, Utc};
 
 /// Where the server reads the time.
 pub trait Clock: Send + Sync + 'static {
     /// The current time in UTC.
     fn now_utc(&self) -> DateTime<Utc>;
 
-    /// The current Swedish time and its offset from UTC in minutes.
-    fn now_local(&self) -> (NaiveDateTime, i32) {
-        local_of(self.now_utc())
+    /// The current moment.
+    fn now(&self) -> Timestamp {
+        Timestamp::from_utc(self.now_utc())
     }
 }
 
@@ -83,42 +83,6 @@ impl Clock for SteppedClock {
         let ahead = self.0.lock().map(|a| *a).unwrap_or_default();
         now_utc() + ahead
     }
-}
-
-/// A UTC time as Swedish time, with the offset from UTC in minutes.
-pub fn local_of(utc: DateTime<Utc>) -> (NaiveDateTime, i32) {
-    let local = utc.with_timezone(&Stockholm);
-    (
-        local.naive_local(),
-        local.offset().fix().local_minus_utc() / 60,
-    )
-}
-
-/// The current local time and its offset from UTC in minutes.
-pub fn now_local() -> (NaiveDateTime, i32) {
-    #[allow(clippy::disallowed_methods)] // the one clock read
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let utc = Utc
-        .timestamp_opt(since_epoch.as_secs() as i64, 0)
-        .single()
-        .unwrap_or_default();
-    let local = utc.with_timezone(&Stockholm);
-    (
-        local.naive_local(),
-        local.offset().fix().local_minus_utc() / 60,
-    )
-}
-
-/// The UTC offset (minutes) of a local time given on the command line; the earlier one
-/// when the clock is set back in autumn.
-pub fn offset_of(local: NaiveDateTime) -> i32 {
-    Stockholm
-        .from_local_datetime(&local)
-        .earliest()
-        .map(|t| t.offset().fix().local_minus_utc() / 60)
-        .unwrap_or(60)
 }
 
 /// The current time in UTC (signing times, certificate validity, timestamps).

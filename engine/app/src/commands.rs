@@ -7,7 +7,8 @@ use blankett_core::Flow;
 use blankett_core::case::{self, Actor, Case, CaseError, Command, Outcome};
 use blankett_core::def::Starter;
 use blankett_core::store::{CaseWrite, NewDocument, SignatureEvidence, Store, StoreError};
-use chrono::{Datelike as _, NaiveDateTime};
+use blankett_core::time::Timestamp;
+use chrono::Datelike as _;
 
 /// Why a command did not change the case.
 #[derive(Debug, thiserror::Error)]
@@ -41,10 +42,11 @@ pub async fn start(
     flow: &Flow,
     actor: &Actor,
     starter: Starter,
-    now: NaiveDateTime,
+    now: Timestamp,
 ) -> Result<Outcome, CommandError> {
     let number = store
-        .next_case_number(now.date().year_ce().1 as i32)
+        // The year of the case number is the Swedish year.
+        .next_case_number(now.local_date().year_ce().1 as i32)
         .await
         .map_err(CommandError::Store)?;
     let id = uuid::Uuid::new_v4().to_string();
@@ -72,7 +74,7 @@ pub async fn run(
     actor: &Actor,
     expected: u64,
     command: Command,
-    now: NaiveDateTime,
+    now: Timestamp,
 ) -> Result<Outcome, CommandError> {
     let attachments = Attachments::default();
     run_with(
@@ -97,7 +99,7 @@ pub async fn run_with(
     actor: &Actor,
     expected: u64,
     command: Command,
-    now: NaiveDateTime,
+    now: Timestamp,
     attachments: Attachments,
 ) -> Result<Outcome, CommandError> {
     let out = decide(flow, case, actor, expected, command, now)?;
@@ -118,7 +120,7 @@ pub fn decide(
     actor: &Actor,
     expected: u64,
     command: Command,
-    now: NaiveDateTime,
+    now: Timestamp,
 ) -> Result<Outcome, CommandError> {
     case::apply(flow, case, actor, expected, command, now).map_err(CommandError::Refused)
 }
@@ -164,10 +166,12 @@ mod tests {
     #[tokio::test]
     async fn a_command_is_written_once_and_a_lost_race_changes_nothing() {
         let flow = arvode();
-        let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 7)
-            .unwrap()
-            .and_hms_opt(9, 0, 0)
-            .unwrap();
+        let now = blankett_core::time::Timestamp::from_local(
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 7)
+                .unwrap()
+                .and_hms_opt(9, 0, 0)
+                .unwrap(),
+        );
         let applicant = Actor {
             person: Person {
                 personnummer: Personnummer::parse("189001019802").unwrap(),

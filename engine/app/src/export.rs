@@ -12,6 +12,10 @@
 //! | `verification.txt`, `verification.json` | the report of `blankett verify` on `document.pdf` |
 //! | `manifest.json` | case, flow (id, revision, content hash), time of export, and each file's name, size and SHA-256 |
 //!
+//! The case's times in `manifest.json`, `answers.xml` and `events.json` are Swedish time, as
+//! the archive's readers count them (the format is unchanged since `blankett-export/1`);
+//! `exported_at` is UTC.
+//!
 //! Only completed (fully signed) cases are exported. The package is written into a new folder
 //! beside the target and renamed into place when complete, so a failed export leaves nothing
 //! half-written; an existing target must be an empty folder.
@@ -263,7 +267,16 @@ pub async fn export_case(
     {
         return Err(ExportError::DocumentMismatch(case.number.clone()));
     }
-    let events = store.events(&case.id).await?;
+    let events: Vec<serde_json::Value> = store
+        .events(&case.id)
+        .await?
+        .iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            v["at"] = serde_json::to_value(e.at.local()).unwrap_or_default();
+            v
+        })
+        .collect();
     let evidence = store.signature_evidence(&case.id).await?;
 
     let mut anchors = Vec::new();
@@ -319,8 +332,16 @@ pub async fn export_case(
             id: case.id.to_string(),
             number: case.number.clone(),
             status: status_name(case.status),
-            created_at: case.created_at.format("%Y-%m-%dT%H:%M:%S").to_string(),
-            updated_at: case.updated_at.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            created_at: case
+                .created_at
+                .local()
+                .format("%Y-%m-%dT%H:%M:%S")
+                .to_string(),
+            updated_at: case
+                .updated_at
+                .local()
+                .format("%Y-%m-%dT%H:%M:%S")
+                .to_string(),
         },
         flow: ManifestFlow {
             id: flow.id.clone(),

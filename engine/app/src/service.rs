@@ -18,7 +18,7 @@ use blankett_core::store::{
     CaseFilter, CaseSummary, CaseWrite, Document, FlowVersion, Message, MessageStatus, NewDocument,
     NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
 };
-use chrono::NaiveDateTime;
+use blankett_core::time::Timestamp;
 
 use crate::access::{self, Action, Staff};
 use crate::clock::Clock;
@@ -125,7 +125,7 @@ impl Service {
         &self,
         sources_of: impl Fn(&Flow) -> Result<String, StoreError>,
     ) -> Result<(), StoreError> {
-        let (now, _) = self.clock.now_local();
+        let now = self.clock.now();
         for flow in self.flows.iter() {
             self.store
                 .save_flow_version(&FlowVersion {
@@ -297,7 +297,7 @@ impl Service {
         actor: &Actor,
         starter: Starter,
     ) -> Result<Outcome, CommandError> {
-        let (now, _) = self.clock.now_local();
+        let now = self.clock.now();
         let out = commands::start(self.store.as_ref(), flow, actor, starter, now).await?;
         self.remember_case(&out.case);
         Ok(out)
@@ -360,7 +360,7 @@ impl Service {
         command: Command,
         attachments: Attachments,
     ) -> Result<Outcome, CommandError> {
-        let (now, _) = self.clock.now_local();
+        let now = self.clock.now();
         let out = commands::run_with(
             self.store.as_ref(),
             flow,
@@ -433,7 +433,7 @@ impl Service {
     pub async fn session(
         &self,
         id_hash: &str,
-        now: NaiveDateTime,
+        now: Timestamp,
     ) -> Result<Option<SessionRecord>, StoreError> {
         self.store.get_session(id_hash, now).await
     }
@@ -448,7 +448,7 @@ impl Service {
 
     /// Deletes the sessions that have expired by now; returns how many.
     pub async fn purge_sessions(&self) -> Result<u64, StoreError> {
-        let now = self.clock.now_utc().naive_utc();
+        let now = self.clock.now();
         self.store.purge_sessions(now).await
     }
 

@@ -9,7 +9,7 @@ use blankett_core::case::{Actor, Case, Command, Outcome, Person};
 use blankett_core::document::{SignatureOrder, sha256_hex};
 use blankett_core::eid::{AssuranceLevel, Completion, DocumentBinding, Evidence};
 use blankett_core::store::{DocumentKind, NewDocument, SignatureEvidence};
-use chrono::NaiveDateTime;
+use blankett_core::time::Timestamp;
 
 use crate::access::my_turn;
 use crate::commands::{Attachments, CommandError};
@@ -71,7 +71,7 @@ pub fn binding_for(
     flow: &Flow,
     index: usize,
     bytes: &[u8],
-    now: NaiveDateTime,
+    now: Timestamp,
 ) -> DocumentBinding {
     let title = format!("{} – {}", flow.title.sv, case.number);
     let binding = DocumentBinding::of_bytes(&title, &case.number, bytes);

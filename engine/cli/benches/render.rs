@@ -207,7 +207,7 @@ fn request(flow: &Flow, base: &Value, case: usize) -> RenderRequest {
         8 + case % 10,
         case % 60
     ));
-    preview_request(flow, &a, sample_now(), 60).unwrap()
+    preview_request(flow, &a, sample_now()).unwrap()
 }
 
 /// Resident and peak resident memory of this process in MB (Linux).

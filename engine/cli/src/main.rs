@@ -16,6 +16,7 @@ use anyhow::Context;
 use blankett_app::{clock, defs_fs};
 use blankett_core::document::DocumentRenderer as _;
 use blankett_core::document::{RenderOptions, preview_request};
+use blankett_core::time::Timestamp;
 use blankett_core::{Severity, flowtest, load, schema};
 use blankett_pdf::check_template;
 use chrono::NaiveDateTime;
@@ -81,10 +82,10 @@ enum Command {
         /// Also write each page as PNG (page-1.png, …) into this folder.
         #[arg(long, value_name = "DIR")]
         preview_dir: Option<PathBuf>,
-        /// The clock, as local time `YYYY-MM-DDTHH:MM[:SS]` (default: now). The same answers
+        /// The clock, as Swedish time `YYYY-MM-DDTHH:MM[:SS]` (default: now). The same answers
         /// and clock give a byte-identical PDF.
         #[arg(long, value_name = "TIME", value_parser = parse_local_time)]
-        now: Option<NaiveDateTime>,
+        now: Option<Timestamp>,
     },
     /// Try an eID provider: run a real order and show the QR code, the status messages and
     /// the identity (e.g. to check a BankID RP certificate before going live).
@@ -324,9 +325,11 @@ fn check_templates(
     })
 }
 
-fn parse_local_time(s: &str) -> Result<NaiveDateTime, String> {
+/// A Swedish time typed on the command line (the earlier moment in the repeated autumn hour).
+fn parse_local_time(s: &str) -> Result<Timestamp, String> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
+        .map(Timestamp::from_local)
         .map_err(|_| format!("`{s}` is not a local time like 2026-11-22T14:30"))
 }
 
@@ -335,7 +338,7 @@ fn render(
     answers: Option<&std::path::Path>,
     out: &std::path::Path,
     preview_dir: Option<&std::path::Path>,
-    now: Option<NaiveDateTime>,
+    now: Option<Timestamp>,
 ) -> anyhow::Result<ExitCode> {
     let sources = defs_fs::read(&[flow_dir.to_path_buf()]);
     let (defs, diags) = load(&sources);
@@ -358,11 +361,8 @@ fn render(
         None => blankett_core::document::sample_answers(flow)
             .context("the flow has no valid sample-answers.json; give --answers")?,
     };
-    let (now, offset) = match now {
-        Some(t) => (t, clock::offset_of(t)),
-        None => clock::now_local(),
-    };
-    let req = preview_request(flow, &answers, now, offset)?;
+    let now = now.unwrap_or_else(|| Timestamp::from_utc(clock::now_utc()));
+    let req = preview_request(flow, &answers, now)?;
     let opts = RenderOptions {
         preview_scale: preview_dir.map(|_| 1.5),
     };

@@ -12,7 +12,7 @@
 //! and changes nothing. Every successful command bumps the revision and returns the events
 //! for the audit log.
 
-use chrono::{Days, NaiveDateTime};
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -92,18 +92,18 @@ pub struct Actor {
 pub enum SignatureState {
     Waiting,
     Requested {
-        at: NaiveDateTime,
-        expires_at: NaiveDateTime,
+        at: Timestamp,
+        expires_at: Timestamp,
     },
     Signed {
-        at: NaiveDateTime,
+        at: Timestamp,
     },
     Declined {
-        at: NaiveDateTime,
+        at: Timestamp,
         reason: String,
     },
     Expired {
-        at: NaiveDateTime,
+        at: Timestamp,
     },
 }
 
@@ -153,8 +153,8 @@ pub struct Case {
     /// signed bytes.
     pub document_sha256: Option<Sha256Hex>,
     pub signatures: Vec<Signature>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// The role in which someone acted on a case, as the audit log records it. Stored and sent
@@ -237,7 +237,7 @@ impl<'de> Deserialize<'de> for ActorRole {
 /// What happened, for the audit log. Holds ids and codes, never answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    pub at: NaiveDateTime,
+    pub at: Timestamp,
     pub kind: EventKind,
     /// The role the actor acted in.
     pub actor_role: ActorRole,
@@ -335,11 +335,12 @@ pub struct Outcome {
 }
 
 /// The expression environment for a case.
-pub fn env_for(case: &Case, flow: &Flow, now: NaiveDateTime, identity: Option<&Person>) -> Env {
+pub fn env_for(case: &Case, flow: &Flow, now: Timestamp, identity: Option<&Person>) -> Env {
     Env {
-        case: json!({"id": case.id, "number": case.number, "created_at": case.created_at.format("%Y-%m-%dT%H:%M").to_string()}),
-        today: now.format("%Y-%m-%d").to_string(),
-        now: now.format("%Y-%m-%dT%H:%M").to_string(),
+        case: json!({"id": case.id, "number": case.number, "created_at": case.created_at.local().format("%Y-%m-%dT%H:%M").to_string()}),
+        // Civil time: `today` and `now` are what a person in Sweden would say.
+        today: now.local().format("%Y-%m-%d").to_string(),
+        now: now.local().format("%Y-%m-%dT%H:%M").to_string(),
         identity: identity.map(|p| {
             let (given, sur) = split_name(&p.name);
             crate::rules::IdentityView {
@@ -368,7 +369,7 @@ pub fn sample_in_review(
     applicant: Person,
     case_worker: Person,
     answers: Value,
-    now: NaiveDateTime,
+    now: Timestamp,
 ) -> Case {
     let started_as = if flow.def.start.contains(&Starter::Citizen) {
         Starter::Citizen
@@ -396,7 +397,7 @@ fn new_case(
     number: String,
     started_as: Starter,
     applicant: Person,
-    now: NaiveDateTime,
+    now: Timestamp,
 ) -> Case {
     Case {
         id: CaseId::from(id),
@@ -424,7 +425,7 @@ pub fn start(
     number: String,
     actor: &Actor,
     as_: Starter,
-    now: NaiveDateTime,
+    now: Timestamp,
 ) -> Result<Outcome, CaseError> {
     if !flow.def.start.contains(&as_) {
         return Err(CaseError::Forbidden(
@@ -473,7 +474,7 @@ fn role_of(case: &Case, actor: &Actor) -> ActorRole {
 
 fn event(
     case: &Case,
-    at: NaiveDateTime,
+    at: Timestamp,
     kind: EventKind,
     role: ActorRole,
     actor: Option<&Actor>,
@@ -491,7 +492,7 @@ fn event(
 
 /// The audit event for a case worker (or anyone else) opening `case`. It does not change
 /// the case or its revision.
-pub fn viewed(case: &Case, actor: &Actor, now: NaiveDateTime) -> Event {
+pub fn viewed(case: &Case, actor: &Actor, now: Timestamp) -> Event {
     event(
         case,
         now,
@@ -700,7 +701,7 @@ pub fn apply(
     actor: &Actor,
     expected_revision: u64,
     cmd: Command,
-    now: NaiveDateTime,
+    now: Timestamp,
 ) -> Result<Outcome, CaseError> {
     if case.revision != expected_revision {
         return Err(CaseError::Conflict {
@@ -972,7 +973,7 @@ fn finish(
     mut next: Case,
     kinds: Vec<EventKind>,
     errors: Vec<FieldError>,
-    now: NaiveDateTime,
+    now: Timestamp,
     (role, actor): (ActorRole, Option<&Actor>),
     detail: Option<String>,
 ) -> Result<Outcome, CaseError> {
@@ -1004,11 +1005,9 @@ pub fn current_signer(case: &Case) -> Option<usize> {
         .position(|s| !matches!(s.state, SignatureState::Signed { .. }))
 }
 
-fn request_next(case: &mut Case, flow: &Flow, now: NaiveDateTime, events: &mut Vec<EventKind>) {
+fn request_next(case: &mut Case, flow: &Flow, now: Timestamp, events: &mut Vec<EventKind>) {
     if let Some(i) = current_signer(case) {
-        let expires_at = now
-            .checked_add_days(Days::new(u64::from(flow.signing_expires_days)))
-            .unwrap_or(now);
+        let expires_at = now.plus_local_days(u64::from(flow.signing_expires_days));
         case.signatures[i].state = SignatureState::Requested {
             at: now,
             expires_at,

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::NaiveDateTime;
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -35,11 +35,9 @@ pub struct RenderRequest {
     /// The case data handed to the template ([`document_data`]).
     pub data: Value,
     pub meta: DocumentMeta,
-    /// The engine's clock, in the municipality's local time: the template's `today` and the
-    /// PDF's creation date.
-    pub now: NaiveDateTime,
-    /// The local time's offset from UTC in minutes (60 for CET, 120 for CEST).
-    pub utc_offset_minutes: i32,
+    /// The engine's clock: the template's `today` (its Swedish date) and the PDF's creation
+    /// date (Swedish time with its offset).
+    pub now: Timestamp,
 }
 
 /// Metadata written into the PDF (document information and XMP).
@@ -223,7 +221,7 @@ pub fn document_data(cx: &DocumentContext<'_>, title: &str) -> Value {
         "case": {
             "id": cx.case.id,
             "number": cx.case.number,
-            "created_at": cx.case.created_at.format("%Y-%m-%dT%H:%M").to_string(),
+            "created_at": cx.case.created_at.local().format("%Y-%m-%dT%H:%M").to_string(),
         },
         "document": {"title": title},
         "author": cx.author,
@@ -271,8 +269,7 @@ pub enum RequestError {
 /// [`document_data`].
 pub fn render_request(
     cx: &DocumentContext<'_>,
-    now: NaiveDateTime,
-    utc_offset_minutes: i32,
+    now: Timestamp,
 ) -> Result<RenderRequest, RequestError> {
     let doc = cx.flow.document.as_ref().ok_or(RequestError::NoDocument)?;
     let template = doc.template.trim_start_matches("./").to_owned();
@@ -313,7 +310,6 @@ pub fn render_request(
             filename,
         },
         now,
-        utc_offset_minutes,
     })
 }
 
@@ -397,18 +393,17 @@ pub fn safe_filename(name: &str) -> String {
 pub fn preview_request(
     flow: &Flow,
     answers: &Value,
-    now: NaiveDateTime,
-    utc_offset_minutes: i32,
+    now: Timestamp,
 ) -> Result<RenderRequest, PreviewError> {
     let case_json = json!({
         "id": "00000000-0000-0000-0000-000000000000",
         "number": "2026-0001",
-        "created_at": now.format("%Y-%m-%dT%H:%M").to_string(),
+        "created_at": now.local().format("%Y-%m-%dT%H:%M").to_string(),
     });
     let env = Env {
         case: case_json,
-        today: now.format("%Y-%m-%d").to_string(),
-        now: now.format("%Y-%m-%dT%H:%M").to_string(),
+        today: now.local().format("%Y-%m-%d").to_string(),
+        now: now.local().format("%Y-%m-%dT%H:%M").to_string(),
         identity: None,
         flow: Value::Null,
     };
@@ -434,7 +429,7 @@ pub fn preview_request(
         env: &env,
         author: "Exempelstads kommun",
     };
-    render_request(&cx, now, utc_offset_minutes).map_err(|e| PreviewError::Other(e.to_string()))
+    render_request(&cx, now).map_err(|e| PreviewError::Other(e.to_string()))
 }
 
 /// Why [`preview_request`] could not build a request.
@@ -466,9 +461,11 @@ fn sample_people() -> Result<(Person, Person), String> {
     ))
 }
 
-/// The clock of [`crate::rules::Env::sample`]: 15 January 2026, 09:00 (CET).
-pub fn sample_now() -> NaiveDateTime {
-    chrono::NaiveDate::from_ymd_opt(2026, 1, 15)
-        .and_then(|d| d.and_hms_opt(9, 0, 0))
-        .unwrap_or_default()
+/// The clock of [`crate::rules::Env::sample`]: 15 January 2026, 09:00 Swedish time (CET).
+pub fn sample_now() -> Timestamp {
+    Timestamp::from_local(
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 15)
+            .and_then(|d| d.and_hms_opt(9, 0, 0))
+            .unwrap_or_default(),
+    )
 }

@@ -432,8 +432,9 @@ pub fn answers_xml(flow: &Flow, case: &Case) -> String {
             flow.def.revision,
             escape(&flow.content_hash),
             status_name(case.status),
-            case.created_at.format("%Y-%m-%dT%H:%M:%S"),
-            case.updated_at.format("%Y-%m-%dT%H:%M:%S"),
+            // Swedish time, as the archive's readers count it.
+            case.created_at.local().format("%Y-%m-%dT%H:%M:%S"),
+            case.updated_at.local().format("%Y-%m-%dT%H:%M:%S"),
         ),
     );
     for step in &flow.steps {
@@ -684,10 +685,12 @@ fields:
     }
 
     fn case(flow: &Flow, answers: Value) -> Case {
-        let at = NaiveDate::from_ymd_opt(2026, 11, 22)
-            .unwrap()
-            .and_hms_opt(14, 30, 5)
-            .unwrap();
+        let at = crate::time::Timestamp::from_local(
+            NaiveDate::from_ymd_opt(2026, 11, 22)
+                .unwrap()
+                .and_hms_opt(14, 30, 5)
+                .unwrap(),
+        );
         let person = Person {
             personnummer: Personnummer::parse("197701172392").unwrap(),
             name: "Tolvan Tolvansson".into(),

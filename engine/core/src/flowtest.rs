@@ -15,6 +15,8 @@
 //! The test runs with a fixed clock (`today`, default 2026-01-15) and a test case worker.
 
 use chrono::NaiveDateTime;
+
+use crate::time::Timestamp;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -197,7 +199,9 @@ impl Coverage {
 pub fn run_seeing(flow: &Flow, t: &FlowTestDef, coverage: &mut Coverage) -> Vec<String> {
     let mut failures = Vec::new();
     let now = t.now.as_deref().unwrap_or("2026-01-15T09:00");
-    let Ok(now) = NaiveDateTime::parse_from_str(now, "%Y-%m-%dT%H:%M") else {
+    // A test's `now` is Swedish time, as a designer writes it.
+    let Ok(now) = NaiveDateTime::parse_from_str(now, "%Y-%m-%dT%H:%M").map(Timestamp::from_local)
+    else {
         return vec![format!("`now` must be YYYY-MM-DDTHH:MM, got `{now}`")];
     };
     let case_worker = match person(t.case_worker.as_ref(), "189001019802", "Testa Handläggare") {

@@ -10,7 +10,8 @@
 //! * `export` — a case's answers as XML with their XML Schema, for the e-archive;
 //! * `flowtest` — flow tests (`flows/<id>/tests/*.yaml`);
 //! * `ids` — personnummer and organisationsnummer;
-//! * `charset` — the characters a document can show.
+//! * `charset` — the characters a document can show;
+//! * `time` — the one time rule: a `Timestamp` is kept in UTC and shown in Swedish time.
 //!
 //! No I/O, no clock, no randomness: time and ids come in as arguments.
 
@@ -33,6 +34,7 @@ mod shape;
 pub mod source;
 pub mod store;
 pub mod store_memory;
+pub mod time;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Diagnostics, Pos, Severity};

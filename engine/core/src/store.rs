@@ -10,12 +10,11 @@
 //! `expected_revision`; otherwise it returns [`StoreError::Conflict`] and changes nothing, so
 //! the other writer's edit is kept and the caller can show "someone else changed this case".
 //!
-//! Times are naive. A case's own times (the case, its events, documents, evidence) are
-//! Swedish local time, as the case machine is given them; sessions and the outbox are UTC.
+//! Every time is a [`Timestamp`]: a moment in UTC (the one time rule, see [`crate::time`]).
 
 use std::fmt;
 
-use chrono::NaiveDateTime;
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -49,7 +48,7 @@ pub struct FlowVersion {
     /// The flow's sources as the loader read them (flow, template, form-defs), serialised by
     /// the caller; the store keeps them as opaque text.
     pub sources: String,
-    pub first_seen: NaiveDateTime,
+    pub first_seen: Timestamp,
 }
 
 /// What a document version is.
@@ -73,7 +72,7 @@ pub struct Document {
     pub kind: DocumentKind,
     pub sha256: Sha256Hex,
     pub bytes: Vec<u8>,
-    pub created_at: NaiveDateTime,
+    pub created_at: Timestamp,
 }
 
 impl fmt::Debug for Document {
@@ -156,8 +155,8 @@ pub struct CaseSummary {
     pub revision: u64,
     pub applicant: Personnummer,
     pub assignee: Option<Personnummer>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl fmt::Debug for CaseSummary {
@@ -181,7 +180,7 @@ pub struct SessionRecord {
     /// The session's contents (who is logged in, the CSRF secret, pending eID orders),
     /// serialised by the web layer.
     pub data: Value,
-    pub expires_at: NaiveDateTime,
+    pub expires_at: Timestamp,
 }
 
 impl fmt::Debug for SessionRecord {
@@ -332,8 +331,8 @@ pub struct NewMessage {
     /// What is delivered, prepared when the message is written (subject and text, or the
     /// webhook's body).
     pub payload: Value,
-    /// Not before this time (UTC).
-    pub not_before: NaiveDateTime,
+    /// Not before this time.
+    pub not_before: Timestamp,
 }
 
 impl fmt::Debug for NewMessage {
@@ -359,11 +358,11 @@ pub struct Message {
     pub status: MessageStatus,
     /// Attempts started so far (a claimed message counts its current attempt).
     pub attempts: u32,
-    pub next_attempt_at: NaiveDateTime,
+    pub next_attempt_at: Timestamp,
     /// The last failure, for the operator: never personal data.
     pub last_error: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub sent_at: Option<NaiveDateTime>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
 }
 
 impl fmt::Debug for Message {
@@ -383,12 +382,12 @@ impl fmt::Debug for Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     Sent {
-        at: NaiveDateTime,
+        at: Timestamp,
     },
     /// Failed; try again at `at`.
     Retry {
         error: String,
-        at: NaiveDateTime,
+        at: Timestamp,
     },
     /// Failed for good.
     GaveUp {
@@ -456,8 +455,8 @@ pub trait Store: Send + Sync {
     /// workers (server instances) never get the same message while it is held.
     fn claim_messages(
         &self,
-        now: NaiveDateTime,
-        lease_until: NaiveDateTime,
+        now: Timestamp,
+        lease_until: Timestamp,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<Message>, StoreError>>;
 
@@ -512,13 +511,13 @@ pub trait Store: Send + Sync {
     fn get_session<'a>(
         &'a self,
         id_hash: &'a str,
-        now: NaiveDateTime,
+        now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>>;
 
     fn delete_session<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Deletes sessions that expired before `now`; returns how many.
-    fn purge_sessions(&self, now: NaiveDateTime) -> BoxFuture<'_, Result<u64, StoreError>>;
+    fn purge_sessions(&self, now: Timestamp) -> BoxFuture<'_, Result<u64, StoreError>>;
 
     /// How many sessions are stored (expired ones not yet purged included), for `/metrics`.
     fn count_sessions(&self) -> BoxFuture<'_, Result<u64, StoreError>>;

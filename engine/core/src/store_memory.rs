@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::future::ready;
 use std::sync::{Mutex, MutexGuard};
 
-use chrono::NaiveDateTime;
+use crate::time::Timestamp;
 
 use crate::case::{Case, Event, SignatureState};
 use crate::eid::BoxFuture;
@@ -32,11 +32,11 @@ struct State {
     sessions: HashMap<String, SessionRecord>,
     outbox: Vec<Message>,
     /// Held messages: id → held until.
-    leases: HashMap<i64, NaiveDateTime>,
+    leases: HashMap<i64, Timestamp>,
 }
 
 /// Adds the messages whose key is new; returns how many.
-fn put_messages(s: &mut State, outbox: &[NewMessage], now: NaiveDateTime) -> u64 {
+fn put_messages(s: &mut State, outbox: &[NewMessage], now: Timestamp) -> u64 {
     let mut added = 0;
     for m in outbox {
         if s.outbox.iter().any(|o| o.key == m.key) {
@@ -274,19 +274,18 @@ impl Store for MemoryStore {
 
     fn enqueue<'a>(&'a self, outbox: &'a [NewMessage]) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(ready(self.with(|s| {
-            let now = outbox
-                .iter()
-                .map(|m| m.not_before)
-                .min()
-                .unwrap_or_default();
-            Ok(put_messages(s, outbox, now))
+            let now = outbox.iter().map(|m| m.not_before).min();
+            match now {
+                Some(now) => Ok(put_messages(s, outbox, now)),
+                None => Ok(0),
+            }
         })))
     }
 
     fn claim_messages(
         &self,
-        now: NaiveDateTime,
-        lease_until: NaiveDateTime,
+        now: Timestamp,
+        lease_until: Timestamp,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<Message>, StoreError>> {
         Box::pin(ready(self.with(|s| {
@@ -429,7 +428,7 @@ impl Store for MemoryStore {
     fn get_session<'a>(
         &'a self,
         id_hash: &'a str,
-        now: NaiveDateTime,
+        now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         Box::pin(ready(self.with(|s| {
             Ok(s.sessions
@@ -446,7 +445,7 @@ impl Store for MemoryStore {
         })))
     }
 
-    fn purge_sessions(&self, now: NaiveDateTime) -> BoxFuture<'_, Result<u64, StoreError>> {
+    fn purge_sessions(&self, now: Timestamp) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(ready(self.with(|s| {
             let before = s.sessions.len();
             s.sessions.retain(|_, r| r.expires_at > now);

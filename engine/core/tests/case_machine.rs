@@ -11,7 +11,8 @@ use blankett_core::case::{
 };
 use blankett_core::def::Starter;
 use blankett_core::ids::Personnummer;
-use chrono::{NaiveDate, NaiveDateTime};
+use blankett_core::time::Timestamp;
+use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 const FLOW_YAML: &str = r#"
@@ -165,21 +166,24 @@ fn other_case_worker() -> Actor {
     }
 }
 
-fn at(day: u32, hour: u32, min: u32) -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2026, 3, day)
-        .unwrap()
-        .and_hms_opt(hour, min, 0)
-        .unwrap()
+/// A Swedish time in March 2026.
+fn at(day: u32, hour: u32, min: u32) -> Timestamp {
+    Timestamp::from_local(
+        NaiveDate::from_ymd_opt(2026, 3, day)
+            .unwrap()
+            .and_hms_opt(hour, min, 0)
+            .unwrap(),
+    )
 }
 
-fn t0() -> NaiveDateTime {
+fn t0() -> Timestamp {
     at(2, 9, 0)
 }
 
 // ---- running commands ------------------------------------------------------------------------
 
 /// Applies a command that must succeed, and checks what every success must do.
-fn ok(flow: &Flow, case: &Case, actor: &Actor, cmd: Command, now: NaiveDateTime) -> Outcome {
+fn ok(flow: &Flow, case: &Case, actor: &Actor, cmd: Command, now: Timestamp) -> Outcome {
     let out = apply(flow, case, actor, case.revision, cmd.clone(), now)
         .unwrap_or_else(|e| panic!("{cmd:?} on a {:?} case was refused: {e:?}", case.status));
     assert_eq!(out.case.revision, case.revision + 1, "{cmd:?}: revision +1");
@@ -197,7 +201,7 @@ fn ok(flow: &Flow, case: &Case, actor: &Actor, cmd: Command, now: NaiveDateTime)
 }
 
 /// Applies a command that must be refused.
-fn refused(flow: &Flow, case: &Case, actor: &Actor, cmd: Command, now: NaiveDateTime) -> CaseError {
+fn refused(flow: &Flow, case: &Case, actor: &Actor, cmd: Command, now: Timestamp) -> CaseError {
     let before = case.clone();
     let err = match apply(flow, case, actor, case.revision, cmd.clone(), now) {
         Ok(out) => panic!(
@@ -282,7 +286,7 @@ fn assessed(flow: &Flow) -> Case {
     .case
 }
 
-fn approved_at() -> NaiveDateTime {
+fn approved_at() -> Timestamp {
     at(3, 9, 0)
 }
 
@@ -1168,7 +1172,7 @@ fn expire_is_refused_until_the_deadline_has_passed() {
     let deadline = at(5, 9, 0);
     for now in [at(4, 9, 0), deadline] {
         let e = refused(&flow, &c, &case_worker(), Command::Expire, now);
-        assert!(is_invalid_transition(&e), "{now}: {e:?}");
+        assert!(is_invalid_transition(&e), "{now:?}: {e:?}");
     }
     let e = refused(
         &flow,
@@ -1488,4 +1492,21 @@ fn identifiers_are_stored_and_sent_as_plain_text() {
         serde_json::from_value(serde_json::to_value((&id, &sha, &hash)).unwrap()).unwrap();
     assert_eq!(back, (id.clone(), sha, hash));
     assert_eq!(id, "7f1c0b9e-2f55-4a38-9d8e-0b6c1f6a2d11");
+}
+
+#[test]
+fn expressions_see_the_swedish_date_and_time() {
+    let flow = flow();
+    let c = signing(&flow);
+    // Half past midnight on 1 July in Sweden is still 30 June in UTC.
+    let summer = Timestamp::parse("2026-06-30T22:30:00Z").unwrap();
+    let env = blankett_core::case::env_for(&c, &flow, summer, None);
+    assert_eq!(
+        (env.today.as_str(), env.now.as_str()),
+        ("2026-07-01", "2026-07-01T00:30")
+    );
+    // And New Year comes an hour before it does in UTC.
+    let new_year = Timestamp::parse("2026-12-31T23:30:00Z").unwrap();
+    let env = blankett_core::case::env_for(&c, &flow, new_year, None);
+    assert_eq!(env.today, "2027-01-01");
 }

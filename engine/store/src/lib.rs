@@ -3,7 +3,7 @@
 //! [`SeaStore::connect`] opens a pool and runs the migrations of `blankett-migrations`. A case
 //! is kept whole as JSON in `cases.data`; the other columns of `cases` and the rows of
 //! `case_parties` are copies for filtering, rewritten on every write. Every method is one
-//! transaction (or one statement). Times are ISO-8601 text, sortable on both databases.
+//! transaction (or one statement). Times are UTC text of fixed width (`…Z`), sortable on both databases.
 //!
 //! Errors never carry personal data: database messages are reduced to what the operator needs
 //! (the statement kind and the database's code), and JSON errors to their category and
@@ -26,8 +26,8 @@ use blankett_core::store::{
     MessageStatus, NewDocument, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
     Topic,
 };
+use blankett_core::time::Timestamp;
 use blankett_migrations::{Migrator, MigratorTrait};
-use chrono::NaiveDateTime;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::sqlx;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -44,12 +44,6 @@ use entity::{
     case_events, case_numbers, case_parties, cases, documents, flow_versions, outbox, sessions,
     signature_evidence,
 };
-
-/// How times are stored: sortable as text, nanosecond precision, no zone. Two conventions
-/// are in use until they are made one: a case's own times (the case, its events, documents
-/// and signature evidence) are Swedish local time (Europe/Stockholm), as the case machine is
-/// given them; sessions and the outbox are UTC.
-const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.9f";
 
 /// How many cases a list returns when the filter gives no limit.
 pub const DEFAULT_LIST_LIMIT: u32 = 200;
@@ -504,8 +498,8 @@ impl SeaStore {
 
     async fn claim_messages_impl(
         &self,
-        now: NaiveDateTime,
-        lease_until: NaiveDateTime,
+        now: Timestamp,
+        lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
         let backend = self.db.get_database_backend();
@@ -748,7 +742,7 @@ impl SeaStore {
     async fn get_session_impl(
         &self,
         id_hash: &str,
-        now: NaiveDateTime,
+        now: Timestamp,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let row = sessions::Entity::find_by_id(id_hash.to_owned())
             .filter(sessions::Column::ExpiresAt.gt(fmt_time(now)))
@@ -773,7 +767,7 @@ impl SeaStore {
         Ok(())
     }
 
-    async fn purge_sessions_impl(&self, now: NaiveDateTime) -> Result<u64, StoreError> {
+    async fn purge_sessions_impl(&self, now: Timestamp) -> Result<u64, StoreError> {
         let res = sessions::Entity::delete_many()
             .filter(sessions::Column::ExpiresAt.lte(fmt_time(now)))
             .exec(&self.db)
@@ -842,8 +836,8 @@ impl Store for SeaStore {
 
     fn claim_messages(
         &self,
-        now: NaiveDateTime,
-        lease_until: NaiveDateTime,
+        now: Timestamp,
+        lease_until: Timestamp,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<Message>, StoreError>> {
         Box::pin(self.claim_messages_impl(now, lease_until, limit))
@@ -908,7 +902,7 @@ impl Store for SeaStore {
     fn get_session<'a>(
         &'a self,
         id_hash: &'a str,
-        now: NaiveDateTime,
+        now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         Box::pin(self.get_session_impl(id_hash, now))
     }
@@ -917,7 +911,7 @@ impl Store for SeaStore {
         Box::pin(self.delete_session_impl(id_hash))
     }
 
-    fn purge_sessions(&self, now: NaiveDateTime) -> BoxFuture<'_, Result<u64, StoreError>> {
+    fn purge_sessions(&self, now: Timestamp) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(self.purge_sessions_impl(now))
     }
 
@@ -1128,7 +1122,7 @@ fn event_row(ev: &Event) -> Result<(String, String, String), StoreError> {
 async fn insert_messages<C: ConnectionTrait>(
     db: &C,
     outbox: &[NewMessage],
-    now: NaiveDateTime,
+    now: Timestamp,
 ) -> Result<u64, StoreError> {
     if outbox.is_empty() {
         return Ok(0);
@@ -1186,13 +1180,15 @@ fn message_from_row(r: outbox::Model) -> Result<Message, StoreError> {
     })
 }
 
-fn fmt_time(t: NaiveDateTime) -> String {
-    t.format(TIME_FORMAT).to_string()
+/// A time as stored: UTC text of fixed width ([`Timestamp::stored`]), so that text order is
+/// time order on both databases.
+fn fmt_time(t: Timestamp) -> String {
+    t.stored()
 }
 
-fn parse_time(s: &str) -> Result<NaiveDateTime, StoreError> {
-    NaiveDateTime::parse_from_str(s, TIME_FORMAT)
-        .map_err(|_| StoreError::Backend("a stored time is not in the expected format".into()))
+fn parse_time(s: &str) -> Result<Timestamp, StoreError> {
+    Timestamp::parse(s)
+        .ok_or_else(|| StoreError::Backend("a stored time is not in the expected format".into()))
 }
 
 fn parse_pnr(s: &str) -> Result<Personnummer, StoreError> {

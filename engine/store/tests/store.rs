@@ -90,7 +90,8 @@ async fn assert_at_head(store: &SeaStore) {
         applied,
         vec![
             "m20261125_000001_initial".to_owned(),
-            "m20261205_000001_outbox".to_owned()
+            "m20261205_000001_outbox".to_owned(),
+            "m20261207_000001_utc_times".to_owned(),
         ]
     );
 }
@@ -183,6 +184,108 @@ async fn postgres_empty_database_migrates_to_head_and_reconnect_is_a_no_op() {
     assert_at_head(&second).await;
     assert!(second.get_case("c1").await.unwrap().is_some());
     second.close().await.unwrap();
+}
+
+/// A database written before the one time rule: a case's own times in Swedish local time
+/// without an offset (in its columns and inside its JSON), sessions and the outbox in UTC
+/// without one. After the migration every time reads back as the moment it meant.
+async fn old_times_become_the_moments_they_meant(url: &str) {
+    use blankett_migrations::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    Migrator::up(&db, Some(2)).await.unwrap();
+    // Summer time at midnight, the repeated autumn hour, and a New Year's night.
+    let mut data = serde_json::to_value(full_case("c1", "2026-0001")).unwrap();
+    data["created_at"] = json!("2026-07-01T00:30:00");
+    data["updated_at"] = json!("2026-10-25T02:30:00.5");
+    data["signatures"][0]["state"]["at"] = json!("2026-12-31T23:30:00");
+    data["signatures"][0]["state"]["expires_at"] = json!("2027-01-01T00:30:00");
+    let event = json!({"at": "2026-07-01T00:30:00", "kind": {"type": "started"},
+                       "actor_role": "applicant", "actor": null, "revision": 1, "detail": null});
+    for sql in [
+        format!(
+            "INSERT INTO cases (id, number, flow_id, flow_hash, status, revision, applicant_pnr, \
+             assignee_pnr, parties_key, data, created_at, updated_at) VALUES ('c1', '2026-0001', \
+             'lvu-6', 'h', 'signing', 7, '197701172392', NULL, '', '{}', \
+             '2026-07-01T00:30:00.000000000', '2026-10-25T02:30:00.500000000')",
+            data.to_string().replace('\'', "''")
+        ),
+        format!(
+            "INSERT INTO case_events (case_id, at, kind, data) VALUES ('c1', \
+             '2026-07-01T00:30:00.000000000', 'started', '{event}')"
+        ),
+        "INSERT INTO sessions (id_hash, data, expires_at) VALUES ('s1', '{}', \
+         '2026-07-01T00:30:00.000000000')"
+            .to_owned(),
+        "INSERT INTO outbox (key, channel, recipient, topic, case_id, payload, status, attempts, \
+         next_attempt_at, locked_until, last_error, created_at, sent_at) VALUES \
+         ('k1', 'email', 'a@example.invalid', 'submitted', 'c1', '{}', 'sent', 1, \
+          '2026-06-30T22:30:00.000000000', NULL, NULL, '2026-07-01T00:30:00.000000000', \
+          '2026-06-30T22:31:00.000000000'), \
+         ('k2', 'email', 'a@example.invalid', 'reminder', 'c1', '{}', 'pending', 0, \
+          '2026-06-30T22:30:00.000000000', NULL, NULL, '2026-06-30T22:30:00.000000000', NULL)"
+            .to_owned(),
+    ] {
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+    db.close().await.unwrap();
+
+    let store = SeaStore::connect(url).await.unwrap();
+    assert_at_head(&store).await;
+    let at = |s: &str| blankett_core::time::Timestamp::parse(s).unwrap();
+    let case = store.get_case("c1").await.unwrap().unwrap();
+    assert_eq!(case.created_at, at("2026-06-30T22:30:00Z"));
+    // The repeated autumn hour: the earlier moment, summer time.
+    assert_eq!(case.updated_at, at("2026-10-25T00:30:00.5Z"));
+    assert_eq!(
+        case.signatures[0].state,
+        SignatureState::Requested {
+            at: at("2026-12-31T22:30:00Z"),
+            expires_at: at("2026-12-31T23:30:00Z"),
+        }
+    );
+    // The answers are the person's words, not the engine's times: untouched.
+    assert_eq!(case.answers, full_case("c1", "2026-0001").answers);
+    let events = store.events("c1").await.unwrap();
+    assert_eq!(events[0].at, at("2026-06-30T22:30:00Z"));
+    let listed = store.list_cases(&CaseFilter::default()).await.unwrap();
+    assert_eq!(listed[0].updated_at, at("2026-10-25T00:30:00.5Z"));
+    // Sessions were UTC: the same moment, now with its `Z`.
+    assert!(
+        store
+            .get_session("s1", at("2026-07-01T00:29:00Z"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .purge_sessions(at("2026-07-01T00:31:00Z"))
+            .await
+            .unwrap(),
+        1
+    );
+    // The outbox: a case write's message had the case's local time, a reminder UTC.
+    let mut messages = store.list_messages(None, 10).await.unwrap();
+    messages.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(messages[0].created_at, at("2026-06-30T22:30:00Z"));
+    assert_eq!(messages[0].sent_at, Some(at("2026-06-30T22:31:00Z")));
+    assert_eq!(messages[1].created_at, at("2026-06-30T22:30:00Z"));
+    assert_eq!(messages[1].next_attempt_at, at("2026-06-30T22:30:00Z"));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_old_local_times_are_migrated_to_utc() {
+    let tmp = tempfile::tempdir().unwrap();
+    old_times_become_the_moments_they_meant(&sqlite_url(&tmp)).await;
+}
+
+#[tokio::test]
+async fn postgres_old_local_times_are_migrated_to_utc() {
+    let pg = PgDatabase::create().await;
+    old_times_become_the_moments_they_meant(&pg.url).await;
 }
 
 #[tokio::test]
@@ -700,7 +803,7 @@ fn evidence(field: &str, who: &str, n: u8) -> SignatureEvidence {
             signature: vec![n, 0, 255, b'<'],
             ocsp_response: vec![0x30, 0x82, n],
             device_ip: Some("192.0.2.1".into()),
-            completed_at: t(4, 10, n as u32, 1, 500).and_utc(),
+            completed_at: t(4, 10, n as u32, 1, 500).utc(),
             attributes: BTreeMap::from([
                 ("risk".to_owned(), "low".to_owned()),
                 ("bankIdIssueDate".to_owned(), "2024-01-01".to_owned()),
@@ -779,7 +882,7 @@ async fn sessions_expire_and_are_purged(s: S, _: &str) {
 
 // ---- the outbox ----
 
-fn msg(key: &str, at: chrono::NaiveDateTime) -> NewMessage {
+fn msg(key: &str, at: blankett_core::time::Timestamp) -> NewMessage {
     NewMessage {
         key: key.into(),
         channel: MessageChannel::Email,

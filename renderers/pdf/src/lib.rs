@@ -269,8 +269,9 @@ fn pdf_ident(req: &RenderRequest) -> String {
     sha256_hex(format!("{}\0{}", req.meta.flow_hash, case_id).as_bytes()).to_string()
 }
 
+/// The PDF's creation date: Swedish time with its offset.
 fn timestamp(req: &RenderRequest) -> Option<Timestamp> {
-    let n = req.now;
+    let n = req.now.local();
     let dt = Datetime::from_ymd_hms(
         n.year(),
         n.month() as u8,
@@ -279,7 +280,10 @@ fn timestamp(req: &RenderRequest) -> Option<Timestamp> {
         n.minute() as u8,
         n.second() as u8,
     )?;
-    Some(Timestamp::new_local(dt, req.utc_offset_minutes).unwrap_or_else(|| Timestamp::new_utc(dt)))
+    Some(
+        Timestamp::new_local(dt, req.now.offset_minutes())
+            .unwrap_or_else(|| Timestamp::new_utc(dt)),
+    )
 }
 
 fn standards(s: PdfStandard) -> Result<PdfStandards, RenderError> {
@@ -438,7 +442,7 @@ pub fn check_template_bounded(
     let Some(answers) = sample_answers(flow) else {
         return (Vec::new(), false);
     };
-    let req = match preview_request(flow, &answers, sample_now(), 60) {
+    let req = match preview_request(flow, &answers, sample_now()) {
         Ok(r) => r,
         Err(PreviewError::Answers(_)) => return (Vec::new(), false),
         Err(e) => {

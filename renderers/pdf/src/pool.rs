@@ -24,7 +24,7 @@ use blankett_core::document::{
     DocumentMeta, DocumentRenderer, RenderError, RenderOptions, RenderRequest, RenderedDocument,
     SignatureField,
 };
-use chrono::NaiveDateTime;
+use blankett_core::time::Timestamp as Moment;
 use serde::{Deserialize, Serialize};
 
 use crate::TypstRenderer;
@@ -84,8 +84,7 @@ struct WireRequest {
     dir: String,
     data: serde_json::Value,
     meta: DocumentMeta,
-    now: NaiveDateTime,
-    utc_offset_minutes: i32,
+    now: Moment,
     preview_scale: Option<f32>,
     /// The names of the files that follow the header, in order.
     files: Vec<String>,
@@ -232,7 +231,6 @@ impl RenderPool {
             data: req.data.clone(),
             meta: req.meta.clone(),
             now: req.now,
-            utc_offset_minutes: req.utc_offset_minutes,
             preview_scale: opts.preview_scale,
             files: req.files.keys().cloned().collect(),
         };
@@ -482,7 +480,6 @@ pub fn worker_main(input: &mut impl Read, output: &mut impl Write) -> std::io::R
             data: header.data,
             meta: header.meta,
             now: header.now,
-            utc_offset_minutes: header.utc_offset_minutes,
         };
         let opts = RenderOptions {
             preview_scale: header.preview_scale,

@@ -61,7 +61,8 @@ impl<'a> DocWorld<'a> {
             .parse()
             .map_err(|e| bad_path(format!("{e}")))?;
         let data = serde_json::to_vec(&req.data).map_err(|e| RenderError::Export(e.to_string()))?;
-        let n = req.now;
+        // The template's `today` is the Swedish date.
+        let n = req.now.local();
         Ok(DocWorld {
             shared,
             req,

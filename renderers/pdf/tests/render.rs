@@ -91,7 +91,7 @@ fn flow_from(sources: Sources) -> Flow {
 }
 
 fn request(flow: &Flow, answers: Value) -> RenderRequest {
-    preview_request(flow, &answers, sample_now(), 60).unwrap()
+    preview_request(flow, &answers, sample_now()).unwrap()
 }
 
 fn answers(heading: &str, body: &str) -> Value {
@@ -179,7 +179,7 @@ fn the_same_answers_and_clock_give_identical_bytes_and_another_clock_does_not() 
     let later = sample_now() + chrono::Duration::days(1);
     let c = renderer
         .render(
-            &preview_request(&flow, &answers("Rubrik", "Text"), later, 60).unwrap(),
+            &preview_request(&flow, &answers("Rubrik", "Text"), later).unwrap(),
             RenderOptions::default(),
         )
         .unwrap();
@@ -291,7 +291,6 @@ fn characters_no_bundled_font_has_are_refused_with_their_code_points() {
         &flow,
         &answers("Rubrik 😀", "漢字 och bell \u{7}"),
         sample_now(),
-        60,
     )
     .unwrap_err()
     .to_string();

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::commands::{self, CommandError};
 use blankett_core::case::{self, Actor, CaseError, Command, SignatureState, Status};
 use blankett_core::store::{CaseFilter, Delivery, Message, MessageChannel, StoreError};
-use chrono::NaiveDateTime;
+use blankett_core::time::Timestamp;
 use hmac::{Hmac, Mac};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
@@ -251,7 +251,7 @@ impl Deliverer {
         let dir = self.mailbox.clone();
         let path = dir.join(format!(
             "{}-{}.{ext}",
-            m.created_at.format("%Y%m%dT%H%M%S"),
+            m.created_at.local().format("%Y%m%dT%H%M%S"),
             m.key
         ));
         let bytes = bytes.to_vec();
@@ -373,7 +373,7 @@ async fn run_once_until(
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<usize, StoreError> {
     let cfg = &state.config.notify;
-    let now = state.clock.now_utc().naive_utc();
+    let now = state.clock.now();
     let lease = now + chrono::Duration::seconds(i64::try_from(cfg.lease_secs).unwrap_or(120));
     let batch = state.store().claim_messages(now, lease, BATCH).await?;
     let n = batch.len();
@@ -393,7 +393,7 @@ async fn run_once_until(
             Ok(()) => {
                 tracing::info!(channel = ?m.channel, topic = %m.topic, key = %m.key, "message delivered");
                 Delivery::Sent {
-                    at: state.clock.now_utc().naive_utc(),
+                    at: state.clock.now(),
                 }
             }
             Err(f) if f.permanent || m.attempts >= cfg.max_attempts => {
@@ -405,8 +405,7 @@ async fn run_once_until(
                 tracing::info!(channel = ?m.channel, topic = %m.topic, key = %m.key, attempts = m.attempts, error = %f.message, "message will be retried");
                 Delivery::Retry {
                     error: f.message,
-                    at: state.clock.now_utc().naive_utc()
-                        + chrono::Duration::from_std(wait).unwrap_or_default(),
+                    at: state.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default(),
                 }
             }
         };
@@ -419,7 +418,7 @@ async fn run_once_until(
 
 /// Expires the signing requests that ran out and writes the reminders that are due.
 pub async fn sweep(state: &Service) -> Result<(), StoreError> {
-    let (now_local, _) = state.clock.now_local();
+    let now = state.clock.now();
     let list = state
         .store()
         .list_cases(&CaseFilter {
@@ -436,12 +435,12 @@ pub async fn sweep(state: &Service) -> Result<(), StoreError> {
             continue;
         };
         if let SignatureState::Requested { expires_at, .. } = c.signatures[i].state
-            && now_local > expires_at
+            && now > expires_at
         {
-            expire(state, &c, now_local).await;
+            expire(state, &c, now).await;
             continue;
         }
-        let reminders = state.notifier.reminders(&c, now_local);
+        let reminders = state.notifier.reminders(&c, now);
         if !reminders.is_empty() {
             state.store().enqueue(&reminders).await?;
         }
@@ -449,7 +448,7 @@ pub async fn sweep(state: &Service) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn expire(state: &Service, c: &blankett_core::case::Case, now: NaiveDateTime) {
+async fn expire(state: &Service, c: &blankett_core::case::Case, now: Timestamp) {
     let Ok(flow) = state.flow_of(c).await else {
         return;
     };

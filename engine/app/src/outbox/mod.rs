@@ -25,7 +25,7 @@ use blankett_core::store::{
     CaseFilter, CaseSummary, CaseWrite, Delivery, Document, FlowVersion, Message, MessageStatus,
     NewDocument, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
 };
-use chrono::NaiveDateTime;
+use blankett_core::time::Timestamp;
 
 pub use config::{
     Contact, NotifySection, SmsGateway, Smtp, SmtpSecurity, Webhook, problems as config_problems,
@@ -140,8 +140,8 @@ impl Store for NotifyingStore {
 
     fn claim_messages(
         &self,
-        now: NaiveDateTime,
-        lease_until: NaiveDateTime,
+        now: Timestamp,
+        lease_until: Timestamp,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<Message>, StoreError>> {
         self.inner.claim_messages(now, lease_until, limit)
@@ -206,7 +206,7 @@ impl Store for NotifyingStore {
     fn get_session<'a>(
         &'a self,
         id_hash: &'a str,
-        now: NaiveDateTime,
+        now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         self.inner.get_session(id_hash, now)
     }
@@ -215,7 +215,7 @@ impl Store for NotifyingStore {
         self.inner.delete_session(id_hash)
     }
 
-    fn purge_sessions(&self, now: NaiveDateTime) -> BoxFuture<'_, Result<u64, StoreError>> {
+    fn purge_sessions(&self, now: Timestamp) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.inner.purge_sessions(now)
     }
 

@@ -10,9 +10,9 @@ use blankett_core::def::{Channel, NotifyEvent};
 use blankett_core::ids::Personnummer;
 use blankett_core::model::Role;
 use blankett_core::store::{MessageChannel, NewMessage, Topic, WebhookEvent};
+use blankett_core::time::Timestamp;
 use blankett_eid::Environment;
 use blankett_html::Messages;
-use chrono::{Days, NaiveDateTime};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -65,7 +65,7 @@ impl Notifier {
     /// The messages `events` (just applied to `case`) cause.
     pub fn plan(&self, case: &Case, events: &[Event]) -> Vec<NewMessage> {
         let mut out = Vec::new();
-        let now = self.clock.now_utc().naive_utc();
+        let now = self.clock.now();
         let flow = current_flow(&self.flows, case);
         for ev in events {
             if let Some(flow) = flow {
@@ -76,9 +76,9 @@ impl Notifier {
         out
     }
 
-    /// Reminders due at `now_local` (the case clock) for a case waiting for a signature:
-    /// one per signing request, whatever the number of instances or sweeps.
-    pub fn reminders(&self, case: &Case, now_local: NaiveDateTime) -> Vec<NewMessage> {
+    /// Reminders due at `at_time` for a case waiting for a signature: one per signing request,
+    /// whatever the number of instances or sweeps.
+    pub fn reminders(&self, case: &Case, at_time: Timestamp) -> Vec<NewMessage> {
         let mut out = Vec::new();
         let Some(flow) = current_flow(&self.flows, case) else {
             return out;
@@ -93,16 +93,19 @@ impl Notifier {
         let SignatureState::Requested { at, .. } = sig.state else {
             return out;
         };
-        let now = self.clock.now_utc().naive_utc();
+        let now = self.clock.now();
         for rule in flow.notify.iter().filter(|n| n.on == NotifyEvent::Reminder) {
             let Some(days) = rule.after_days else {
                 continue;
             };
-            if at.checked_add_days(Days::new(u64::from(days))) > Some(now_local) {
+            // After N days as people count them (Swedish calendar days).
+            if at.plus_local_days(u64::from(days)) > at_time {
                 continue;
             }
             let recipients = self.recipients(flow, case, &rule.to, Some(&sig.field));
-            let id = format!("reminder/{}/{}/{}", case.id, sig.field, at);
+            // The request's time in Swedish time, as the key was written before the one time
+            // rule: a request reminded before the upgrade is not reminded again.
+            let id = format!("reminder/{}/{}/{}", case.id, sig.field, at.local());
             self.push_messages(
                 flow,
                 case,
@@ -122,7 +125,7 @@ impl Notifier {
         flow: &Flow,
         case: &Case,
         ev: &Event,
-        now: NaiveDateTime,
+        now: Timestamp,
         out: &mut Vec<NewMessage>,
     ) {
         let (on, field) = match &ev.kind {
@@ -157,7 +160,7 @@ impl Notifier {
         id: &str,
         channels: &[Channel],
         recipients: Vec<Recipient>,
-        now: NaiveDateTime,
+        now: Timestamp,
         out: &mut Vec<NewMessage>,
     ) {
         let base = self.config.public_url();
@@ -224,8 +227,7 @@ impl Notifier {
         to: &[String],
         field: Option<&str>,
     ) -> Vec<Recipient> {
-        let (now_local, _) = self.clock.now_local();
-        let env = case::env_for(case, flow, now_local, None);
+        let env = case::env_for(case, flow, self.clock.now(), None);
         let mut out: Vec<Recipient> = Vec::new();
         let mut seen = BTreeSet::new();
         let case_path = format!("/cases/{}", case.id);
@@ -385,13 +387,7 @@ impl Notifier {
         list
     }
 
-    fn webhook_messages(
-        &self,
-        case: &Case,
-        ev: &Event,
-        now: NaiveDateTime,
-        out: &mut Vec<NewMessage>,
-    ) {
+    fn webhook_messages(&self, case: &Case, ev: &Event, now: Timestamp, out: &mut Vec<NewMessage>) {
         let (on, field) = match &ev.kind {
             EventKind::Submitted => (WebhookEvent::Submitted, None),
             EventKind::Approved => (WebhookEvent::Approved, None),
@@ -418,7 +414,7 @@ impl Notifier {
             let body = json!({
                 "id": key,
                 "type": topic,
-                "occurred_at": format!("{}Z", now.format("%Y-%m-%dT%H:%M:%S%.3f")),
+                "occurred_at": now.utc().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
                 "case": {
                     "id": case.id,
                     "number": case.number,

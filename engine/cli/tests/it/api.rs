@@ -748,6 +748,59 @@ async fn the_openapi_document_lists_every_path(db: Db) {
     );
 }
 
+/// The one time rule at its edges: times are kept in UTC and shown in Swedish time. At half
+/// past midnight on New Year's night and on a summer night (when the UTC date is still the day
+/// before), the case number's year, the API's times and the inbox are Swedish time.
+async fn times_are_shown_in_swedish_time_across_midnight_and_new_year(db: Db) {
+    let app = start(db).await;
+    for (utc, local, offset, number) in [
+        (
+            "2026-12-31T23:30:00Z",
+            "2027-01-01T00:30",
+            "+01:00",
+            "2027-0001",
+        ),
+        (
+            "2027-06-30T22:30:00Z",
+            "2027-07-01T00:30",
+            "+02:00",
+            "2027-0002",
+        ),
+    ] {
+        let target = chrono::DateTime::parse_from_rfc3339(utc).unwrap().to_utc();
+        app.clock.advance(target - app.state.clock.now_utc());
+        let case = create(&app, to_case_worker()).await;
+        assert_eq!(case["number"], number, "the year is the Swedish year");
+        let created = case["created_at"].as_str().unwrap();
+        assert!(
+            created.starts_with(local) && created.ends_with(offset),
+            "{created} at {utc}"
+        );
+        // Kept as the moment it is.
+        let stored = app
+            .state
+            .store()
+            .get_case(case["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            (stored.created_at.utc() - target).num_seconds().abs() < 60,
+            "{:?}",
+            stored.created_at
+        );
+        // A new login: the jump ahead ended any earlier session.
+        let mut b = app.browser();
+        b.log_in(CASE_WORKER, "/inbox").await;
+        let inbox = b.get("/inbox?assignee=me").await;
+        assert!(
+            inbox.html().contains(&local.replace('T', " ")),
+            "{local} in the inbox: {}",
+            inbox.body
+        );
+    }
+}
+
 /// Each test body once on SQLite and once on a fresh PostgreSQL database.
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
@@ -775,4 +828,5 @@ on_both!(
     a_case_handed_to_signing_has_a_locked_document,
     withdrawing_and_its_conflicts,
     the_openapi_document_lists_every_path,
+    times_are_shown_in_swedish_time_across_midnight_and_new_year,
 );

@@ -102,7 +102,8 @@ async fn anonymous_visits_store_no_session_until_something_must_be_remembered() 
 #[tokio::test]
 async fn sessions_that_ran_out_are_purged_when_a_server_starts() {
     let app = start().await;
-    let past = blankett_web::clock::now_utc().naive_utc() - chrono::Duration::hours(3);
+    let past = blankett_web::clock::Timestamp::from_utc(blankett_web::clock::now_utc())
+        - chrono::Duration::hours(3);
     for i in 0..3 {
         app.state
             .store()

@@ -270,7 +270,7 @@ fn email(key: &str, to: &str) -> NewMessage {
         topic: blankett_core::store::Topic::parse("signature_requested").unwrap(),
         case_id: None,
         payload: json!({"subject": "Ämne", "text": "Text"}),
-        not_before: blankett_web::clock::now_utc().naive_utc(),
+        not_before: blankett_web::clock::Timestamp::from_utc(blankett_web::clock::now_utc()),
     }
 }
 
@@ -427,7 +427,7 @@ async fn a_receiver_that_never_accepts_is_given_up_and_shown_to_administrators()
     let mut vars = sink_config(&smtp, &http);
     vars.push(("BLANKETT__NOTIFY__MAX_ATTEMPTS".into(), "3".into()));
     let app = TestApp::start_with(Db::Sqlite, &refs(&vars)).await;
-    let now = blankett_web::clock::now_utc().naive_utc();
+    let now = blankett_web::clock::Timestamp::from_utc(blankett_web::clock::now_utc());
     let hook = NewMessage {
         key: "hook-1".into(),
         channel: MessageChannel::Webhook,

@@ -551,7 +551,7 @@ fn email(key: &str, n: usize) -> NewMessage {
         channel: blankett_core::store::MessageChannel::Email,
         recipient: format!("person{n}@exempelstad.test"),
         payload: serde_json::json!({"subject": "Ämne", "text": "Text"}),
-        not_before: blankett_web::clock::now_utc().naive_utc(),
+        not_before: blankett_web::clock::Timestamp::from_utc(blankett_web::clock::now_utc()),
     }
 }
 

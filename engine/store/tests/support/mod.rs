@@ -13,8 +13,9 @@ use blankett_core::ids::Personnummer;
 use blankett_core::model::{Role, Text};
 use blankett_core::store::Store;
 use blankett_core::store_memory::MemoryStore;
+use blankett_core::time::Timestamp;
 use blankett_store::SeaStore;
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use serde_json::json;
 
@@ -191,15 +192,19 @@ pub fn person(p: &str, name: &str) -> Person {
     }
 }
 
-pub fn t(day: u32, h: u32, m: u32, s: u32, nanos: u32) -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2026, 11, day)
-        .unwrap()
-        .and_hms_nano_opt(h, m, s, nanos)
-        .unwrap()
+/// A moment in November 2026, given in UTC.
+pub fn t(day: u32, h: u32, m: u32, s: u32, nanos: u32) -> Timestamp {
+    Timestamp::from_utc(
+        NaiveDate::from_ymd_opt(2026, 11, day)
+            .unwrap()
+            .and_hms_nano_opt(h, m, s, nanos)
+            .unwrap()
+            .and_utc(),
+    )
 }
 
 /// A draft of `flow_id` by [`APPLICANT`], nobody assigned.
-pub fn draft(id: &str, number: &str, flow_id: &str, updated: NaiveDateTime) -> Case {
+pub fn draft(id: &str, number: &str, flow_id: &str, updated: Timestamp) -> Case {
     Case {
         id: id.into(),
         number: number.to_owned(),
@@ -264,7 +269,7 @@ pub fn full_case(id: &str, number: &str) -> Case {
     c
 }
 
-pub fn event(kind: EventKind, revision: u64, at: NaiveDateTime) -> Event {
+pub fn event(kind: EventKind, revision: u64, at: Timestamp) -> Event {
     Event {
         at,
         kind,

@@ -11,6 +11,7 @@ use blankett_core::case::{self, Actor, Case, Command, Status};
 use blankett_core::def::{Starter, StepKind};
 use blankett_core::model::{Step, Text};
 use blankett_core::rules::{FieldError, prefill, step_applies, top_context, visible_fields};
+use blankett_core::time::Timestamp;
 use serde_json::{Value, json};
 
 use super::cases::{conflict_notice, run, stale_redirect, visible_case, visible_case_at};
@@ -111,12 +112,7 @@ fn next_location(case: &Case, flow: &Flow) -> String {
 }
 
 /// The steps the actor fills that apply now, then the review step.
-fn journey_steps<'f>(
-    flow: &'f Flow,
-    case: &Case,
-    actor: &Actor,
-    now: chrono::NaiveDateTime,
-) -> Vec<&'f Step> {
+fn journey_steps<'f>(flow: &'f Flow, case: &Case, actor: &Actor, now: Timestamp) -> Vec<&'f Step> {
     let env = case::env_for(case, flow, now, Some(&actor.person));
     let top = top_context(flow, &case.answers, &env);
     flow.steps
@@ -133,7 +129,7 @@ fn progress(
     case: &Case,
     actor: &Actor,
     step_id: Option<&str>,
-    now: chrono::NaiveDateTime,
+    now: Timestamp,
 ) -> Progress {
     let steps = journey_steps(flow, case, actor, now);
     let total = steps.len().max(1);
@@ -154,7 +150,7 @@ struct StepRender<'a> {
 }
 
 fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response, AppError> {
-    let (now, _) = app.clock.now_local();
+    let now = app.clock.now();
     let env = case::env_for(r.case, r.flow, now, Some(&r.actor.person));
     let mut all = r.case.answers.clone();
     let mut drawn = r.answers.clone();
@@ -202,13 +198,7 @@ fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response,
         "step.html",
         &page_title,
         &StepPage {
-            progress: progress(
-                r.flow,
-                r.case,
-                r.actor,
-                Some(&r.step.id),
-                app.clock.now_local().0,
-            ),
+            progress: progress(r.flow, r.case, r.actor, Some(&r.step.id), app.clock.now()),
             flow_title: ctx.t(&r.flow.title.sv, &r.flow.title.en).to_owned(),
             case_number: r.case.number.clone(),
             step_title: title,
@@ -254,13 +244,13 @@ pub async fn step_page(
     if step.kind == StepKind::Review {
         return Ok(redirect(&format!("/cases/{id}/review")));
     }
-    if !journey_steps(&flow, &case, &actor, app.clock.now_local().0)
+    if !journey_steps(&flow, &case, &actor, app.clock.now())
         .iter()
         .any(|s| s.id == step.id)
     {
         return Ok(redirect(&format!("/cases/{id}")));
     }
-    let (now, _) = app.clock.now_local();
+    let now = app.clock.now();
     let env = case::env_for(&case, &flow, now, Some(&actor.person));
     let answers = match case.answers.get(&step.id) {
         Some(v) if v.is_object() => v.clone(),
@@ -293,7 +283,7 @@ pub async fn visibility(
     form.check_csrf(&ctx)?;
     let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
     let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
-    if !journey_steps(&flow, &case, &actor, app.clock.now_local().0)
+    if !journey_steps(&flow, &case, &actor, app.clock.now())
         .iter()
         .any(|s| s.id == step.id)
     {
@@ -308,7 +298,7 @@ pub async fn visibility(
     if let Value::Object(m) = &mut all {
         m.insert(step.id.clone(), posted);
     }
-    let (now, _) = app.clock.now_local();
+    let now = app.clock.now();
     let env = case::env_for(&case, &flow, now, Some(&actor.person));
     let hidden: Vec<String> = visible_fields(&flow, step, &all, &env)
         .into_iter()
@@ -362,7 +352,7 @@ pub async fn save_step(
     {
         forms::restore_item(&mut answers, &r.group, r.index, r.item.clone());
     }
-    let (now, _) = app.clock.now_local();
+    let now = app.clock.now();
     let env = case::env_for(&case, &flow, now, Some(&actor.person));
     // What the page showed: the stored answers with the group items the page drew.
     let mut drawn = case.answers.clone();
@@ -537,7 +527,7 @@ fn render_review(
     actor: &Actor,
     errors: &[FieldError],
 ) -> Result<Response, AppError> {
-    let (now, _) = app.clock.now_local();
+    let now = app.clock.now();
     let env = case::env_for(case, flow, now, Some(&actor.person));
     let en = ctx.en();
     let steps = review::summary(flow, case, &env, en, &|s: &Step| {
@@ -556,7 +546,7 @@ fn render_review(
         .collect();
     // The error summary links to other pages here: `href` is a full link.
     let by_case_worker = case.started_as == Starter::CaseWorker;
-    let back = journey_steps(flow, case, actor, app.clock.now_local().0)
+    let back = journey_steps(flow, case, actor, app.clock.now())
         .iter()
         .rev()
         .find(|s| s.kind == StepKind::Form)
@@ -566,7 +556,7 @@ fn render_review(
         "review.html",
         ctx.t("Kontrollera dina svar", "Check your answers"),
         &ReviewPage {
-            progress: progress(flow, case, actor, None, app.clock.now_local().0),
+            progress: progress(flow, case, actor, None, app.clock.now()),
             flow_title: ctx.t(&flow.title.sv, &flow.title.en).to_owned(),
             case_number: case.number.clone(),
             steps,
@@ -666,7 +656,7 @@ pub async fn receipt_pdf(
     if case.status == Status::Draft {
         return Err(AppError::NotFound);
     }
-    let (now, offset) = app.clock.now_local();
+    let now = app.clock.now();
     let env = case::env_for(&case, &flow, now, None);
     let steps = super::review::summary(&flow, &case, &env, false, &|_| None);
     let events = app.events(&case.id).await?;
@@ -674,7 +664,7 @@ pub async fn receipt_pdf(
         .iter()
         .rev()
         .find(|e| e.kind == case::EventKind::Submitted)
-        .map(|e| e.at.format("%Y-%m-%d %H:%M").to_string())
+        .map(|e| e.at.local().format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default();
     let title = format!("Kvitto – {} – {}", flow.title.sv, case.number);
     let data = json!({
@@ -712,7 +702,6 @@ pub async fn receipt_pdf(
             filename: format!("kvitto-{}.pdf", case.number),
         },
         now,
-        utc_offset_minutes: offset,
     };
     let renderer = app.renderer.clone();
     let doc =

@@ -375,7 +375,7 @@ async fn session_layer(
     mut req: axum::extract::Request,
     next: Next,
 ) -> Response {
-    let now = app.clock.now_utc().naive_utc();
+    let now = app.clock.now();
     let cookies = req
         .headers()
         .get(header::COOKIE)

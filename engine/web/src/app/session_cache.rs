@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDateTime;
+use blankett_core::time::Timestamp;
 
 use super::session::SessionData;
 
@@ -31,7 +31,7 @@ const SESSION_CACHE_MAX: usize = 10_000;
 struct Cached {
     fetched: Instant,
     data: Option<SessionData>,
-    expires_at: NaiveDateTime,
+    expires_at: Timestamp,
     /// This instance's write count when the copy was made.
     writes: u64,
 }
@@ -68,11 +68,7 @@ impl SessionCache {
     }
 
     /// A fresh copy of a session that has not expired at `now`.
-    pub(crate) fn get(
-        &self,
-        hash: &str,
-        now: NaiveDateTime,
-    ) -> Option<(SessionData, NaiveDateTime)> {
+    pub(crate) fn get(&self, hash: &str, now: Timestamp) -> Option<(SessionData, Timestamp)> {
         let inner = self.inner.lock().ok()?;
         inner
             .map
@@ -93,7 +89,7 @@ impl SessionCache {
         &self,
         hash: &str,
         data: &SessionData,
-        expires_at: NaiveDateTime,
+        expires_at: Timestamp,
         ticket: ReadTicket,
     ) {
         let Ok(mut inner) = self.inner.lock() else {
@@ -109,7 +105,7 @@ impl SessionCache {
 
     /// Keeps the copy of a session this instance has just written, or (with `None`) marks it
     /// ended or replaced.
-    pub(crate) fn put_written(&self, hash: &str, session: Option<(&SessionData, NaiveDateTime)>) {
+    pub(crate) fn put_written(&self, hash: &str, session: Option<(&SessionData, Timestamp)>) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
@@ -122,7 +118,7 @@ impl SessionCache {
         &self,
         inner: &mut Inner,
         hash: &str,
-        session: Option<(&SessionData, NaiveDateTime)>,
+        session: Option<(&SessionData, Timestamp)>,
         writes: u64,
     ) {
         if inner.map.len() >= SESSION_CACHE_MAX && !inner.map.contains_key(hash) {
@@ -138,7 +134,7 @@ impl SessionCache {
                 data.extend = false;
                 (Some(data), expires_at)
             }
-            None => (None, NaiveDateTime::MAX),
+            None => (None, Timestamp::MAX),
         };
         inner.map.insert(
             hash.to_owned(),
@@ -156,16 +152,16 @@ impl SessionCache {
 mod tests {
     use super::*;
 
-    fn later() -> NaiveDateTime {
+    fn later() -> Timestamp {
         chrono::DateTime::from_timestamp(4_000_000_000, 0)
-            .map(|d| d.naive_utc())
-            .unwrap_or(NaiveDateTime::MAX)
+            .map(Timestamp::from_utc)
+            .unwrap_or(Timestamp::MAX)
     }
 
-    fn now() -> NaiveDateTime {
+    fn now() -> Timestamp {
         chrono::DateTime::from_timestamp(1_800_000_000, 0)
-            .map(|d| d.naive_utc())
-            .unwrap_or(NaiveDateTime::MIN)
+            .map(Timestamp::from_utc)
+            .unwrap_or(Timestamp::MAX)
     }
 
     fn with_notice(text: &str) -> SessionData {

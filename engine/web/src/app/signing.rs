@@ -31,7 +31,7 @@ pub async fn download(
 ) -> Result<Response, AppError> {
     let (case, flow, _) = visible_case(&app, &ctx, &id).await?;
     let doc = app.document(&case.id).await?.ok_or(AppError::NotFound)?;
-    let (now, _) = app.clock.now_local();
+    let now = app.clock.now();
     let env = blankett_core::case::env_for(&case, &flow, now, None);
     let name = blankett_core::document::download_name(&flow, &case, &env);
     Ok((
@@ -93,7 +93,7 @@ async fn render_sign(
         .await?
         .ok_or_else(|| AppError::internal("a case being signed has no document"))?;
     let sha = doc.sha256.clone();
-    let sign_text = binding_for(case, flow, i, &doc.bytes, app.clock.now_local().0).visible_text();
+    let sign_text = binding_for(case, flow, i, &doc.bytes, app.clock.now()).visible_text();
     let pages = tokio::task::spawn_blocking(move || blankett_pdf::pages::page_count(&doc.bytes))
         .await
         .map_err(AppError::internal)?
@@ -177,7 +177,7 @@ pub async fn start(
             "this eID does not reach the assurance level the e-service requires",
         ));
     }
-    let binding = binding_for(&case, &flow, i, &doc.bytes, app.clock.now_local().0);
+    let binding = binding_for(&case, &flow, i, &doc.bytes, app.clock.now());
     let request = StartRequest::sign_document(
         ctx.ip,
         &binding,

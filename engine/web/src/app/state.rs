@@ -12,6 +12,7 @@ use blankett_app::service::{Parts, Service};
 use blankett_app::signer::PadesSigner;
 use blankett_core::eid::{IdentityProvider, Providers};
 use blankett_core::store::{SessionRecord, Store, StoreError};
+use blankett_core::time::Timestamp;
 use blankett_core::{Flow, Severity, Sources, load};
 use blankett_eid::bankid::{BankIdClient, BankIdProvider};
 use blankett_eid::test_eid::TestEid;
@@ -19,7 +20,7 @@ use blankett_html::Pages;
 use blankett_pades::{DevPki, DevTsa, Pades};
 use blankett_pdf::check_template_bounded;
 use blankett_pdf::pool::RenderPool;
-use chrono::{Duration, NaiveDateTime};
+use chrono::Duration;
 
 use super::config::{Config, ConfigError};
 use super::notify::Notifier;
@@ -151,7 +152,7 @@ impl AppState {
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;
         // Sessions that ran out while no server ran are gone before the first request.
-        if let Err(e) = store.purge_sessions(clock.now_utc().naive_utc()).await {
+        if let Err(e) = store.purge_sessions(clock.now()).await {
             tracing::warn!(error = %e, "purging sessions failed");
         }
         let backend = store.backend_name();
@@ -324,7 +325,7 @@ impl AppState {
     pub(crate) async fn load_session(
         &self,
         token: &str,
-        now: NaiveDateTime,
+        now: Timestamp,
     ) -> Result<Option<SessionData>, StoreError> {
         let hash = session::hash_token(token);
         let cached = self.sessions.get(&hash, now);
@@ -379,7 +380,7 @@ impl AppState {
     pub(crate) async fn save_session(
         &self,
         session: &Session,
-        now: NaiveDateTime,
+        now: Timestamp,
     ) -> Result<Option<String>, StoreError> {
         let secure = if self.config.secure_cookies() {
             "; Secure"

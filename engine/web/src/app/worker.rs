@@ -103,7 +103,7 @@ pub async fn case_page(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let (case, flow, actor) = visible_case(&app, &ctx, &id).await?;
-    let (now, _) = app.clock.now_local();
+    let now = app.clock.now();
     if actor.case_worker && actor.person != case.applicant {
         // The audit trail of reads: which case worker opened which case, and when.
         app.append_events(&case.id, &[case::viewed(&case, &actor, now)])
@@ -121,7 +121,7 @@ async fn render_case(
     errors: &[FieldError],
     open_form: Option<&str>,
 ) -> Result<Response, AppError> {
-    let (now, _) = app.clock.now_local();
+    let now = app.clock.now();
     let env = case::env_for(case, flow, now, Some(&actor.person));
     let en = ctx.en();
     let is_assignee = actor.case_worker && case.assignee.as_ref() == Some(&actor.person);
@@ -172,7 +172,7 @@ async fn render_case(
                 SignatureState::Signed { at } => format!(
                     "{} {}",
                     ctx.t("undertecknade", "signed"),
-                    at.format("%Y-%m-%d %H:%M")
+                    at.local().format("%Y-%m-%d %H:%M")
                 ),
                 SignatureState::Declined { reason, .. } => {
                     format!("{}: {reason}", ctx.t("avböjde", "declined"))
@@ -192,7 +192,7 @@ async fn render_case(
             .await?
             .iter()
             .map(|e| EventRow {
-                at: e.at.format("%Y-%m-%d %H:%M").to_string(),
+                at: e.at.local().format("%Y-%m-%d %H:%M").to_string(),
                 what: event_label(ctx, &e.kind),
                 detail: e.detail.clone(),
                 by: role_label(ctx, &e.actor_role),
@@ -519,7 +519,7 @@ fn case_rows(
                 number: c.number.clone(),
                 flow_title,
                 status: status_view(ctx, c.status),
-                updated: c.updated_at.format("%Y-%m-%d %H:%M").to_string(),
+                updated: c.updated_at.local().format("%Y-%m-%d %H:%M").to_string(),
                 action_url,
                 action_label,
                 receipt_url: (c.status != Status::Draft)

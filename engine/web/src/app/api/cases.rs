@@ -18,7 +18,8 @@ use blankett_core::ids::Personnummer;
 use blankett_core::model::Role;
 use blankett_core::rules::{FieldError, validate_all, validate_steps};
 use blankett_core::store::CaseFilter;
-use chrono::{Datelike as _, NaiveDateTime};
+use blankett_core::time::Timestamp;
+use chrono::Datelike as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -29,7 +30,6 @@ use super::super::error::ErrorBody;
 use super::super::worker::{ApproveError, lock_document};
 use super::super::{AppError, AppState};
 use super::{ApiCaller, ApiJson, ApiOptionalJson, ApiPath, ApiQuery};
-use crate::clock;
 use blankett_app::approval::Locked;
 
 /// Where a case is.
@@ -257,16 +257,10 @@ pub struct ListQuery {
     pub limit: Option<u32>,
 }
 
-/// A local time (Swedish civil time, as the engine keeps it) as RFC 3339 with its offset.
-fn stamp(t: NaiveDateTime) -> String {
-    let off = clock::offset_of(t);
-    let sign = if off < 0 { '-' } else { '+' };
-    format!(
-        "{}{sign}{:02}:{:02}",
-        t.format("%Y-%m-%dT%H:%M:%S"),
-        off.abs() / 60,
-        off.abs() % 60
-    )
+/// A moment as RFC 3339 in Swedish time with its offset (`+01:00` or `+02:00`; the two
+/// moments of the repeated autumn hour each with their own).
+fn stamp(t: Timestamp) -> String {
+    t.swedish().format("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
 fn person(p: &Person) -> PersonView {
@@ -366,7 +360,7 @@ async fn visible(
 }
 
 /// The audit event of a read through the API.
-fn viewed(case: &Case, caller: &ApiCaller, now: chrono::NaiveDateTime) -> Event {
+fn viewed(case: &Case, caller: &ApiCaller, now: Timestamp) -> Event {
     Event {
         at: now,
         kind: EventKind::Viewed,
@@ -487,7 +481,7 @@ pub async fn get_case(
 ) -> Result<Response, AppError> {
     caller.require(ApiScope::CasesRead)?;
     let (case, _) = visible(&app, &caller, &id).await?;
-    app.append_events(&case.id, &[viewed(&case, &caller, app.clock.now_local().0)])
+    app.append_events(&case.id, &[viewed(&case, &caller, app.clock.now())])
         .await?;
     let events = app.events(&case.id).await?;
     Ok(json_response(StatusCode::OK, &case_view(&case, &events)))
@@ -520,7 +514,7 @@ pub async fn get_document(
     caller.require(ApiScope::DocumentsRead)?;
     let (case, flow) = visible(&app, &caller, &id).await?;
     let doc = app.document(&case.id).await?.ok_or(AppError::NotFound)?;
-    app.append_events(&case.id, &[viewed(&case, &caller, app.clock.now_local().0)])
+    app.append_events(&case.id, &[viewed(&case, &caller, app.clock.now())])
         .await?;
     let name = safe_filename(&format!("{}-{}.pdf", flow.id, case.number));
     Ok((
@@ -599,7 +593,7 @@ pub async fn create_case(
         )]));
     }
 
-    let (now, _) = app.clock.now_local();
+    let now = app.clock.now();
     // The answers first, on a provisional case: a refusal reserves no case number.
     let provisional = case::start(
         &flow,
@@ -614,7 +608,9 @@ pub async fn create_case(
     if !report.errors.is_empty() {
         return Err(AppError::Invalid(report.errors));
     }
-    let number = app.next_case_number(now.date().year_ce().1 as i32).await?;
+    let number = app
+        .next_case_number(now.local_date().year_ce().1 as i32)
+        .await?;
     let id = uuid::Uuid::new_v4().to_string();
     let started = case::start(&flow, id, number, &applicant, started_as, now)
         .map_err(|e| AppError::Internal(format!("starting an API case: {e}")))?;
@@ -707,7 +703,7 @@ fn check_answers(
     applicant: &Actor,
     body: &NewCase,
     started_as: Starter,
-    now: NaiveDateTime,
+    now: Timestamp,
 ) -> blankett_core::rules::Report {
     let env = case::env_for(draft, flow, now, Some(&applicant.person));
     let given = given_steps(&body.answers);
@@ -727,7 +723,7 @@ fn apply(
     case: &Case,
     actor: &Actor,
     cmd: Command,
-    now: chrono::NaiveDateTime,
+    now: Timestamp,
 ) -> Result<Outcome, AppError> {
     commands::decide(flow, case, actor, case.revision, cmd, now).map_err(|e| match e {
         CommandError::Refused(CaseError::Invalid(errors)) => AppError::Invalid(errors),
@@ -923,7 +919,7 @@ pub async fn withdraw_case(
             "the case's status does not allow withdrawing it",
         ));
     };
-    let (now, _) = app.clock.now_local();
+    let now = app.clock.now();
     let mut out = commands::decide(&flow, &case, &actor, case.revision, Command::Withdraw, now)
         .map_err(|e| match e {
             CommandError::Refused(CaseError::Conflict { .. }) | CommandError::Stale => {

@@ -22,7 +22,7 @@ fn require_admin(app: &AppState, ctx: &Ctx) -> Result<(), AppError> {
 fn row(m: &Message, dev: bool) -> MessageRow {
     let text = |k: &str| m.payload.get(k).and_then(Value::as_str).unwrap_or_default();
     MessageRow {
-        created_at: m.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        created_at: m.created_at.local().format("%Y-%m-%d %H:%M:%S").to_string(),
         channel: m.channel,
         topic: m.topic.to_string(),
         // Outside development an address is personal data: shown only in part.
