@@ -9,6 +9,7 @@ use sea_orm_migration::prelude::*;
 mod m20261125_000001_initial;
 mod m20261205_000001_outbox;
 mod m20261207_000001_utc_times;
+mod m20261207_000002_lz4;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261205_000001_outbox::Migration),
             Box::new(m20261207_000001_utc_times::Migration),
+            Box::new(m20261207_000002_lz4::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! Complete cases per second through the application service:
-//! `cargo bench -p blankett-cli --bench cases` (add `-- sqlite` or `-- postgres` for one).
+//! `cargo bench -p blankett-cli --bench cases` (add `-- sqlite` or `-- postgres` for one;
+//! `-- postgres-compression` compares PostgreSQL's pglz with LZ4 for the large columns).
 //!
 //! Each case of the LVU flow goes the whole way in one process, as the server's doors drive
 //! it, through `blankett_app::service::Service` and `blankett_app::signing`: started by a case worker, every step saved from the flow's sample answers, submitted,
@@ -31,7 +32,8 @@ use blankett_pades::{DevPki, DevTsa, Pades};
 use blankett_store::SeaStore;
 
 const CASES: usize = 120;
-const CONCURRENCY: usize = 8;
+/// How many cases are in flight at once: 8, and 16 as at a busier hour.
+const CONCURRENCY: [usize; 2] = [8, 16];
 const WARMUP: usize = 8;
 
 #[derive(Clone)]
@@ -80,7 +82,7 @@ fn main() {
     };
 
     println!(
-        "complete LVU cases (start, 5 steps, submit, approve + render, 2 signatures, B-LTA), {CASES} cases, {CONCURRENCY} at a time"
+        "complete LVU cases (start, 5 steps, submit, approve + render, 2 signatures, B-LTA), {CASES} cases, {CONCURRENCY:?} at a time"
     );
     if only.as_deref().is_none_or(|o| o == "sqlite") {
         let dir = tempfile::tempdir().unwrap();
@@ -90,6 +92,52 @@ fn main() {
         );
         let parts = service(rt.block_on(SeaStore::connect(&url)).unwrap());
         rt.block_on(measure("SQLite", &parts));
+    }
+    if only.as_deref() == Some("postgres-compression") {
+        // Side by side in one run: the large columns compressed with pglz (PostgreSQL's default,
+        // before migration m20261207_000002_lz4) and with LZ4, interleaved.
+        let admin = std::env::var("BLANKETT_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let names: Vec<String> = (0..2)
+            .map(|_| format!("blankett_bench_{}", uuid::Uuid::new_v4().simple()))
+            .collect();
+        for name in &names {
+            psql(&admin, &format!("CREATE DATABASE {name}"));
+        }
+        let lz4 = service(
+            rt.block_on(SeaStore::connect(&format!("{base}/{}", names[0])))
+                .unwrap(),
+        );
+        let pglz = service(
+            rt.block_on(SeaStore::connect(&format!("{base}/{}", names[1])))
+                .unwrap(),
+        );
+        for (table, column) in [
+            ("documents", "bytes"),
+            ("cases", "data"),
+            ("case_events", "data"),
+            ("signature_evidence", "evidence"),
+            ("flow_versions", "sources"),
+            ("sessions", "data"),
+            ("outbox", "payload"),
+        ] {
+            psql(
+                &format!("{base}/{}", names[1]),
+                &format!("ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION pglz"),
+            );
+        }
+        for _ in 0..2 {
+            rt.block_on(measure("PostgreSQL, pglz", &pglz));
+            rt.block_on(measure("PostgreSQL, LZ4 ", &lz4));
+        }
+        drop((lz4, pglz));
+        for name in &names {
+            psql(
+                &admin,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
     }
     if only.as_deref().is_none_or(|o| o == "postgres") {
         let admin = std::env::var("BLANKETT_TEST_POSTGRES_URL")
@@ -124,21 +172,23 @@ fn psql(admin: &str, sql: &str) {
 }
 
 async fn measure(backend: &str, parts: &Parts) {
-    run_many(parts, WARMUP).await;
-    let started = Instant::now();
-    run_many(parts, CASES).await;
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "{backend}: {CASES} cases in {secs:.2} s = {:.1} complete cases/s ({:.1} ms per case per worker)",
-        CASES as f64 / secs,
-        secs * 1000.0 * CONCURRENCY as f64 / CASES as f64
-    );
+    for concurrency in CONCURRENCY {
+        run_many(parts, WARMUP, concurrency).await;
+        let started = Instant::now();
+        run_many(parts, CASES, concurrency).await;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{backend}, {concurrency:2} at a time: {CASES} cases in {secs:.2} s = {:.1} complete cases/s ({:.1} ms per case per worker)",
+            CASES as f64 / secs,
+            secs * 1000.0 * concurrency as f64 / CASES as f64
+        );
+    }
 }
 
-async fn run_many(parts: &Parts, n: usize) {
+async fn run_many(parts: &Parts, n: usize, concurrency: usize) {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
-    for _ in 0..CONCURRENCY {
+    for _ in 0..concurrency {
         let next = next.clone();
         let parts = parts.clone();
         tasks.push(tokio::spawn(async move {

@@ -92,6 +92,7 @@ async fn assert_at_head(store: &SeaStore) {
             "m20261125_000001_initial".to_owned(),
             "m20261205_000001_outbox".to_owned(),
             "m20261207_000001_utc_times".to_owned(),
+            "m20261207_000002_lz4".to_owned(),
         ]
     );
 }
@@ -184,6 +185,32 @@ async fn postgres_empty_database_migrates_to_head_and_reconnect_is_a_no_op() {
     assert_at_head(&second).await;
     assert!(second.get_case("c1").await.unwrap().is_some());
     second.close().await.unwrap();
+    // The large columns are compressed with LZ4 (`l`), not pglz.
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(&pg.url).await.unwrap();
+    for (table, column) in [
+        ("documents", "bytes"),
+        ("cases", "data"),
+        ("outbox", "payload"),
+    ] {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!(
+                    "SELECT attcompression::text AS c FROM pg_attribute \
+                     WHERE attrelid = '{table}'::regclass AND attname = '{column}'"
+                ),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            row.try_get::<String>("", "c").unwrap(),
+            "l",
+            "{table}.{column}"
+        );
+    }
+    db.close().await.unwrap();
 }
 
 /// A database written before the one time rule: a case's own times in Swedish local time

@@ -130,9 +130,7 @@ async fn save_step(
     }
 }
 
+/// The time as the store writes it.
 fn now() -> String {
-    blankett_web::clock::now_utc()
-        .naive_utc()
-        .format("%Y-%m-%dT%H:%M:%S%.9f")
-        .to_string()
+    blankett_web::clock::Timestamp::from_utc(blankett_web::clock::now_utc()).stored()
 }
