@@ -85,6 +85,15 @@ const POSTGRES_UPDATE_WITH_EVENT: &str = "WITH u AS (UPDATE cases SET number = $
   WHERE id = $8 AND revision = $9 AND parties_key = $10 RETURNING id)
 INSERT INTO case_events (case_id, at, kind, data) SELECT id, $11, $12, $13 FROM u RETURNING id";
 
+/// The case write of the full transaction on PostgreSQL: the update, returning the parties key
+/// it replaced, so that `case_parties` is rewritten only when the parties changed (one round
+/// trip where SQLite takes two).
+const POSTGRES_UPDATE_RETURNING_PARTIES: &str = "WITH old AS (SELECT parties_key FROM cases
+  WHERE id = $11 AND revision = $12 FOR UPDATE)
+UPDATE cases SET number = $1, flow_id = $2, flow_hash = $3, status = $4, revision = $5,
+  data = $6, updated_at = $7, applicant_pnr = $8, assignee_pnr = $9, parties_key = $10
+  FROM old WHERE cases.id = $11 AND cases.revision = $12 RETURNING old.parties_key AS old_key";
+
 impl std::fmt::Debug for SeaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SeaStore")
@@ -413,34 +422,71 @@ impl SeaStore {
         let case = &write.case;
         let expected = to_i64(write.expected_revision)?;
         let txn = self.db.begin().await.map_err(db_err("begin"))?;
-        let mut row = case_row(case)?;
-        row.id = NotSet;
-        row.created_at = NotSet;
         let key = parties_key(case);
-        // The first statement writes: it takes the row lock (PostgreSQL) or the write lock
-        // (SQLite) before anything is read. Most writes (every step save) leave the parties
-        // as they were: then this one statement is the whole update of the case.
-        let same_parties = cases::Entity::update_many()
-            .set(row.clone())
-            .filter(cases::Column::Id.eq(case.id.as_str()))
-            .filter(cases::Column::Revision.eq(expected))
-            .filter(cases::Column::PartiesKey.eq(key.as_str()))
-            .exec(&txn)
-            .await
-            .map_err(db_err("update case"))?
-            .rows_affected
-            == 1;
-        let updated = if same_parties {
-            1
+        let (same_parties, updated) = if self.backend == "postgres" {
+            // One statement: the update, returning the parties key it replaced (the row is
+            // locked by the CTE's `FOR UPDATE` before it is read).
+            let old_key = txn
+                .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Postgres,
+                    POSTGRES_UPDATE_RETURNING_PARTIES,
+                    [
+                        case.number.clone().into(),
+                        case.flow_id.clone().into(),
+                        case.flow_hash.to_string().into(),
+                        enum_text(&case.status)?.into(),
+                        to_i64(case.revision)?.into(),
+                        to_json(case, "case")?.into(),
+                        fmt_time(case.updated_at).into(),
+                        case.applicant.personnummer.as_str().to_owned().into(),
+                        case.assignee
+                            .as_ref()
+                            .map(|p| p.personnummer.as_str().to_owned())
+                            .into(),
+                        key.clone().into(),
+                        case.id.to_string().into(),
+                        expected.into(),
+                    ],
+                ))
+                .await
+                .map_err(db_err("update case"))?
+                .map(|r| r.try_get::<String>("", "old_key"))
+                .transpose()
+                .map_err(db_err("update case"))?;
+            match old_key {
+                Some(old) => (old == key, 1),
+                None => (false, 0),
+            }
         } else {
-            cases::Entity::update_many()
-                .set(row)
+            let mut row = case_row(case)?;
+            row.id = NotSet;
+            row.created_at = NotSet;
+            // The first statement writes: it takes SQLite's write lock before anything is read.
+            // Most writes leave the parties as they were: then this one statement is the whole
+            // update of the case.
+            let same_parties = cases::Entity::update_many()
+                .set(row.clone())
                 .filter(cases::Column::Id.eq(case.id.as_str()))
                 .filter(cases::Column::Revision.eq(expected))
+                .filter(cases::Column::PartiesKey.eq(key.as_str()))
                 .exec(&txn)
                 .await
                 .map_err(db_err("update case"))?
                 .rows_affected
+                == 1;
+            let updated = if same_parties {
+                1
+            } else {
+                cases::Entity::update_many()
+                    .set(row)
+                    .filter(cases::Column::Id.eq(case.id.as_str()))
+                    .filter(cases::Column::Revision.eq(expected))
+                    .exec(&txn)
+                    .await
+                    .map_err(db_err("update case"))?
+                    .rows_affected
+            };
+            (same_parties, updated)
         };
         if updated == 0 {
             let actual = cases::Entity::find_by_id(case.id.to_string())
@@ -1054,27 +1100,42 @@ async fn insert_document(
     case: &Case,
     doc: &NewDocument,
 ) -> Result<(), StoreError> {
-    let last = documents::Entity::find()
-        .select_only()
-        .column_as(documents::Column::Version.max(), "v")
-        .filter(documents::Column::CaseId.eq(case.id.as_str()))
-        .into_tuple::<Option<i32>>()
-        .one(db)
+    use documents::Column;
+    // The next version number and the row in one statement (one round trip, not two):
+    // `INSERT … SELECT $case, COALESCE(MAX(version), 0) + 1, … FROM documents WHERE case_id = $case`.
+    // Writers to one case are serialised by the update of its `cases` row before this.
+    let next = Query::select()
+        .expr(Expr::val(case.id.to_string()))
+        .expr(
+            Expr::expr(sea_orm::sea_query::Func::coalesce([
+                Expr::col(Column::Version).max(),
+                Expr::val(0i32),
+            ]))
+            .add(1i32),
+        )
+        .expr(Expr::val(enum_text(&doc.kind)?))
+        .expr(Expr::val(doc.sha256.to_string()))
+        .expr(Expr::val(doc.bytes.clone()))
+        .expr(Expr::val(fmt_time(case.updated_at)))
+        .from(documents::Entity)
+        .and_where(Expr::col(Column::CaseId).eq(case.id.as_str()))
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(documents::Entity)
+        .columns([
+            Column::CaseId,
+            Column::Version,
+            Column::Kind,
+            Column::Sha256,
+            Column::Bytes,
+            Column::CreatedAt,
+        ])
+        .select_from(next)
+        .map_err(|e| StoreError::Backend(format!("insert document: {e}")))?
+        .to_owned();
+    db.execute(&insert)
         .await
-        .map_err(db_err("read document version"))?
-        .flatten()
-        .unwrap_or(0);
-    documents::Entity::insert(documents::ActiveModel {
-        case_id: Set(case.id.to_string()),
-        version: Set(last + 1),
-        kind: Set(enum_text(&doc.kind)?),
-        sha256: Set(doc.sha256.to_string()),
-        bytes: Set(doc.bytes.clone()),
-        created_at: Set(fmt_time(case.updated_at)),
-    })
-    .exec_without_returning(db)
-    .await
-    .map_err(db_err("insert document"))?;
+        .map_err(db_err("insert document"))?;
     Ok(())
 }
 
