@@ -6,7 +6,8 @@
 //! `cases.data` and `case_events.data`) were Swedish local time without an offset, while
 //! `sessions`, the outbox's delivery times and a reminder's `created_at` were UTC without an
 //! offset. Swedish times are converted with the Europe/Stockholm rules: the earlier moment in
-//! the repeated autumn hour, the end of the gap for a time in the skipped spring hour.
+//! the repeated autumn hour; a time in the skipped spring hour (none was ever stored) as winter
+//! time, UTC+1.
 //!
 //! Written in Rust so that it converts the same way on SQLite (which has no time zones) and
 //! PostgreSQL (whose `AT TIME ZONE` resolves the autumn hour the other way). A value already
@@ -46,8 +47,7 @@ fn parse_naive(s: &str) -> Option<NaiveDateTime> {
 fn stockholm_to_utc(local: NaiveDateTime) -> DateTime<Utc> {
     match Stockholm.from_local_datetime(&local) {
         LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.to_utc(),
-        // The skipped spring hour: its end, which is the same moment as the time in winter
-        // time (UTC+1).
+        // The skipped spring hour: read as winter time (UTC+1).
         LocalResult::None => {
             match FixedOffset::east_opt(3600).map(|o| o.from_local_datetime(&local)) {
                 Some(LocalResult::Single(t)) | Some(LocalResult::Ambiguous(t, _)) => t.to_utc(),
@@ -98,79 +98,33 @@ fn convert_case_json(v: &mut Value) -> bool {
     changed
 }
 
-/// One column of one table: its key columns, and how its old values are to be read.
-struct Column {
-    table: &'static str,
-    keys: &'static [&'static str],
-    column: &'static str,
-    was: Was,
-}
+/// How many rows are read at a time: the migration's memory does not grow with the database.
+const BATCH: u64 = 500;
 
-const COLUMNS: &[Column] = &[
-    Column {
-        table: "flow_versions",
-        keys: &["content_hash"],
-        column: "first_seen",
-        was: Was::Local,
-    },
-    Column {
-        table: "cases",
-        keys: &["id"],
-        column: "created_at",
-        was: Was::Local,
-    },
-    Column {
-        table: "cases",
-        keys: &["id"],
-        column: "updated_at",
-        was: Was::Local,
-    },
-    Column {
-        table: "case_events",
-        keys: &["id"],
-        column: "at",
-        was: Was::Local,
-    },
-    Column {
-        table: "documents",
-        keys: &["case_id", "version"],
-        column: "created_at",
-        was: Was::Local,
-    },
-    Column {
-        table: "signature_evidence",
-        keys: &["id"],
-        column: "created_at",
-        was: Was::Local,
-    },
-    Column {
-        table: "sessions",
-        keys: &["id_hash"],
-        column: "expires_at",
-        was: Was::Utc,
-    },
-    Column {
-        table: "outbox",
-        keys: &["id"],
-        column: "next_attempt_at",
-        was: Was::Utc,
-    },
-    Column {
-        table: "outbox",
-        keys: &["id"],
-        column: "locked_until",
-        was: Was::Utc,
-    },
-    Column {
-        table: "outbox",
-        keys: &["id"],
-        column: "sent_at",
-        was: Was::Utc,
-    },
+/// Columns that held UTC in the store's old text form (`%Y-%m-%dT%H:%M:%S%.9f`, always 29
+/// characters): their `Z` is appended in SQL, without reading them out. The last one is a
+/// reminder's `created_at` (reminders were the only messages written apart from a case write).
+const UTC_COLUMNS: &[(&str, &str, &str)] = &[
+    ("sessions", "expires_at", ""),
+    ("outbox", "next_attempt_at", ""),
+    ("outbox", "locked_until", ""),
+    ("outbox", "sent_at", ""),
+    ("outbox", "created_at", " AND topic = 'reminder'"),
+];
+
+/// Columns that held Swedish local time (besides the case's own, converted with its JSON),
+/// by table and the table's key columns.
+const LOCAL_COLUMNS: &[(&str, &[&str], &str)] = &[
+    ("flow_versions", &["content_hash"], "first_seen"),
+    ("case_events", &["id"], "at"),
+    ("documents", &["case_id", "version"], "created_at"),
+    ("signature_evidence", &["id"], "created_at"),
+    // A message a case write caused had the case's local time (reminders were done above).
+    ("outbox", &["id"], "created_at"),
 ];
 
 fn key_value(row: &QueryResult, key: &str) -> Result<sea_orm_migration::sea_orm::Value, DbErr> {
-    // Keys are text or integers.
+    // Keys are text or integers (int8 ids, the int4 document version on PostgreSQL).
     if let Ok(v) = row.try_get::<String>("", key) {
         return Ok(v.into());
     }
@@ -181,111 +135,169 @@ fn key_value(row: &QueryResult, key: &str) -> Result<sea_orm_migration::sea_orm:
     Ok(v.into())
 }
 
-async fn convert_column<C: ConnectionTrait>(db: &C, c: &Column) -> Result<u64, DbErr> {
-    let mut select = Query::select();
-    select
-        .from(Alias::new(c.table))
-        .column(Alias::new(c.column));
-    for k in c.keys {
-        select.column(Alias::new(*k));
-    }
-    let mut changed = 0;
-    for row in db.query_all(&select).await? {
-        let Some(old) = row.try_get::<Option<String>>("", c.column)? else {
-            continue;
-        };
-        let Some(new) = convert(&old, c.was) else {
-            continue;
-        };
-        let mut update = Query::update();
-        update
-            .table(Alias::new(c.table))
-            .value(Alias::new(c.column), new);
-        for k in c.keys {
-            update.and_where(Expr::col(Alias::new(*k)).eq(key_value(&row, k)?));
-        }
-        db.execute(&update).await?;
-        changed += 1;
-    }
-    Ok(changed)
-}
-
-/// `outbox.created_at` was the case's local time for messages a case change wrote, and UTC for
-/// reminders (the only messages written apart from a case change).
-async fn convert_outbox_created<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
-    let select = Query::select()
-        .from(Alias::new("outbox"))
-        .columns([
-            Alias::new("id"),
-            Alias::new("topic"),
-            Alias::new("created_at"),
-        ])
-        .to_owned();
-    for row in db.query_all(&select).await? {
-        let id: i64 = row.try_get("", "id")?;
-        let topic: String = row.try_get("", "topic")?;
-        let old: String = row.try_get("", "created_at")?;
-        let was = if topic == "reminder" {
-            Was::Utc
-        } else {
-            Was::Local
-        };
-        let Some(new) = convert(&old, was) else {
-            continue;
-        };
-        let update = Query::update()
-            .table(Alias::new("outbox"))
-            .value(Alias::new("created_at"), new)
-            .and_where(Expr::col(Alias::new("id")).eq(id))
-            .to_owned();
-        db.execute(&update).await?;
+/// Appends the `Z` to the old UTC values, in SQL.
+async fn convert_utc_columns<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    for (table, column, extra) in UTC_COLUMNS {
+        db.execute_unprepared(&format!(
+            "UPDATE {table} SET {column} = {column} || 'Z' \
+             WHERE {column} IS NOT NULL AND {column} NOT LIKE '%Z' AND length({column}) = 29{extra}"
+        ))
+        .await?;
     }
     Ok(())
 }
 
-/// The JSON column `data` of `table` (keyed by `key`), through `f`.
-async fn convert_json_column<C: ConnectionTrait>(
+/// Converts the values of one column not yet converted, `BATCH` rows at a time: each batch
+/// leaves the selection as it is converted. A value no Blankett version wrote is left as it is
+/// (and ends the loop when a whole batch is such values).
+async fn convert_column<C: ConnectionTrait>(
     db: &C,
-    table: &'static str,
-    key: &'static str,
-    f: fn(&mut Value) -> bool,
+    table: &str,
+    keys: &[&str],
+    column: &str,
+    was: Was,
 ) -> Result<(), DbErr> {
-    let select = Query::select()
-        .from(Alias::new(table))
-        .columns([Alias::new(key), Alias::new("data")])
-        .to_owned();
-    for row in db.query_all(&select).await? {
-        let data: String = row.try_get("", "data")?;
-        let Ok(mut v) = serde_json::from_str::<Value>(&data) else {
-            continue;
-        };
-        if !f(&mut v) {
-            continue;
+    loop {
+        let mut select = Query::select();
+        select
+            .from(Alias::new(table))
+            .column(Alias::new(column))
+            .and_where(Expr::col(Alias::new(column)).is_not_null())
+            .and_where(Expr::col(Alias::new(column)).not_like("%Z"))
+            .limit(BATCH);
+        for k in keys {
+            select.column(Alias::new(*k));
         }
-        let update = Query::update()
-            .table(Alias::new(table))
-            .value(Alias::new("data"), v.to_string())
-            .and_where(Expr::col(Alias::new(key)).eq(key_value(&row, key)?))
-            .to_owned();
-        db.execute(&update).await?;
+        let rows = db.query_all(&select).await?;
+        let mut changed = 0;
+        for row in &rows {
+            let old: String = row.try_get("", column)?;
+            let Some(new) = convert(&old, was) else {
+                continue;
+            };
+            let mut update = Query::update();
+            update
+                .table(Alias::new(table))
+                .value(Alias::new(column), new);
+            for k in keys {
+                update.and_where(Expr::col(Alias::new(*k)).eq(key_value(row, k)?));
+            }
+            db.execute(&update).await?;
+            changed += 1;
+        }
+        if changed == 0 {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
-fn convert_event_json(v: &mut Value) -> bool {
-    convert_json_at(v, "at")
+/// The cases: their `created_at` and `updated_at` columns and the times inside their JSON,
+/// one update per case, `BATCH` cases at a time in key order.
+async fn convert_cases<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    let mut after: Option<String> = None;
+    loop {
+        let mut select = Query::select();
+        select
+            .from(Alias::new("cases"))
+            .columns([
+                Alias::new("id"),
+                Alias::new("created_at"),
+                Alias::new("updated_at"),
+                Alias::new("data"),
+            ])
+            .order_by(Alias::new("id"), Order::Asc)
+            .limit(BATCH);
+        if let Some(last) = &after {
+            select.and_where(Expr::col(Alias::new("id")).gt(last.clone()));
+        }
+        let rows = db.query_all(&select).await?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = Some(last.try_get("", "id")?);
+        for row in &rows {
+            let id: String = row.try_get("", "id")?;
+            let mut update = Query::update();
+            update.table(Alias::new("cases"));
+            let mut changed = false;
+            for column in ["created_at", "updated_at"] {
+                let old: String = row.try_get("", column)?;
+                if let Some(new) = convert(&old, Was::Local) {
+                    update.value(Alias::new(column), new);
+                    changed = true;
+                }
+            }
+            let data: String = row.try_get("", "data")?;
+            if let Ok(mut v) = serde_json::from_str::<Value>(&data)
+                && convert_case_json(&mut v)
+            {
+                update.value(Alias::new("data"), v.to_string());
+                changed = true;
+            }
+            if changed {
+                update.and_where(Expr::col(Alias::new("id")).eq(id));
+                db.execute(&update).await?;
+            }
+        }
+    }
+}
+
+/// The events' JSON (`at` inside it), `BATCH` events at a time in id order.
+async fn convert_event_data<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    let mut after: i64 = i64::MIN;
+    loop {
+        let select = Query::select()
+            .from(Alias::new("case_events"))
+            .columns([Alias::new("id"), Alias::new("data")])
+            .and_where(Expr::col(Alias::new("id")).gt(after))
+            .order_by(Alias::new("id"), Order::Asc)
+            .limit(BATCH)
+            .to_owned();
+        let rows = db.query_all(&select).await?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.try_get("", "id")?;
+        for row in &rows {
+            let data: String = row.try_get("", "data")?;
+            let Ok(mut v) = serde_json::from_str::<Value>(&data) else {
+                continue;
+            };
+            if !convert_json_at(&mut v, "at") {
+                continue;
+            }
+            let id: i64 = row.try_get("", "id")?;
+            let update = Query::update()
+                .table(Alias::new("case_events"))
+                .value(Alias::new("data"), v.to_string())
+                .and_where(Expr::col(Alias::new("id")).eq(id))
+                .to_owned();
+            db.execute(&update).await?;
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // On PostgreSQL the migrator runs this in its transaction already (this one is then a
+        // savepoint); on SQLite this is the transaction.
         let txn = manager.get_connection().begin().await?;
-        for c in COLUMNS {
-            convert_column(&txn, c).await?;
+        convert_utc_columns(&txn).await?;
+        // Any UTC value the SQL above did not recognise by its length (none is expected).
+        for (table, keys, column) in [
+            ("sessions", &["id_hash"][..], "expires_at"),
+            ("outbox", &["id"][..], "next_attempt_at"),
+            ("outbox", &["id"][..], "locked_until"),
+            ("outbox", &["id"][..], "sent_at"),
+        ] {
+            convert_column(&txn, table, keys, column, Was::Utc).await?;
         }
-        convert_outbox_created(&txn).await?;
-        convert_json_column(&txn, "cases", "id", convert_case_json).await?;
-        convert_json_column(&txn, "case_events", "id", convert_event_json).await?;
+        for (table, keys, column) in LOCAL_COLUMNS {
+            convert_column(&txn, table, keys, column, Was::Local).await?;
+        }
+        convert_cases(&txn).await?;
+        convert_event_data(&txn).await?;
         txn.commit().await
     }
 
@@ -315,7 +327,7 @@ mod tests {
             convert("2026-10-25T02:30:00", Was::Local).as_deref(),
             Some("2026-10-25T00:30:00.000000000Z")
         );
-        // The skipped spring hour: the gap's end.
+        // The skipped spring hour: read as winter time.
         assert_eq!(
             convert("2026-03-29T02:30:00", Was::Local).as_deref(),
             Some("2026-03-29T01:30:00.000000000Z")

@@ -5,7 +5,8 @@
 //! both databases) and what JSON carries (the same text). It has no `Display` and no `format`:
 //! a person sees a time only through [`Timestamp::local`] (Swedish civil time,
 //! Europe/Stockholm with daylight saving) or [`Timestamp::swedish`] (the same with its UTC
-//! offset, for RFC 3339 text), so an edge cannot print UTC by mistake.
+//! offset, for RFC 3339 text): a page or text must choose one of the two. Its `Debug` and its
+//! serde form are the stored UTC text, for storage, JSON and logs, not for people.
 //!
 //! Civil-time rules that people count in stay in civil time: "N days" for a signing deadline
 //! is N calendar days in Sweden ([`Timestamp::plus_local_days`]), `today` in an expression is
@@ -13,7 +14,8 @@
 //!
 //! Times stored before the rule (case times in Swedish local time without an offset) are read
 //! as Swedish time by [`Timestamp::from_local`]: the earlier of the two moments in the repeated
-//! autumn hour, and the end of the gap for a time in the skipped spring hour. The store's
+//! autumn hour, and a time in the skipped spring hour as winter time (UTC+1; 02:30 is 03:30
+//! summer time). The store's
 //! migration `m20261207_000001_utc_times` converts them once.
 
 use std::fmt;
@@ -41,14 +43,14 @@ impl Timestamp {
         Timestamp(t)
     }
 
-    /// The moment a Swedish civil time names: the earlier one in the repeated autumn hour, the
-    /// end of the gap for a time in the skipped spring hour.
+    /// The moment a Swedish civil time names: the earlier one in the repeated autumn hour; a time
+    /// in the skipped spring hour is read as winter time (UTC+1), one hour on in summer time.
     pub fn from_local(local: NaiveDateTime) -> Timestamp {
         match Stockholm.from_local_datetime(&local) {
             LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Timestamp(t.to_utc()),
             LocalResult::None => {
-                // In the spring gap (02:00–03:00 is skipped): the gap's end, 03:00 local, which
-                // is the same UTC moment as 02:00 in winter time.
+                // In the spring gap (02:00–03:00 is skipped): read as winter time, so 02:30 is
+                // 03:30 summer time.
                 let winter = FixedOffset::east_opt(3600).unwrap_or(Utc.fix());
                 match winter.from_local_datetime(&local) {
                     LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Timestamp(t.to_utc()),
@@ -224,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn a_time_in_the_skipped_spring_hour_is_the_end_of_the_gap() {
+    fn a_time_in_the_skipped_spring_hour_is_read_as_winter_time() {
         // 2026-03-29: 02:00 winter time becomes 03:00 summer time.
         let t = Timestamp::from_local(naive("2026-03-29T02:30:00"));
         assert_eq!(t, utc("2026-03-29T01:30:00Z"));

@@ -242,6 +242,23 @@ async fn old_times_become_the_moments_they_meant(url: &str) {
             "INSERT INTO case_events (case_id, at, kind, data) VALUES ('c1', \
              '2026-07-01T00:30:00.000000000', 'started', '{event}')"
         ),
+        // More events than the migration reads at a time (it works in batches of 500).
+        format!(
+            "INSERT INTO case_events (case_id, at, kind, data) VALUES {}",
+            (0..1100)
+                .map(|i| format!(
+                    "('c1', '2026-07-01T01:{:02}:{:02}.000000000', 'viewed', \
+                     '{{\"at\": \"2026-07-01T01:{:02}:{:02}\", \"kind\": {{\"type\": \"viewed\"}}, \
+                     \"actor_role\": \"case_worker\", \"actor\": null, \"revision\": 1, \
+                     \"detail\": null}}')",
+                    i / 60,
+                    i % 60,
+                    i / 60,
+                    i % 60
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         "INSERT INTO sessions (id_hash, data, expires_at) VALUES ('s1', '{}', \
          '2026-07-01T00:30:00.000000000')"
             .to_owned(),
@@ -275,7 +292,12 @@ async fn old_times_become_the_moments_they_meant(url: &str) {
     // The answers are the person's words, not the engine's times: untouched.
     assert_eq!(case.answers, full_case("c1", "2026-0001").answers);
     let events = store.events("c1").await.unwrap();
+    assert_eq!(events.len(), 1101);
     assert_eq!(events[0].at, at("2026-06-30T22:30:00Z"));
+    for (i, e) in events[1..].iter().enumerate() {
+        let expected = at("2026-06-30T23:00:00Z") + chrono::Duration::seconds(i as i64);
+        assert_eq!(e.at, expected, "event {i}");
+    }
     let listed = store.list_cases(&CaseFilter::default()).await.unwrap();
     assert_eq!(listed[0].updated_at, at("2026-10-25T00:30:00.5Z"));
     // Sessions were UTC: the same moment, now with its `Z`.
@@ -301,6 +323,25 @@ async fn old_times_become_the_moments_they_meant(url: &str) {
     assert_eq!(messages[1].created_at, at("2026-06-30T22:30:00Z"));
     assert_eq!(messages[1].next_attempt_at, at("2026-06-30T22:30:00Z"));
     store.close().await.unwrap();
+    // Nothing is left in the old form, in any batch: every time column and every event's JSON.
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    for sql in [
+        "SELECT count(*) AS n FROM case_events WHERE at NOT LIKE '%Z' OR data NOT LIKE '%Z\"%'",
+        "SELECT count(*) AS n FROM cases WHERE updated_at NOT LIKE '%Z'",
+        "SELECT count(*) AS n FROM outbox WHERE created_at NOT LIKE '%Z'",
+        "SELECT count(*) AS n FROM sessions WHERE expires_at NOT LIKE '%Z'",
+    ] {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0, "{sql}");
+    }
+    db.close().await.unwrap();
 }
 
 #[tokio::test]
