@@ -11,6 +11,9 @@ mod m20261205_000001_outbox;
 mod m20261207_000001_utc_times;
 mod m20261207_000002_lz4;
 
+/// The PostgreSQL columns compressed with LZ4 (migration `m20261207_000002_lz4`).
+pub use m20261207_000002_lz4::COLUMNS as LZ4_COLUMNS;
+
 /// Every migration, oldest first.
 pub struct Migrator;
 

@@ -17,8 +17,8 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// The columns whose values are often over the TOAST threshold.
-const COLUMNS: &[(&str, &str)] = &[
+/// The columns whose values are often over the TOAST threshold (table, column).
+pub const COLUMNS: &[(&str, &str)] = &[
     ("documents", "bytes"),
     ("cases", "data"),
     ("case_events", "data"),

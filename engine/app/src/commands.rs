@@ -8,7 +8,6 @@ use blankett_core::case::{self, Actor, Case, CaseError, Command, Outcome};
 use blankett_core::def::Starter;
 use blankett_core::store::{CaseWrite, NewDocument, SignatureEvidence, Store, StoreError};
 use blankett_core::time::Timestamp;
-use chrono::Datelike as _;
 
 /// Why a command did not change the case.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +44,7 @@ pub async fn start(
     now: Timestamp,
 ) -> Result<Outcome, CommandError> {
     let number = store
-        // The year of the case number is the Swedish year.
-        .next_case_number(now.local_date().year_ce().1 as i32)
+        .next_case_number(now.local_year())
         .await
         .map_err(CommandError::Store)?;
     let id = uuid::Uuid::new_v4().to_string();

@@ -272,11 +272,13 @@ pub async fn export_case(
         .await?
         .iter()
         .map(|e| {
-            let mut v = serde_json::to_value(e).unwrap_or_default();
-            v["at"] = serde_json::to_value(e.at.local()).unwrap_or_default();
-            v
+            // Swedish time, as the format has always had it.
+            let mut v = serde_json::to_value(e)?;
+            v["at"] = serde_json::to_value(e.at.local())?;
+            Ok(v)
         })
-        .collect();
+        .collect::<Result<_, serde_json::Error>>()
+        .map_err(|e| ExportError::Other(e.to_string()))?;
     let evidence = store.signature_evidence(&case.id).await?;
 
     let mut anchors = Vec::new();

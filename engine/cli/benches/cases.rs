@@ -113,15 +113,7 @@ fn main() {
             rt.block_on(SeaStore::connect(&format!("{base}/{}", names[1])))
                 .unwrap(),
         );
-        for (table, column) in [
-            ("documents", "bytes"),
-            ("cases", "data"),
-            ("case_events", "data"),
-            ("signature_evidence", "evidence"),
-            ("flow_versions", "sources"),
-            ("sessions", "data"),
-            ("outbox", "payload"),
-        ] {
+        for (table, column) in blankett_migrations::LZ4_COLUMNS {
             psql(
                 &format!("{base}/{}", names[1]),
                 &format!("ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION pglz"),

@@ -75,6 +75,11 @@ impl Timestamp {
         self.local().date()
     }
 
+    /// The Swedish year of this moment: the year a case started now is numbered in.
+    pub fn local_year(self) -> i32 {
+        chrono::Datelike::year(&self.local_date())
+    }
+
     /// The Swedish time with its offset from UTC (for RFC 3339 text, PDF dates).
     pub fn swedish(self) -> DateTime<FixedOffset> {
         let t = self.0.with_timezone(&Stockholm);
@@ -128,11 +133,6 @@ impl Timestamp {
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
         .map(Timestamp::from_local)
-    }
-
-    /// Whole seconds since the Unix epoch.
-    pub fn unix(self) -> i64 {
-        self.0.timestamp()
     }
 }
 

@@ -19,7 +19,6 @@ use blankett_core::model::Role;
 use blankett_core::rules::{FieldError, validate_all, validate_steps};
 use blankett_core::store::CaseFilter;
 use blankett_core::time::Timestamp;
-use chrono::Datelike as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -608,9 +607,7 @@ pub async fn create_case(
     if !report.errors.is_empty() {
         return Err(AppError::Invalid(report.errors));
     }
-    let number = app
-        .next_case_number(now.local_date().year_ce().1 as i32)
-        .await?;
+    let number = app.next_case_number(now.local_year()).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let started = case::start(&flow, id, number, &applicant, started_as, now)
         .map_err(|e| AppError::Internal(format!("starting an API case: {e}")))?;
