@@ -797,6 +797,7 @@ async function fillSteps(page, answers, flowId) {
         }
         if (!more) break;
       }
+      if (flowId === "arvode" && step === "earnings" && left === 4) await attachCertificate(page);
       await clickAndWait(page, page.getByRole("button", { name: "Spara och fortsätt" }));
       if (!path(page).endsWith(`/steps/${step}`)) break;
       if (--left === 0) {
@@ -806,6 +807,29 @@ async function fillSteps(page, answers, flowId) {
     }
     pass(`${flowId}: step ${step} filled from the sample answers`);
   }
+}
+
+// The fee claim's file field, in a real browser without help from script: a text file named
+// .pdf is refused by its content with the field's error while the other answers stay; a PDF
+// is then taken, and the review page links to it by name.
+const SMALL_PDF = Buffer.from("%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n");
+async function attachCertificate(page) {
+  const input = page.locator('input[type="file"][name="certificate_file"]');
+  must((await input.count()) === 1, "arvode: the earnings step has a file input");
+  must(await input.isVisible(), "arvode: the file input is shown once a loss is claimed");
+  const form = page.locator("main form").first();
+  check((await form.getAttribute("enctype")) === "multipart/form-data", "arvode: the step with a file is a multipart form");
+  const typed = await page.locator('[name="items.0.hourly_loss"]').inputValue();
+  await input.setInputFiles({ name: "intyg.pdf", mimeType: "application/pdf", buffer: Buffer.from("Detta är ingen PDF.\n") });
+  await clickAndWait(page, page.getByRole("button", { name: "Spara och fortsätt" }));
+  const errors = (await page.locator(".error-summary li").allInnerTexts()).join("; ");
+  check(/inte av en typ som tas emot/.test(errors), "arvode: a text file named .pdf is refused by its content", errors);
+  // The same number, shown back with the decimal comma Swedes write.
+  const kept = await page.locator('[name="items.0.hourly_loss"]').inputValue();
+  check(typed !== "" && kept.replace(",", ".") === typed.replace(",", "."), "arvode: the other answers stay after a refused file", `${typed} -> ${kept}`);
+  await axe(page, "arvode step with a refused file");
+  await fitsNarrow(page, "arvode step with a file field");
+  await page.locator('input[type="file"][name="certificate_file"]').setInputFiles({ name: "Intyg löneavdrag.pdf", mimeType: "application/pdf", buffer: SMALL_PDF });
 }
 
 async function flowJourney(browser, f) {
@@ -819,6 +843,14 @@ async function flowJourney(browser, f) {
   const caseId = path(starter.page).split("/")[2];
   await fillSteps(starter.page, answers, f.id);
   must(/\/review$/.test(path(starter.page)), `${f.id}: review reached (${path(starter.page)})`);
+  if (f.id === "arvode") {
+    const fileLink = starter.page.getByRole("link", { name: "Intyg löneavdrag.pdf" });
+    check((await fileLink.count()) === 1, "arvode: the review page links to the uploaded file by name");
+    if (await fileLink.count()) {
+      const got = await starter.context.request.get(new URL(await fileLink.getAttribute("href"), base).toString());
+      check(got.status() === 200 && Buffer.compare(await got.body(), SMALL_PDF) === 0, "arvode: the uploaded file downloads as it was sent", `${got.status()}`);
+    }
+  }
   if (f.groupStep) await enterKeepsItems(starter.page, caseId, f.groupStep);
   await axe(starter.page, `${f.id} review page`);
   await clickAndWait(starter.page, starter.page.locator("main form button[type=submit].button").first());

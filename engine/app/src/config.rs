@@ -198,6 +198,12 @@ pub struct Limits {
     /// Largest request body (bytes).
     #[serde(default = "default_body")]
     pub body_bytes: usize,
+    /// Largest step form with files (`multipart/form-data`), in bytes: every file of the step
+    /// and its other answers together. A file over its field's `max_size` but within this
+    /// gets the field's own error, and the rest of the page is saved; beyond this the answer
+    /// is 413. Files are read as they arrive, each up to its field's `max_size`.
+    #[serde(default = "default_upload")]
+    pub upload_bytes: usize,
     /// eID orders (login and signing) one client address may start per minute.
     #[serde(default = "default_eid_per_minute")]
     pub eid_starts_per_minute: u32,
@@ -211,6 +217,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             body_bytes: default_body(),
+            upload_bytes: default_upload(),
             eid_starts_per_minute: default_eid_per_minute(),
             session_idle_minutes: default_session_minutes(),
         }
@@ -366,6 +373,11 @@ fn default_data_dir() -> PathBuf {
 fn default_site_name() -> String {
     "Exempelstads kommun".into()
 }
+fn default_upload() -> usize {
+    // A file at the largest `max_size` a flow may set (50 MB), with room to spare.
+    64 * 1024 * 1024
+}
+
 fn default_body() -> usize {
     // Room for what a form holds: a field of 100,000 characters is 600 kB once a browser has
     // percent-encoded its UTF-8, and must reach the field's own limit message.
@@ -515,6 +527,9 @@ impl Config {
         }
         if self.limits.body_bytes < 1024 {
             problems.push("limits.body_bytes must be at least 1024");
+        }
+        if self.limits.upload_bytes < self.limits.body_bytes {
+            problems.push("limits.upload_bytes must be at least limits.body_bytes");
         }
         let srv = &self.server;
         for (value, problem) in [

@@ -10,7 +10,8 @@
 //! | `events.json` | the case's event log, oldest first (time, kind, role, personnummer, comment) |
 //! | `evidence.json` | the eID evidence of each signature (provider data in base64) |
 //! | `verification.txt`, `verification.json` | the report of `blankett verify` on `document.pdf` |
-//! | `manifest.json` | case, flow (id, revision, content hash), time of export, and each file's name, size and SHA-256 |
+//! | `files/<n>-<name>` | each uploaded file the answers name (`n` from 1, in the order of the flow's fields; the name made safe) |
+//! | `manifest.json` | case, flow (id, revision, content hash), time of export, each file's name, size and SHA-256, and which answer each uploaded file is |
 //!
 //! The case's times in `manifest.json`, `answers.xml` and `events.json` are Swedish time, as
 //! the archive's readers count them (the format is unchanged since `blankett-export/1`);
@@ -26,7 +27,7 @@ use base64::Engine as _;
 use blankett_core::Flow;
 use blankett_core::case::{Case, Status};
 use blankett_core::export::{answers_xml, namespace, status_name, xml_schema};
-use blankett_core::store::{CaseFilter, Store, StoreError};
+use blankett_core::store::{CaseFilter, FileStore, Store, StoreError};
 
 use crate::pinned::flow_from_version;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -52,6 +53,12 @@ pub enum ExportError {
         "the stored document of case {0} does not match the SHA-256 recorded for it; not exported"
     )]
     DocumentMismatch(String),
+    #[error("case {number}: the file answering `{field}` is not stored; not exported")]
+    FileMissing { number: String, field: String },
+    #[error(
+        "case {number}: the stored file answering `{field}` does not match the SHA-256 taken at upload; not exported"
+    )]
+    FileMismatch { number: String, field: String },
     #[error(
         "the flow version case {number} is pinned to ({flow_id}, {content_hash}) is neither stored nor among the definitions"
     )]
@@ -96,6 +103,24 @@ pub struct Manifest {
     pub verification: ManifestVerification,
     /// Every file of the package except `manifest.json` itself.
     pub files: Vec<ManifestFile>,
+    /// The uploaded files the answers name, and where each is in the package.
+    pub attachments: Vec<ManifestAttachment>,
+}
+
+/// An uploaded file in the package.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestAttachment {
+    /// The answer it is (`underlag.kvitto`); `answers.xml` holds the same file's `id`.
+    pub field: String,
+    pub id: String,
+    /// The name as uploaded (made safe).
+    pub name: String,
+    /// Its type, judged by its content.
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Its path in the package (`files/1-kvitto.pdf`).
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -230,6 +255,7 @@ fn check_target(out_dir: &Path) -> Result<(), ExportError> {
 /// (as `blankett verify --trust`); `now` is the verifier's clock and the time of export.
 pub async fn export_case(
     store: &dyn Store,
+    file_store: &dyn FileStore,
     flow: &Flow,
     case_id: &str,
     trust_pem: &[Vec<u8>],
@@ -318,7 +344,44 @@ pub async fn export_case(
         })
         .collect();
 
-    let files: Vec<(&str, Vec<u8>)> = vec![
+    // The uploaded files the answers name, checked against the digest taken at upload.
+    let mut uploaded: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut attachments = Vec::new();
+    for (i, (field, id)) in crate::files::answered_files(flow, &case.answers)
+        .into_iter()
+        .enumerate()
+    {
+        let (meta, bytes) = file_store
+            .file(case.id.as_str(), &id)
+            .await?
+            .ok_or_else(|| ExportError::FileMissing {
+                number: case.number.clone(),
+                field: field.clone(),
+            })?;
+        if sha256_hex(&bytes) != meta.sha256.as_str() {
+            return Err(ExportError::FileMismatch {
+                number: case.number.clone(),
+                field,
+            });
+        }
+        let path = format!(
+            "files/{}-{}",
+            i + 1,
+            blankett_core::files::safe_name(&meta.name)
+        );
+        attachments.push(ManifestAttachment {
+            field,
+            id: meta.id.clone(),
+            name: meta.name.clone(),
+            content_type: meta.content_type.clone(),
+            size: meta.size,
+            sha256: meta.sha256.to_string(),
+            path: path.clone(),
+        });
+        uploaded.push((path, bytes));
+    }
+
+    let mut files: Vec<(&str, Vec<u8>)> = vec![
         ("document.pdf", document.bytes),
         ("answers.json", json_bytes(&case.answers)?),
         ("answers.xml", answers_xml(flow, &case).into_bytes()),
@@ -328,6 +391,7 @@ pub async fn export_case(
         ("verification.txt", report_text.into_bytes()),
         ("verification.json", json_bytes(&report)?),
     ];
+    files.extend(uploaded.iter().map(|(p, b)| (p.as_str(), b.clone())));
     let manifest = Manifest {
         format: "blankett-export/1",
         case: ManifestCase {
@@ -369,6 +433,7 @@ pub async fn export_case(
                 sha256: sha256_hex(bytes),
             })
             .collect(),
+        attachments,
     };
     let manifest_bytes = json_bytes(&manifest)?;
     write_package(
@@ -412,6 +477,9 @@ fn fill_and_rename<'a>(
 ) -> Result<(), ExportError> {
     for (file, bytes) in files {
         let path = temp.join(file);
+        if let Some(dir) = path.parent().filter(|d| !d.exists()) {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
         let mut f = std::fs::File::create(&path).map_err(io(&path))?;
         std::io::Write::write_all(&mut f, bytes).map_err(io(&path))?;
         f.sync_all().map_err(io(&path))?;
@@ -476,8 +544,11 @@ mod tests {
         assert_eq!(names(&taken), ["mine"]);
         assert_eq!(names(dir.path()), ["pkg", "taken"]);
 
-        // A file that cannot be written (a name that is a folder path) leaves nothing.
-        let err = write_package(&dir.path().join("bad"), [("no/such/dir.txt", &b"x"[..])]);
+        // A file that cannot be written (its folder is a file) leaves nothing.
+        let err = write_package(
+            &dir.path().join("bad"),
+            [("a.txt", &b"a"[..]), ("a.txt/x.txt", &b"x"[..])],
+        );
         assert!(matches!(err, Err(ExportError::Io { .. })));
         assert_eq!(names(dir.path()), ["pkg", "taken"]);
     }

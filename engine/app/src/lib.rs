@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod defs_fs;
 pub mod export;
+pub mod files;
 pub mod outbox;
 pub mod pinned;
 pub mod service;

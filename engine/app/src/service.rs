@@ -14,6 +14,7 @@ use blankett_core::case::{Actor, Case, Command, Event, Outcome};
 use blankett_core::def::Starter;
 use blankett_core::document::{DocumentRenderer, DocumentSigner};
 use blankett_core::ids::{CaseId, FlowHash};
+use blankett_core::store::FileStore;
 use blankett_core::store::{
     CaseFilter, CaseSummary, CaseWrite, Document, FlowVersion, Message, MessageStatus, NewDocument,
     NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
@@ -58,6 +59,8 @@ pub struct Parts {
     /// The database adapter; the service wraps it so that every case write also writes the
     /// messages it causes.
     pub store: Arc<dyn Store>,
+    /// Where uploaded files' bytes are kept (the database by default).
+    pub files: Arc<dyn FileStore>,
     pub flows: Arc<Vec<Arc<Flow>>>,
     pub notifier: Arc<Notifier>,
     pub renderer: Arc<dyn DocumentRenderer>,
@@ -80,6 +83,7 @@ pub struct Service {
     /// Signs documents (PAdES, the last signature sealed for the long term).
     pub signer: Arc<dyn DocumentSigner>,
     store: Arc<dyn Store>,
+    files: Arc<dyn FileStore>,
     /// The adapter itself, for the one write whose messages are planned here
     /// ([`Service::create`]).
     inner: Arc<dyn Store>,
@@ -101,6 +105,7 @@ impl Service {
             renderer: parts.renderer,
             signer: parts.signer,
             store,
+            files: parts.files,
             inner,
             pinned: Mutex::new(HashMap::new()),
             recent: Mutex::new(RecentCases::default()),
@@ -112,6 +117,11 @@ impl Service {
     /// methods below (a tidy test holds `engine/web` to that).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The file store port (uploads); the doors go through [`crate::files`].
+    pub(crate) fn file_store(&self) -> &Arc<dyn FileStore> {
+        &self.files
     }
 
     /// "sqlite" or "postgres".

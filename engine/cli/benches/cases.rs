@@ -72,6 +72,7 @@ fn main() {
             config: config.clone(),
             clock: clock.clone(),
             backend: store.backend_name(),
+            files: Arc::new(store.clone()),
             store: Arc::new(store),
             flows: flows.clone(),
             notifier: notifier.clone(),

@@ -98,7 +98,16 @@ pub fn run(args: ExportArgs) -> Result<ExitCode, ExportError> {
             }
             Err(e) => return Err(e),
         };
-        export_case(&store, &flow, &case.id, &trust, clock::now_utc(), &args.out).await
+        export_case(
+            &store,
+            &store,
+            &flow,
+            &case.id,
+            &trust,
+            clock::now_utc(),
+            &args.out,
+        )
+        .await
     })?;
     println!(
         "exported case {} ({}, {}) to {}",

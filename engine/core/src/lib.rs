@@ -23,6 +23,7 @@ pub mod document;
 pub mod eid;
 pub mod export;
 pub mod expr;
+pub mod files;
 pub mod flowtest;
 pub mod ids;
 pub mod link;

@@ -182,6 +182,9 @@ pub const MAX_USE_DEPTH: usize = 16;
 pub const MAX_OPTIONS: usize = 5_000;
 /// Most steps of one flow.
 pub const MAX_STEPS: usize = 1_000;
+/// The largest `max_size` of a file field (50 MB).
+pub const MAX_FILE_BYTES: u64 = 50_000_000;
+
 /// The largest `max:` of a group, and the number of items a group without `max:` takes.
 pub const MAX_GROUP_ITEMS: usize = 10_000;
 
@@ -633,6 +636,34 @@ impl<'a> Expander<'a> {
             None if kind == FieldType::File => Some(10 * 1024 * 1024),
             None => None,
         };
+        for (i, a) in fd.accept.iter().enumerate() {
+            if crate::files::accept_type(a).is_none() {
+                let known: Vec<&str> = crate::files::KNOWN_TYPES
+                    .iter()
+                    .flat_map(|(t, exts)| std::iter::once(*t).chain(exts.iter().copied()))
+                    .collect();
+                d.error(
+                    file,
+                    doc.value_pos(&format!("{here}/accept/{i}")),
+                    format!(
+                        "`{a}` is not a file type Blankett can recognise by its content; use one of: {}",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+        if let Some(n) = max_size
+            && n > MAX_FILE_BYTES
+        {
+            d.error(
+                file,
+                doc.value_pos(&format!("{here}/max_size")),
+                format!(
+                    "a file field takes at most {} MB (`limits.upload_bytes` bounds a whole request)",
+                    MAX_FILE_BYTES / 1_000_000
+                ),
+            );
+        }
         let mut show = inherited_show.to_vec();
         if let Some(src) = &fd.show_if
             && let Some(e) = compile(src, file, doc, &format!("{here}/show_if"), &mut self.diags)
@@ -652,6 +683,13 @@ impl<'a> Expander<'a> {
             .compute
             .as_ref()
             .and_then(|s| compile(s, file, doc, &format!("{here}/compute"), &mut self.diags));
+        if kind == FieldType::File && self.group_depth > 0 {
+            self.diags.error(
+                file,
+                doc.value_pos(&format!("{here}/type")),
+                "a `file` field cannot be inside a repeating group yet; put it directly on a step",
+            );
+        }
         let children = if kind == FieldType::Group {
             if self.group_depth >= MAX_GROUP_DEPTH {
                 self.diags.error(

@@ -1371,20 +1371,8 @@ fn format_message(f: &Field, format: &str, instance: &Value) -> (&'static str, T
     }
 }
 
-/// Checks an uploaded file's type against the field's `accept` list.
-pub fn file_type_allowed(f: &Field, name: &str, content_type: &str) -> bool {
-    if f.accept.is_empty() {
-        return true;
-    }
-    let lower = name.to_lowercase();
-    f.accept.iter().any(|a| {
-        let a = a.to_lowercase();
-        if a.starts_with('.') {
-            lower.ends_with(&a)
-        } else if let Some(major) = a.strip_suffix("/*") {
-            content_type.split('/').next() == Some(major)
-        } else {
-            content_type.eq_ignore_ascii_case(&a)
-        }
-    })
+/// Checks an uploaded file's type against the field's `accept` list. `content_type` is what
+/// the server found in the file's content ([`crate::files::sniff`]), never the name's word.
+pub fn file_type_allowed(f: &Field, _name: &str, content_type: &str) -> bool {
+    crate::files::accepts(&f.accept, content_type)
 }

@@ -532,6 +532,82 @@ pub trait Store: Send + Sync {
     }
 }
 
+/// An uploaded file of a case, without its bytes. The file name is already made safe
+/// ([`crate::files::safe_name`]) and the type is what the content is ([`crate::files::sniff`]).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMeta {
+    /// Random, unguessable; the answer's `id`.
+    pub id: String,
+    pub case_id: String,
+    /// The answer path of the field it was uploaded to (`underlag.kvitto`).
+    pub field: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: Sha256Hex,
+    pub created_at: Timestamp,
+}
+
+impl fmt::Debug for FileMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The name is the person's own words: kept out of logs.
+        f.debug_struct("FileMeta")
+            .field("id", &self.id)
+            .field("case_id", &self.case_id)
+            .field("field", &self.field)
+            .field("content_type", &self.content_type)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileMeta {
+    /// The answer a file field keeps: `{ id, name, size, content_type, sha256 }`.
+    pub fn answer(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "name": self.name,
+            "size": self.size,
+            "content_type": self.content_type,
+            "sha256": self.sha256.as_str(),
+        })
+    }
+}
+
+/// A stored file with its bytes.
+pub type FileWithBytes = (FileMeta, Vec<u8>);
+
+/// The file store port: where uploaded files' bytes are kept. `engine/store` keeps them in
+/// the database (SQLite or PostgreSQL); an object store can implement the same port.
+pub trait FileStore: Send + Sync {
+    /// Stores a file. `Duplicate` if the id exists.
+    fn put_file<'a>(
+        &'a self,
+        meta: &'a FileMeta,
+        bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// A file of a case, with its bytes; `None` if the case has no file with this id.
+    fn file<'a>(
+        &'a self,
+        case_id: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FileWithBytes>, StoreError>>;
+
+    /// Every file stored for a case (answered or not), oldest first, without bytes.
+    fn files_of_case<'a>(
+        &'a self,
+        case_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<FileMeta>, StoreError>>;
+
+    /// Deletes files of a case; ids it does not have are skipped. Returns how many went.
+    fn delete_files<'a>(
+        &'a self,
+        case_id: &'a str,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+}
+
 #[cfg(test)]
 mod topic_tests {
     use super::*;

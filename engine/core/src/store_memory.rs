@@ -14,8 +14,9 @@ use crate::time::Timestamp;
 use crate::case::{Case, Event, SignatureState};
 use crate::eid::BoxFuture;
 use crate::store::{
-    CaseFilter, CaseSummary, CaseWrite, Delivery, Document, FlowVersion, Message, MessageStatus,
-    NewDocument, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
+    CaseFilter, CaseSummary, CaseWrite, Delivery, Document, FileMeta, FileStore, FileWithBytes,
+    FlowVersion, Message, MessageStatus, NewDocument, NewMessage, SessionRecord, SignatureEvidence,
+    Store, StoreError,
 };
 
 /// How many cases a list returns when the filter gives no limit.
@@ -30,6 +31,8 @@ struct State {
     documents: HashMap<String, Vec<Document>>,
     evidence: HashMap<String, Vec<SignatureEvidence>>,
     sessions: HashMap<String, SessionRecord>,
+    /// Files in upload order.
+    files: Vec<(FileMeta, Vec<u8>)>,
     outbox: Vec<Message>,
     /// Held messages: id → held until.
     leases: HashMap<i64, Timestamp>,
@@ -150,6 +153,61 @@ fn number_taken(state: &State, case: &Case) -> bool {
         .cases
         .values()
         .any(|c| c.id != case.id && c.number == case.number)
+}
+
+impl FileStore for MemoryStore {
+    fn put_file<'a>(
+        &'a self,
+        meta: &'a FileMeta,
+        bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            if s.files.iter().any(|(m, _)| m.id == meta.id) {
+                return Err(StoreError::Duplicate);
+            }
+            s.files.push((meta.clone(), bytes.to_vec()));
+            Ok(())
+        })))
+    }
+
+    fn file<'a>(
+        &'a self,
+        case_id: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FileWithBytes>, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            Ok(s.files
+                .iter()
+                .find(|(m, _)| m.id == id && m.case_id == case_id)
+                .cloned())
+        })))
+    }
+
+    fn files_of_case<'a>(
+        &'a self,
+        case_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<FileMeta>, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            Ok(s.files
+                .iter()
+                .filter(|(m, _)| m.case_id == case_id)
+                .map(|(m, _)| m.clone())
+                .collect())
+        })))
+    }
+
+    fn delete_files<'a>(
+        &'a self,
+        case_id: &'a str,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            let before = s.files.len();
+            s.files
+                .retain(|(m, _)| !(m.case_id == case_id && ids.contains(&m.id)));
+            Ok((before - s.files.len()) as u64)
+        })))
+    }
 }
 
 impl Store for MemoryStore {

@@ -428,3 +428,41 @@ fn every_problem_is_reported_at_once() {
         );
     }
 }
+
+#[test]
+fn file_fields_promise_only_what_the_server_keeps() {
+    let file = |extra: &str| {
+        format!(
+            "min: 0\n      - id: receipt\n        type: file\n        label: {{ sv: Kvitto }}\n{extra}"
+        )
+    };
+    // An `accept` entry that no content check can recognise.
+    expect(
+        "min: 0",
+        &file("        accept: [.pdf, .exe]\n"),
+        ".exe",
+        "`.exe` is not a file type Blankett can recognise by its content",
+    );
+    // Larger than any upload the server takes.
+    expect(
+        "min: 0",
+        &file("        max_size: 200MB\n"),
+        "200MB",
+        "a file field takes at most 50 MB",
+    );
+    // Inside a repeating group.
+    expect(
+        "min: 0",
+        "min: 0\n      - id: receipts\n        type: group\n        label: { sv: Kvitton }\n        fields:\n          - id: scan\n            type: file\n            label: { sv: Kvitto }",
+        "type: file",
+        "cannot be inside a repeating group",
+    );
+    // Known types, as MIME types or extensions, are fine.
+    let flow = BASE.replacen(
+        "min: 0",
+        &file("        accept: [application/pdf, .jpg, image/*, .docx]\n        max_size: 20MB\n"),
+        1,
+    );
+    let d = diagnostics(&flow);
+    assert!(d.is_empty(), "{}", d.join("\n"));
+}

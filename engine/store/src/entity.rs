@@ -135,6 +135,33 @@ pub mod documents {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod case_files {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "case_files")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub case_id: String,
+        #[sea_orm(column_type = "Text")]
+        pub field: String,
+        #[sea_orm(column_type = "Text")]
+        pub name: String,
+        pub content_type: String,
+        pub size: i64,
+        pub sha256: String,
+        #[sea_orm(column_type = "Blob")]
+        pub bytes: Vec<u8>,
+        pub created_at: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod signature_evidence {
     use sea_orm::entity::prelude::*;
 

@@ -10,6 +10,7 @@
 //! position.
 
 mod entity;
+mod files;
 
 /// The sea-orm this store is built on, for tools that work beside it on the same pool (the load
 /// benchmark's bare baseline handler).

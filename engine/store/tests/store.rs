@@ -93,6 +93,7 @@ async fn assert_at_head(store: &SeaStore) {
             "m20261205_000001_outbox".to_owned(),
             "m20261207_000001_utc_times".to_owned(),
             "m20261207_000002_lz4".to_owned(),
+            "m20261208_000001_case_files".to_owned(),
         ]
     );
 }
@@ -1176,4 +1177,88 @@ async fn failed_messages_are_listed_with_their_error(s: S, _: &str) {
         s.finish_message(999_999, &Delivery::Sent { at: now }).await,
         Err(StoreError::NotFound)
     );
+}
+
+// ---- files (the file store port) ----
+
+mod files {
+    use super::*;
+    use blankett_core::store::{FileMeta, FileStore};
+
+    async fn files_are_kept_per_case_and_go_with_it(store: S, files: Arc<dyn FileStore>) {
+        let case = draft("c-files", "2026-0100", "f", t(2, 9, 0, 0, 0));
+        store
+            .create_case(&case, &[event(EventKind::Started, 1, t(2, 9, 0, 0, 0))])
+            .await
+            .unwrap();
+        let other = draft("c-other", "2026-0101", "f", t(2, 9, 0, 0, 0));
+        store
+            .create_case(&other, &[event(EventKind::Started, 1, t(2, 9, 0, 0, 0))])
+            .await
+            .unwrap();
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        let meta = |id: &str, at| FileMeta {
+            id: id.into(),
+            case_id: "c-files".into(),
+            field: "underlag.kvitto".into(),
+            name: "Kvitto åäö.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: bytes.len() as u64,
+            sha256: "ab".repeat(32).into(),
+            created_at: at,
+        };
+        let a = meta("f-a", t(2, 9, 1, 0, 0));
+        let b = meta("f-b", t(2, 9, 2, 0, 0));
+        files.put_file(&a, &bytes).await.unwrap();
+        files.put_file(&b, b"%PDF-").await.unwrap();
+        assert_eq!(
+            files.put_file(&a, b"again").await,
+            Err(StoreError::Duplicate)
+        );
+        let (got, got_bytes) = files.file("c-files", "f-a").await.unwrap().unwrap();
+        assert_eq!(got, a);
+        assert_eq!(got_bytes, bytes);
+        // Another case cannot reach the file by its id.
+        assert_eq!(files.file("c-other", "f-a").await.unwrap(), None);
+        assert_eq!(files.file("c-files", "nope").await.unwrap(), None);
+        let listed = files.files_of_case("c-files").await.unwrap();
+        assert_eq!(listed, vec![a.clone(), b.clone()]);
+        assert_eq!(files.files_of_case("c-other").await.unwrap(), vec![]);
+        // Deleting another case's id does nothing; deleting one of its own takes only that.
+        assert_eq!(
+            files
+                .delete_files("c-other", &["f-a".to_owned()])
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            files
+                .delete_files("c-files", &["f-b".to_owned(), "nope".to_owned()])
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(files.files_of_case("c-files").await.unwrap(), vec![a]);
+    }
+
+    #[tokio::test]
+    async fn memory() {
+        let h = Harness::memory();
+        files_are_kept_per_case_and_go_with_it(h.store.clone(), h.files.clone()).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        let h = Harness::sqlite().await;
+        files_are_kept_per_case_and_go_with_it(h.store.clone(), h.files.clone()).await;
+        h.finish().await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        let h = Harness::postgres().await;
+        files_are_kept_per_case_and_go_with_it(h.store.clone(), h.files.clone()).await;
+        h.finish().await;
+    }
 }

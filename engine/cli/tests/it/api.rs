@@ -830,3 +830,38 @@ on_both!(
     the_openapi_document_lists_every_path,
     times_are_shown_in_swedish_time_across_midnight_and_new_year,
 );
+
+/// A file answer can only come from an upload: the API cannot name a stored file (another
+/// case's, or one that does not exist) in the answers of a new case.
+#[tokio::test]
+async fn the_api_cannot_name_a_file_it_did_not_upload() {
+    let app = start(Db::Sqlite).await;
+    let text = std::fs::read_to_string(repo().join("flows/arvode/sample-answers.json")).unwrap();
+    let mut answers: Value = serde_json::from_str(&text).unwrap();
+    answers["earnings"]["certificate_file"] = json!({
+        "id": "someone-elses", "name": "x.pdf", "size": 10, "content_type": "application/pdf"
+    });
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/v1/cases",
+        Some(FULL),
+        Some(json!({
+            "flow": "arvode",
+            "applicant": {"personnummer": DECISION_MAKER, "name": "Elva Elvasson"},
+            "answers": answers,
+            "hand_to": {"case_worker": CASE_WORKER},
+        })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields = r.json()["error"]["fields"].clone();
+    assert!(
+        fields
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["path"] == "earnings.certificate_file" && e["code"] == "file_unknown"),
+        "{fields}"
+    );
+}

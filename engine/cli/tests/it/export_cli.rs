@@ -27,7 +27,7 @@ const FILES: [&str; 8] = [
 ];
 
 /// The real binary, on the test server's database and data folder (its signing CA).
-async fn export(app: &TestApp, case: &str, out: &Path) -> Output {
+pub(crate) async fn export(app: &TestApp, case: &str, out: &Path) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_blankett"));
     cmd.args(["export", "--case", case, "--out"])
         .arg(out)

@@ -17,6 +17,7 @@ mod definitions;
 mod eid_cli;
 mod eid_faults;
 mod export_cli;
+mod files;
 mod input;
 mod notify;
 mod operations;

@@ -11,7 +11,7 @@ use blankett_core::case::{
 use blankett_core::def::Starter;
 use blankett_core::ids::Personnummer;
 use blankett_core::model::{Role, Text};
-use blankett_core::store::Store;
+use blankett_core::store::{FileStore, Store};
 use blankett_core::store_memory::MemoryStore;
 use blankett_core::time::Timestamp;
 use blankett_store::SeaStore;
@@ -24,6 +24,7 @@ pub const PG_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// A store under test and what keeps its database alive.
 pub struct Harness {
     pub store: Arc<dyn Store>,
+    pub files: Arc<dyn FileStore>,
     pub backend: &'static str,
     _tmp: Option<tempfile::TempDir>,
     pg: Option<PgDatabase>,
@@ -31,8 +32,10 @@ pub struct Harness {
 
 impl Harness {
     pub fn memory() -> Harness {
+        let store = Arc::new(MemoryStore::new());
         Harness {
-            store: Arc::new(MemoryStore::new()),
+            files: store.clone(),
+            store,
             backend: "memory",
             _tmp: None,
             pg: None,
@@ -44,8 +47,10 @@ impl Harness {
         let url = sqlite_url(&tmp);
         let store = SeaStore::connect(&url).await.expect("connect to SQLite");
         assert_eq!(store.backend_name(), "sqlite");
+        let store = Arc::new(store);
         Harness {
-            store: Arc::new(store),
+            files: store.clone(),
+            store,
             backend: "sqlite",
             _tmp: Some(tmp),
             pg: None,
@@ -58,8 +63,10 @@ impl Harness {
             .await
             .expect("connect to the fresh PostgreSQL database");
         assert_eq!(store.backend_name(), "postgres");
+        let store = Arc::new(store);
         Harness {
-            store: Arc::new(store),
+            files: store.clone(),
+            store,
             backend: "postgres",
             _tmp: None,
             pg: Some(pg),

@@ -53,9 +53,15 @@ impl<S: Send + Sync> FromRequest<S> for Form {
 
 impl Form {
     pub fn parse(body: &[u8]) -> Form {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(body)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        Form::from_pairs(
+            form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// A form from its name/value pairs in order (a multipart form's text fields).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Form {
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
         let mut items: HashMap<String, BTreeSet<usize>> = HashMap::new();
         for (i, (k, _)) in pairs.iter().enumerate() {
@@ -319,6 +325,8 @@ fn pointer_slot<'a>(v: &'a mut Value, dotted: &str) -> Option<&'a mut Value> {
 
 /// What the step page needs to draw one field (see `step.html`).
 pub struct FieldContext<'a> {
+    /// The case, for the links to its uploaded files.
+    pub case_id: &'a str,
     pub step_id: &'a str,
     pub errors: &'a [FieldError],
     pub en: bool,
@@ -451,6 +459,7 @@ fn views(
             "autocomplete": f.autocomplete,
             "paragraphs": [],
             "items": [],
+            "file": Value::Null,
         });
         let set = |view: &mut Value, k: &str, v: Value| {
             if let Value::Object(m) = view {
@@ -500,7 +509,33 @@ fn views(
                     _ => "radio",
                 }
             }
-            FieldType::File => "file",
+            FieldType::File => {
+                let max = f.max_size.unwrap_or(0);
+                set(
+                    &mut view,
+                    "max_size",
+                    json!(blankett_core::files::display_size(max, cx.en)),
+                );
+                set(&mut view, "accept_text", json!(f.accept.join(", ")));
+                // The browser's chooser is only a hint; the server judges the content.
+                let mut hint: Vec<String> = Vec::new();
+                for (a, t) in f
+                    .accept
+                    .iter()
+                    .filter_map(|a| blankett_core::files::accept_type(a).map(|t| (a, t)))
+                {
+                    for x in [a.to_lowercase(), t] {
+                        if !hint.contains(&x) {
+                            hint.push(x);
+                        }
+                    }
+                }
+                set(&mut view, "accept_attr", json!(hint.join(",")));
+                if let Some(file) = value.filter(|v| v.is_object()) {
+                    set(&mut view, "file", file_view(cx.case_id, file, cx.en));
+                }
+                "file"
+            }
             FieldType::Group => {
                 let items: Vec<Value> = match value {
                     Some(Value::Array(a)) => a.clone(),
@@ -545,7 +580,11 @@ fn views(
         };
         if !matches!(
             f.kind,
-            FieldType::Group | FieldType::Choice | FieldType::MultiChoice | FieldType::Boolean
+            FieldType::Group
+                | FieldType::Choice
+                | FieldType::MultiChoice
+                | FieldType::Boolean
+                | FieldType::File
         ) && let Some(v) = value
         {
             set(&mut view, "value", Value::String(display_input(f, v)));
@@ -566,6 +605,18 @@ fn views(
         out.push(view);
     }
     out
+}
+
+/// A file answer as pages show it: name, size and type for people, and its download link.
+pub fn file_view(case_id: &str, file: &Value, en: bool) -> Value {
+    let text = |k: &str| file.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let size = file.get("size").and_then(Value::as_u64).unwrap_or(0);
+    json!({
+        "name": text("name"),
+        "size": blankett_core::files::display_size(size, en),
+        "type": text("content_type"),
+        "url": format!("/cases/{case_id}/files/{}", super::urlencode(&text("id"))),
+    })
 }
 
 fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use blankett_core::Flow;
@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::cases::{conflict_notice, run, stale_redirect, visible_case, visible_case_at};
 use super::forms::{self, FieldContext, Form};
 use super::review;
+use super::uploads;
 use super::views::{
     CataloguePage, ErrorAnchor, ErrorLink, Progress, ReceiptPage, ReviewPage, ServiceItem, StepPage,
 };
@@ -160,7 +161,9 @@ fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response,
     }
     let visible = visible_fields(r.flow, r.step, &all, &env);
     let en = ctx.en();
+    let case_id = r.case.id.to_string();
     let cx = FieldContext {
+        case_id: &case_id,
         step_id: &r.step.id,
         errors: &r.errors,
         en,
@@ -222,6 +225,11 @@ fn render_step(app: &AppState, ctx: &Ctx, r: StepRender<'_>) -> Result<Response,
                     })
             }),
             revision: r.case.revision,
+            multipart: r
+                .step
+                .fields
+                .iter()
+                .any(|f| f.kind == blankett_core::def::FieldType::File),
             fields,
             errors,
             has_previous,
@@ -309,18 +317,38 @@ pub async fn visibility(
 }
 
 /// `POST /cases/{id}/steps/{step}`: saves the draft (always), then goes on, back, or stays.
+/// A step with file fields is sent as `multipart/form-data` ([`uploads`]).
 pub async fn save_step(
     State(app): State<AppState>,
     ctx: Ctx,
     Path((id, step_id)): Path<(String, String)>,
-    form: Form,
+    req: axum::extract::Request,
 ) -> Result<Response, AppError> {
+    let (form, files) = if uploads::is_multipart(req.headers()) {
+        // The case first (from the URL and the session), so that each file is read only up
+        // to its own field's limit; a stranger's upload is refused before it is read.
+        let (_, flow, _) = visible_case(&app, &ctx, &id).await?;
+        let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
+        let limits = uploads::file_limits(step);
+        uploads::read(&app, &ctx, req, &limits).await?
+    } else {
+        (Form::from_request(req, &app).await?, Vec::new())
+    };
     form.check_csrf(&ctx)?;
     let expected = form.revision()?;
     let (case, flow, actor) = visible_case_at(&app, &ctx, &id, expected).await?;
     let step = flow.step(&step_id).ok_or(AppError::NotFound)?;
+    if !files.is_empty()
+        && !journey_steps(&flow, &case, &actor, app.clock.now())
+            .iter()
+            .any(|s| s.id == step.id)
+    {
+        // Nothing is stored for a step that is not this person's to fill in now.
+        return Ok(redirect(&format!("/cases/{id}")));
+    }
     let action = forms::StepAction::parse(form.get("_action"));
     let mut answers = forms::step_answers(step, &form);
+    let uploaded = uploads::apply(&app, &case, step, &form, files, &mut answers).await?;
     // What was removed last on this step can be put back ("Ångra"); any other save forgets it.
     let removed_before = ctx.session.read(|d| d.removed.clone());
     let mut removed = None;
@@ -366,9 +394,15 @@ pub async fn save_step(
         step: step.id.clone(),
         answers: answers.clone(),
     };
-    let out = match run(&app, &flow, &case, &actor, expected, command).await {
+    let result = run(&app, &flow, &case, &actor, expected, command).await;
+    if result.is_err() && !uploaded.stored.is_empty() {
+        // The save did not land: the files it stored are nobody's.
+        app.forget_files(&case, &uploaded.stored).await?;
+    }
+    let out = match result {
         Ok(out) => out,
         Err(CommandError::Refused(case::CaseError::Conflict { .. })) => {
+            uploads::restore(&case, step, &mut answers);
             return stale(&app, &ctx, &case, &flow, &actor, step, answers);
         }
         Err(CommandError::Refused(
@@ -384,11 +418,49 @@ pub async fn save_step(
             if !app.may_view(&actor, &fresh, &flow) {
                 return Err(AppError::NotFound);
             }
+            uploads::restore(&fresh, step, &mut answers);
             return stale(&app, &ctx, &fresh, &flow, &actor, step, answers);
         }
         Err(e) => return Err(e.into()),
     };
     let saved = out.case;
+    if step
+        .fields
+        .iter()
+        .any(|f| f.kind == blankett_core::def::FieldType::File)
+    {
+        // A replaced or removed file (or one a hidden question no longer keeps) goes now.
+        app.forget_unanswered_files(&saved, &flow).await?;
+    }
+    // A refused file is the field's error (and the field's other errors are that one).
+    let mut out_errors: Vec<FieldError> = out
+        .errors
+        .into_iter()
+        .filter(|e| !uploaded.errors.iter().any(|u| u.path == e.path))
+        .collect();
+    let refused_file = !uploaded.errors.is_empty();
+    out_errors.extend(uploaded.errors);
+    // The step again with its errors, as saved.
+    let with_errors = |errors: Vec<FieldError>| {
+        let step_answers = saved.answers.get(&step.id).cloned().unwrap_or(json!({}));
+        render_step(
+            &app,
+            &ctx,
+            StepRender {
+                case: &saved,
+                flow: &flow,
+                actor: &actor,
+                step,
+                answers: step_answers,
+                errors,
+            },
+        )
+    };
+    if refused_file {
+        // Whatever the button, a refused file is said on the page, with everything else
+        // that was typed saved.
+        return with_errors(out_errors);
+    }
     let here = format!("/cases/{id}/steps/{}", step.id);
     if removed_before.is_some() || removed.is_some() {
         ctx.session.write(|d| d.removed = removed.clone());
@@ -438,8 +510,7 @@ pub async fn save_step(
                 let seen: std::collections::BTreeSet<&str> = seen.lines().collect();
                 new_questions.retain(|p| !seen.contains(p.as_str()));
             }
-            let errors: Vec<FieldError> = out
-                .errors
+            let errors: Vec<FieldError> = out_errors
                 .into_iter()
                 .filter(|e| {
                     let rel = e
@@ -456,19 +527,7 @@ pub async fn save_step(
                 );
             }
             if !errors.is_empty() {
-                let step_answers = saved.answers.get(&step.id).cloned().unwrap_or(json!({}));
-                return render_step(
-                    &app,
-                    &ctx,
-                    StepRender {
-                        case: &saved,
-                        flow: &flow,
-                        actor: &actor,
-                        step,
-                        answers: step_answers,
-                        errors,
-                    },
-                );
+                return with_errors(errors);
             }
             if !new_questions.is_empty() {
                 return Ok(redirect(&here));
@@ -719,6 +778,34 @@ pub async fn receipt_pdf(
             ),
         ],
         doc.pdf,
+    )
+        .into_response())
+}
+
+/// `GET /cases/{id}/files/{file}`: an uploaded file of a case, for those who may see the
+/// case, and only while its answers name it (404 otherwise, as for a case one may not see).
+/// Always a download (never shown inline), in a sandbox, with the type its content has.
+pub async fn file_download(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let (case, flow, _) = visible_case(&app, &ctx, &id).await?;
+    let (meta, bytes) = app.case_file(&case, &flow, &file).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, meta.content_type.clone()),
+            (
+                header::CONTENT_DISPOSITION,
+                super::content_disposition(&meta.name),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_owned(),
+            ),
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+        ],
+        bytes,
     )
         .into_response())
 }

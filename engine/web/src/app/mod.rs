@@ -25,6 +25,7 @@ mod session;
 mod session_cache;
 mod signing;
 mod state;
+mod uploads;
 mod views;
 mod worker;
 
@@ -249,6 +250,7 @@ pub fn safe_next(next: &str) -> String {
 /// The application's routes and layers.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.limits.body_bytes;
+    let upload_limit = state.config.limits.upload_bytes;
     Router::new()
         .route("/", get(journey::catalogue))
         .route("/lang", post(ops::set_lang))
@@ -269,8 +271,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/cases/{id}/steps/{step}",
-            get(journey::step_page).post(journey::save_step),
+            // A step with files is read as it arrives (`uploads`), within `upload_bytes`.
+            get(journey::step_page)
+                .post(journey::save_step)
+                .layer(DefaultBodyLimit::max(upload_limit)),
         )
+        .route("/cases/{id}/files/{file}", get(journey::file_download))
         .route(
             "/cases/{id}/steps/{step}/visibility",
             post(journey::visibility),
@@ -323,7 +329,7 @@ pub(crate) async fn read_body(
     next: Next,
 ) -> Response {
     use axum::body::HttpBody as _;
-    if req.body().is_end_stream() {
+    if req.body().is_end_stream() || is_step_upload(&req) {
         return next.run(req).await;
     }
     let limit = app.config.limits.body_bytes;
@@ -354,6 +360,17 @@ pub(crate) async fn read_body(
             .await
         }
     }
+}
+
+/// A step form with files: its handler reads it as it arrives, within `limits.upload_bytes`
+/// and the same body timeout ([`uploads::read`]).
+fn is_step_upload(req: &axum::extract::Request) -> bool {
+    let path = req.uri().path();
+    req.method() == axum::http::Method::POST
+        && uploads::is_multipart(req.headers())
+        && path.starts_with("/cases/")
+        && path.split('/').nth(3) == Some("steps")
+        && path.split('/').count() == 5
 }
 
 /// Whether reading a body failed on its length limit.

@@ -27,7 +27,13 @@ pub fn summary(
             let visible = visible_fields(flow, s, &case.answers, env);
             let answers = case.answers.get(&s.id).cloned().unwrap_or(Value::Null);
             let mut rows = Vec::new();
-            rows_of(&s.fields, &answers, "", &visible, en, &t, &mut rows);
+            let cx = Rows {
+                case_id: case.id.as_str(),
+                visible: &visible,
+                en,
+                t: &t,
+            };
+            rows_of(&cx, &s.fields, &answers, "", &mut rows);
             SummaryStep {
                 title: t(&s.title),
                 rows,
@@ -37,15 +43,22 @@ pub fn summary(
         .collect()
 }
 
+/// What every row of one step's summary is drawn with.
+struct Rows<'a> {
+    case_id: &'a str,
+    visible: &'a [(String, bool)],
+    en: bool,
+    t: &'a dyn Fn(&Text) -> String,
+}
+
 fn rows_of(
+    cx: &Rows<'_>,
     fields: &[Field],
     answers: &Value,
     prefix: &str,
-    visible: &[(String, bool)],
-    en: bool,
-    t: &dyn Fn(&Text) -> String,
     out: &mut Vec<SummaryRow>,
 ) {
+    let (visible, en, t) = (cx.visible, cx.en, cx.t);
     for f in fields {
         let path = format!("{prefix}{}", f.local_path().join("."));
         if visible.iter().any(|(p, s)| *p == path && !*s) || f.kind == FieldType::Info {
@@ -59,15 +72,7 @@ fn rows_of(
             let items = v.as_array().cloned().unwrap_or_default();
             for (i, item) in items.iter().enumerate() {
                 let mut inner = Vec::new();
-                rows_of(
-                    &f.children,
-                    item,
-                    &format!("{path}.{i}."),
-                    visible,
-                    en,
-                    t,
-                    &mut inner,
-                );
+                rows_of(cx, &f.children, item, &format!("{path}.{i}."), &mut inner);
                 for mut row in inner {
                     row.label = format!("{} {}: {}", t(&f.label), i + 1, row.label);
                     out.push(row);
@@ -75,10 +80,14 @@ fn rows_of(
             }
             continue;
         }
+        // A file is shown with its name, size and type, and a link to it.
+        let file = (f.kind == FieldType::File && v.is_object())
+            .then(|| super::forms::file_view(cx.case_id, v, en));
         // A computed value is not the person's to change: no "Change" link for it.
         out.push(SummaryRow {
             label: t(&f.label),
             lines: lines(f, v, en, t),
+            file,
             computed: f.compute.is_some(),
             anchor: super::forms::anchor(&path),
         });
@@ -112,6 +121,16 @@ pub fn lines(f: &Field, v: &Value, en: bool, t: &dyn Fn(&Text) -> String) -> Vec
         (FieldType::Decimal, Value::Number(n)) => vec![display_number(f, n)],
         (FieldType::Integer, Value::Number(n)) => vec![display_number(f, n)],
         (FieldType::Datetime, Value::String(s)) => vec![s.replace('T', " ")],
+        (FieldType::File, Value::Object(o)) => {
+            let text = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("");
+            let size = o.get("size").and_then(Value::as_u64).unwrap_or(0);
+            vec![format!(
+                "{} ({}, {})",
+                text("name"),
+                blankett_core::files::display_size(size, en),
+                text("content_type")
+            )]
+        }
         (_, Value::String(s)) if s.is_empty() => Vec::new(),
         (_, x) => value_string(x).lines().map(str::to_owned).collect(),
     }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use blankett_app::service::{Parts, Service};
 use blankett_app::signer::PadesSigner;
 use blankett_core::eid::{IdentityProvider, Providers};
-use blankett_core::store::{SessionRecord, Store, StoreError};
+use blankett_core::store::{FileStore, SessionRecord, Store, StoreError};
 use blankett_core::time::Timestamp;
 use blankett_core::{Flow, Severity, Sources, load};
 use blankett_eid::bankid::{BankIdClient, BankIdProvider};
@@ -162,7 +162,10 @@ impl AppState {
             Notifier::new(config.clone(), flows.clone(), clock.clone())
                 .map_err(|e| StartError::Pages(e.to_string()))?,
         );
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store = Arc::new(store);
+        // Uploaded files in the same database, behind their own port.
+        let files: Arc<dyn FileStore> = store.clone();
+        let store: Arc<dyn Store> = store;
 
         let mut list: Vec<Arc<dyn IdentityProvider>> = Vec::new();
         if let Some(b) = &config.eid.bankid {
@@ -232,6 +235,7 @@ impl AppState {
             config,
             clock: clock.clone(),
             store,
+            files,
             flows,
             notifier,
             renderer: pool.clone(),

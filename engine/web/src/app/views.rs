@@ -126,6 +126,8 @@ pub struct StepPage {
     /// The label of the item that "Undo" puts back.
     pub undo: Option<String>,
     pub revision: u64,
+    /// The step has a file field: the form is sent as `multipart/form-data`.
+    pub multipart: bool,
     /// The fields, from [`super::forms::field_views`]: dynamic, their keys vary by field type.
     pub fields: Vec<Value>,
     pub errors: Vec<ErrorAnchor>,
@@ -145,6 +147,8 @@ pub struct SummaryStep {
 pub struct SummaryRow {
     pub label: String,
     pub lines: Vec<String>,
+    /// A file answer: `name`, `size`, `type` and the download `url`.
+    pub file: Option<serde_json::Value>,
     pub computed: bool,
     pub anchor: String,
 }

@@ -353,7 +353,8 @@ impl Browser {
     }
 }
 
-async fn read(r: reqwest::Response) -> Page {
+/// A response as a [`Page`].
+pub async fn read(r: reqwest::Response) -> Page {
     let status = r.status();
     let location = r
         .headers()

@@ -704,14 +704,23 @@ fn check_answers(
 ) -> blankett_core::rules::Report {
     let env = case::env_for(draft, flow, now, Some(&applicant.person));
     let given = given_steps(&body.answers);
-    match body.hand_to {
+    let mut report = match body.hand_to {
         HandTo::Signing => validate_all(flow, &body.answers, &env),
         HandTo::CaseWorker(_) => validate_steps(flow, &body.answers, &env, &|st| {
             st.by == Role::Applicant
                 || (started_as == Starter::CaseWorker && st.by == Role::CaseWorker)
                 || given.contains(&st.id)
         }),
-    }
+    };
+    // A new case has no uploaded files: a file answer in the JSON names nothing stored.
+    report
+        .errors
+        .extend(blankett_app::files::foreign_file_answers(
+            flow,
+            &body.answers,
+            &[],
+        ));
+    report
 }
 
 /// A command of [`create_case`]: a refusal is the client's (422), a lost race a 409.
