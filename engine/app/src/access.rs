@@ -4,7 +4,7 @@
 //! matrix of role × case state × action is tested below.
 
 use blankett_core::Flow;
-use blankett_core::case::{Actor, Case, Status, current_signer};
+use blankett_core::case::{Actor, Case, Status, asked_of};
 use blankett_core::def::Starter;
 
 /// What a logged-in person is to the municipality, from `[[case_workers]]`.
@@ -53,12 +53,12 @@ pub fn handles(staff: Staff<'_>, flow: &Flow) -> bool {
     }
 }
 
-/// The signer whose turn it is, if it is `actor`'s.
+/// The signature `actor` is asked for now, if any (their turn in order, or any time with
+/// `signing.order: any`).
 pub fn my_turn(case: &Case, actor: &Actor) -> Option<usize> {
     (case.status == Status::Signing)
-        .then(|| current_signer(case))
+        .then(|| asked_of(case, &actor.person))
         .flatten()
-        .filter(|i| case.signatures[*i].person == actor.person)
 }
 
 /// Whether `actor` (with `staff` standing) may do `action` with `case` of `flow`.

@@ -127,7 +127,7 @@ pub async fn sign(
         return Err(SignError::LevelTooLow);
     }
     let sig = case.signatures[i].clone();
-    let last = case.signatures[i + 1..].is_empty();
+    let last = blankett_core::case::is_last_missing(&case, i);
     let method = match done.evidence.provider.as_str() {
         "bankid" => "BankID".to_owned(),
         "test" => "Test-e-legitimation (ej giltig)".to_owned(),

@@ -16,7 +16,7 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::def::{Starter, StepKind};
+use crate::def::{SigningOrder, Starter, StepKind};
 use crate::ids::{CaseId, Personnummer, Sha256Hex};
 use crate::model::{Flow, Role, Step, Text};
 use crate::rules::{Env, FieldError, apply_step, step_applies, top_context, validate_steps};
@@ -691,6 +691,16 @@ pub fn resolve_signers(flow: &Flow, case: &Case, env: &Env) -> Result<Vec<Signat
     if out.is_empty() && !flow.signers.is_empty() {
         return Err(CaseError::Signers("the answers name no signer".into()));
     }
+    if !flow.allow_same_signer {
+        for (i, s) in out.iter().enumerate() {
+            if let Some(twice) = out[..i].iter().find(|o| o.person == s.person) {
+                return Err(CaseError::Signers(format!(
+                    "the same person would sign twice (as `{}` and as `{}`); each signer must be someone else",
+                    twice.field, s.field
+                )));
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -883,12 +893,9 @@ pub fn apply(
             if s != Status::Signing {
                 return Err(invalid("sign"));
             }
-            let i = current_signer(case).ok_or(invalid("sign"))?;
-            if case.signatures[i].person != actor.person {
-                return Err(CaseError::Forbidden(
-                    "it is not your turn to sign, or you are not the designated signer",
-                ));
-            }
+            let i = asked_of(case, &actor.person).ok_or(CaseError::Forbidden(
+                "it is not your turn to sign, or you are not the designated signer",
+            ))?;
             if let SignatureState::Requested { expires_at, .. } = case.signatures[i].state
                 && now > expires_at
             {
@@ -908,10 +915,9 @@ pub fn apply(
             if s != Status::Signing {
                 return Err(invalid("decline"));
             }
-            let i = current_signer(case).ok_or(invalid("decline"))?;
-            if case.signatures[i].person != actor.person {
-                return Err(CaseError::Forbidden("only the current signer can decline"));
-            }
+            let i = asked_of(case, &actor.person).ok_or(CaseError::Forbidden(
+                "only a signer asked to sign can decline",
+            ))?;
             let reason = reason.trim().to_owned();
             if reason.is_empty() {
                 return Err(CaseError::Invalid(vec![comment_required("reason")]));
@@ -928,11 +934,13 @@ pub fn apply(
             if s != Status::Signing {
                 return Err(invalid("expire"));
             }
-            let i = current_signer(case).ok_or(invalid("expire"))?;
-            match case.signatures[i].state {
-                SignatureState::Requested { expires_at, .. } if now > expires_at => {}
-                _ => return Err(invalid("expire a request that has not run out")),
-            }
+            let i = case
+                .signatures
+                .iter()
+                .position(|x| {
+                    matches!(x.state, SignatureState::Requested { expires_at, .. } if now > expires_at)
+                })
+                .ok_or(invalid("expire a request that has not run out"))?;
             next.signatures[i].state = SignatureState::Expired { at: now };
             next.status = Status::SigningExpired;
             events.push(EventKind::SigningExpired(next.signatures[i].field.clone()));
@@ -998,16 +1006,48 @@ fn comment_required(path: &str) -> FieldError {
     }
 }
 
-/// Index of the signer whose turn it is.
+/// Index of the first signer who has not signed: with `signing.order: sequential`, the one
+/// whose turn it is.
 pub fn current_signer(case: &Case) -> Option<usize> {
     case.signatures
         .iter()
         .position(|s| !matches!(s.state, SignatureState::Signed { .. }))
 }
 
+/// The signatures asked for now (one at a time in order, or all at once with
+/// `signing.order: any`).
+pub fn requested_signers(case: &Case) -> impl Iterator<Item = usize> + '_ {
+    case.signatures
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s.state, SignatureState::Requested { .. }))
+        .map(|(i, _)| i)
+}
+
+/// The signature `person` is asked for now, if any: what they may sign or decline.
+pub fn asked_of(case: &Case, person: &Person) -> Option<usize> {
+    requested_signers(case).find(|i| case.signatures[*i].person == *person)
+}
+
+/// Whether signature `i` is the last one still missing.
+pub fn is_last_missing(case: &Case, i: usize) -> bool {
+    case.signatures
+        .iter()
+        .enumerate()
+        .all(|(j, s)| j == i || matches!(s.state, SignatureState::Signed { .. }))
+}
+
+/// Asks the next signer (sequential), or every signer not yet asked (`any`).
 fn request_next(case: &mut Case, flow: &Flow, now: Timestamp, events: &mut Vec<EventKind>) {
-    if let Some(i) = current_signer(case) {
-        let expires_at = now.plus_local_days(u64::from(flow.signing_expires_days));
+    let expires_at = now.plus_local_days(u64::from(flow.signing_expires_days));
+    let ask: Vec<usize> = match flow.signing_order {
+        SigningOrder::Sequential => current_signer(case).into_iter().collect(),
+        SigningOrder::Any => (0..case.signatures.len()).collect(),
+    };
+    for i in ask {
+        if case.signatures[i].state != SignatureState::Waiting {
+            continue;
+        }
         case.signatures[i].state = SignatureState::Requested {
             at: now,
             expires_at,

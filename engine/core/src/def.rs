@@ -459,6 +459,27 @@ pub struct SigningDef {
     /// then says that, and when, it was completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_note: Option<TextDef>,
+    /// `sequential` (default): one signer after another, in the order listed, each asked when
+    /// the one before has signed. `any`: every signer is asked at once and signs when they
+    /// like, each in their own incremental revision; the case completes when all have
+    /// signed, and one decline stops it.
+    #[serde(default)]
+    pub order: SigningOrder,
+    /// Whether one person may sign more than once (in two roles, or listed twice). Default
+    /// `false`: approval is refused when the signers name someone twice (four eyes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_same_signer: bool,
+}
+
+/// In which order the signers sign.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SigningOrder {
+    /// One after another, in the order listed.
+    #[default]
+    Sequential,
+    /// All at once, in any order.
+    Any,
 }
 
 /// An eID assurance level a flow can ask for.

@@ -457,7 +457,7 @@ fn sample_people() -> Result<(Person, Person), String> {
     };
     Ok((
         p("197701172392", "Test Testsson")?,
-        p("189001019802", "Handläggare Exempel")?,
+        p("198112289874", "Handläggare Exempel")?,
     ))
 }
 

@@ -42,7 +42,7 @@ pub struct FlowTestDef {
     /// test identity, or the case worker for flows case workers start).
     #[serde(default)]
     pub applicant: Option<PersonDef>,
-    /// The case worker (default: a test case worker, 189001019802).
+    /// The case worker (default: a test case worker, 198112289874).
     #[serde(default)]
     pub case_worker: Option<PersonDef>,
     #[serde(default)]
@@ -204,7 +204,7 @@ pub fn run_seeing(flow: &Flow, t: &FlowTestDef, coverage: &mut Coverage) -> Vec<
     else {
         return vec![format!("`now` must be YYYY-MM-DDTHH:MM, got `{now}`")];
     };
-    let case_worker = match person(t.case_worker.as_ref(), "189001019802", "Testa Handläggare") {
+    let case_worker = match person(t.case_worker.as_ref(), "198112289874", "Testa Handläggare") {
         Ok(p) => p,
         Err(e) => return vec![e],
     };

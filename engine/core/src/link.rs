@@ -1512,6 +1512,8 @@ fn link_flow(
         signers,
         sign_message,
         signing_expires_days,
+        signing_order: def.signing.as_ref().map(|s| s.order).unwrap_or_default(),
+        allow_same_signer: def.signing.as_ref().is_some_and(|s| s.allow_same_signer),
         document: def.document.clone(),
         notify,
         contact,

@@ -90,6 +90,10 @@ pub struct Flow {
     pub signers: Vec<SignerSlot>,
     pub sign_message: String,
     pub signing_expires_days: u32,
+    /// `signing.order` (sequential unless the flow says `any`).
+    pub signing_order: crate::def::SigningOrder,
+    /// `signing.allow_same_signer`.
+    pub allow_same_signer: bool,
     pub document: Option<DocumentDef>,
     pub notify: Vec<Notify>,
     /// How the applicant is reached: email and phone expressions over the answers.

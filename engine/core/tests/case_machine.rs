@@ -85,8 +85,12 @@ fn assess_answers() -> Value {
 }
 
 fn load_flow(id: &str, start: &str) -> Flow {
+    load_flow_from(FLOW_YAML, id, start)
+}
+
+fn load_flow_from(yaml: &str, id: &str, start: &str) -> Flow {
     let sample = json!({"apply": apply_answers(), "assess": assess_answers()});
-    let flow_yaml = FLOW_YAML
+    let flow_yaml = yaml
         .replace("id: ID", &format!("id: {id}"))
         .replace("START", start);
     support::load_one(&support::sources(
@@ -1509,4 +1513,130 @@ fn expressions_see_the_swedish_date_and_time() {
     let new_year = Timestamp::parse("2026-12-31T23:30:00Z").unwrap();
     let env = blankett_core::case::env_for(&c, &flow, new_year, None);
     assert_eq!(env.today, "2027-01-01");
+}
+
+// ---- signing in any order ---------------------------------------------------------------------
+
+/// The flow with `signing.order: any` (and more `signing` keys if given).
+fn any_flow(extra: &str) -> Flow {
+    let yaml = FLOW_YAML.replace(
+        "  expires_after: 2d",
+        &format!("  expires_after: 2d\n  order: any{extra}"),
+    );
+    load_flow_from(&yaml, "permit", "[citizen, case_worker]")
+}
+
+#[test]
+fn with_any_order_every_signer_is_asked_at_once_and_signs_when_they_like() {
+    let flow = any_flow("");
+    let c = signing(&flow);
+    assert_eq!(c.status, Status::Signing);
+    for s in &c.signatures {
+        assert_eq!(
+            s.state,
+            SignatureState::Requested {
+                at: approved_at(),
+                expires_at: at(5, 9, 0)
+            }
+        );
+    }
+    // The guarantor, listed last, signs first.
+    let out = ok(&flow, &c, &guarantor(), sign(1), at(4, 8, 0));
+    assert_eq!(out.case.status, Status::Signing);
+    assert_eq!(kinds(&out), vec![EventKind::Signed("guarantor".into())]);
+    assert!(matches!(
+        out.case.signatures[0].state,
+        SignatureState::Requested { .. }
+    ));
+    let c = out.case;
+    // Not twice.
+    let e = refused(&flow, &c, &guarantor(), sign(2), at(4, 9, 0));
+    assert!(matches!(e, CaseError::Forbidden(_)), "{e:?}");
+    // The last one completes it.
+    let out = ok(&flow, &c, &case_worker(), sign(2), at(4, 10, 0));
+    assert_eq!(out.case.status, Status::Completed);
+    assert_eq!(
+        kinds(&out),
+        vec![
+            EventKind::Signed("case_worker".into()),
+            EventKind::Completed
+        ]
+    );
+    assert_eq!(out.case.document_sha256, Some("2".repeat(64).into()));
+}
+
+#[test]
+fn with_any_order_one_decline_stops_the_signing_for_everyone() {
+    let flow = any_flow("");
+    let c = signing(&flow);
+    let c = ok(&flow, &c, &case_worker(), sign(1), at(4, 8, 0)).case;
+    let out = ok(
+        &flow,
+        &c,
+        &guarantor(),
+        Command::Decline {
+            reason: "Fel belopp".into(),
+        },
+        at(4, 9, 0),
+    );
+    assert_eq!(out.case.status, Status::Declined);
+    assert_eq!(kinds(&out), vec![EventKind::Declined("guarantor".into())]);
+    let e = refused(&flow, &out.case, &guarantor(), sign(2), at(4, 10, 0));
+    assert!(is_invalid_transition(&e), "{e:?}");
+}
+
+#[test]
+fn with_any_order_a_request_that_runs_out_expires_the_signing() {
+    let flow = any_flow("");
+    let c = signing(&flow);
+    let c = ok(&flow, &c, &guarantor(), sign(1), at(4, 8, 0)).case;
+    let e = refused(&flow, &c, &case_worker(), Command::Expire, at(5, 8, 0));
+    assert!(is_invalid_transition(&e), "not yet: {e:?}");
+    let out = ok(&flow, &c, &case_worker(), Command::Expire, at(5, 10, 0));
+    assert_eq!(out.case.status, Status::SigningExpired);
+    assert_eq!(
+        kinds(&out),
+        vec![EventKind::SigningExpired("case_worker".into())],
+        "the one still missing expired, not the one who signed"
+    );
+}
+
+#[test]
+fn one_person_signs_once_unless_the_flow_allows_more() {
+    // The guarantor is the case worker: two signatures by one person.
+    let same = |flow: &Flow| {
+        let c = submitted(flow);
+        let mut c = ok(flow, &c, &case_worker(), Command::Assign, at(3, 8, 0)).case;
+        c.answers["apply"]["guarantor"]["personnummer"] =
+            json!(case_worker().person.personnummer.as_str());
+        let c = ok(
+            flow,
+            &c,
+            &case_worker(),
+            save("assess", assess_answers()),
+            at(3, 8, 30),
+        )
+        .case;
+        (
+            c.clone(),
+            apply(
+                flow,
+                &c,
+                &case_worker(),
+                c.revision,
+                approve(),
+                approved_at(),
+            ),
+        )
+    };
+    let (_, refused) = same(&flow());
+    match refused {
+        Err(CaseError::Signers(m)) => assert!(m.contains("twice"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let allowed = any_flow("\n  allow_same_signer: true");
+    let (_, out) = same(&allowed);
+    let out = out.unwrap();
+    assert_eq!(out.case.status, Status::Signing);
+    assert_eq!(out.case.signatures.len(), 2);
 }

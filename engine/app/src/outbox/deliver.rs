@@ -431,12 +431,10 @@ pub async fn sweep(state: &Service) -> Result<(), StoreError> {
         let Some(c) = state.store().get_case(&summary.id).await? else {
             continue;
         };
-        let Some(i) = case::current_signer(&c) else {
-            continue;
-        };
-        if let SignatureState::Requested { expires_at, .. } = c.signatures[i].state
-            && now > expires_at
-        {
+        let expired = case::requested_signers(&c).any(|i| {
+            matches!(c.signatures[i].state, SignatureState::Requested { expires_at, .. } if now > expires_at)
+        });
+        if expired {
             expire(state, &c, now).await;
             continue;
         }

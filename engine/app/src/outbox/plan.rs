@@ -86,14 +86,27 @@ impl Notifier {
         if case.status != Status::Signing {
             return out;
         }
-        let Some(i) = case::current_signer(case) else {
-            return out;
-        };
+        let now = self.clock.now();
+        for i in case::requested_signers(case) {
+            self.reminders_of(flow, case, i, at_time, now, &mut out);
+        }
+        out
+    }
+
+    /// [`Self::reminders`] for signature `i`, which is requested.
+    fn reminders_of(
+        &self,
+        flow: &Flow,
+        case: &Case,
+        i: usize,
+        at_time: Timestamp,
+        now: Timestamp,
+        out: &mut Vec<NewMessage>,
+    ) {
         let sig = &case.signatures[i];
         let SignatureState::Requested { at, .. } = sig.state else {
-            return out;
+            return;
         };
-        let now = self.clock.now();
         for rule in flow.notify.iter().filter(|n| n.on == NotifyEvent::Reminder) {
             let Some(days) = rule.after_days else {
                 continue;
@@ -114,10 +127,9 @@ impl Notifier {
                 &rule.by,
                 recipients,
                 now,
-                &mut out,
+                out,
             );
         }
-        out
     }
 
     fn flow_messages(

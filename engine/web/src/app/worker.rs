@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use blankett_core::Flow;
 use blankett_core::case::{
-    self, Actor, ActorRole, Case, Command, EventKind, SignatureState, Status, current_signer,
+    self, Actor, ActorRole, Case, Command, EventKind, SignatureState, Status,
 };
 use blankett_core::def::Starter;
 use blankett_core::rules::FieldError;
@@ -157,8 +157,7 @@ async fn render_case(
     } else {
         None
     };
-    let my_turn = s == Status::Signing
-        && current_signer(case).is_some_and(|i| case.signatures[i].person == actor.person);
+    let my_turn = s == Status::Signing && case::asked_of(case, &actor.person).is_some();
     let has_document = case.document_sha256.is_some();
     let signatures: Vec<SignatureRow> = case
         .signatures
@@ -449,9 +448,7 @@ pub async fn approve(
         return Ok(stale);
     }
     tracing::info!(case_id = %id, "case approved; document locked");
-    if out.case.status == Status::Signing
-        && current_signer(&out.case).is_some_and(|i| out.case.signatures[i].person == actor.person)
-    {
+    if out.case.status == Status::Signing && case::asked_of(&out.case, &actor.person).is_some() {
         ctx.session.set_notice(
             "Dokumentet är skapat och låst. Nu är det din tur att skriva under.",
             "The document is created and locked. It is your turn to sign.",
