@@ -43,6 +43,10 @@ pub enum ApproveError {
 /// step, resolves the signers, renders the document with Typst, and applies `Approve` with the
 /// SHA-256 of the bytes. Writes nothing; the caller writes [`Locked::write`]. Shared by the
 /// case worker's approve and the REST API's hand-over to signing.
+/// `original` is the uploaded PDF of a flow whose document comes `from` a file field
+/// ([`Service::document_original`]); it is checked again here, and the rendered template is
+/// added after its pages as the signature page.
+#[allow(clippy::too_many_arguments)]
 pub async fn lock(
     renderer: Arc<dyn DocumentRenderer>,
     clock: &dyn Clock,
@@ -51,6 +55,7 @@ pub async fn lock(
     flow: &Flow,
     actor: &Actor,
     expected: u64,
+    original: Option<Vec<u8>>,
 ) -> Result<Locked, ApproveError> {
     let now = clock.now();
     let env = case::env_for(case, flow, now, Some(&actor.person));
@@ -58,6 +63,39 @@ pub async fn lock(
     if !report.errors.is_empty() {
         return Err(ApproveError::Invalid(report.errors));
     }
+    let upload = match flow
+        .document
+        .as_ref()
+        .and_then(|d| d.from.as_ref().map(|f| (d, f)))
+    {
+        Some((d, path)) => {
+            let Some(bytes) = original else {
+                return Err(ApproveError::Invalid(vec![crate::files::pdf_refused(
+                    path,
+                    "file_missing",
+                    (
+                        "Dokumentet saknas: ladda upp PDF-filen igen.".into(),
+                        "The document is missing: upload the PDF again.".into(),
+                    ),
+                )]));
+            };
+            let (bytes, facts) = tokio::task::spawn_blocking(move || {
+                let facts = blankett_pades::upload::inspect(&bytes);
+                (bytes, facts)
+            })
+            .await
+            .map_err(|e| ApproveError::Failed(e.to_string()))?;
+            let facts = match facts {
+                Ok(f) if d.require_pdfa && f.pdfa.is_none() => {
+                    Err(blankett_pades::upload::Refusal::NotPdfa)
+                }
+                other => other,
+            }
+            .map_err(|r| ApproveError::Invalid(vec![crate::files::pdf_refusal(path, &r)]))?;
+            Some((bytes, facts))
+        }
+        None => None,
+    };
     let mut preview = case.clone();
     preview.answers = report.answers.clone();
     let signers = match case::resolve_signers(flow, &preview, &env) {
@@ -73,7 +111,7 @@ pub async fn lock(
             }]));
         }
     };
-    let request = render_request(
+    let mut request = render_request(
         &DocumentContext {
             flow,
             case: &preview,
@@ -85,6 +123,9 @@ pub async fn lock(
         now,
     )
     .map_err(|e| ApproveError::Failed(e.to_string()))?;
+    if let Some((_, facts)) = &upload {
+        request.data["document"]["original"]["pages"] = serde_json::json!(facts.pages);
+    }
     let rendered =
         tokio::task::spawn_blocking(move || renderer.render(&request, RenderOptions::default()))
             .await
@@ -131,8 +172,23 @@ pub async fn lock(
         }
         Err(e) => return Err(ApproveError::Failed(e.to_string())),
     };
+    // A document made elsewhere: its pages as uploaded, then the rendered signature page.
+    let (pdf, sha256, page_offset) = match upload {
+        Some((original, facts)) => {
+            let page = rendered.pdf;
+            let merged = tokio::task::spawn_blocking(move || {
+                blankett_pades::upload::append_pages(&original, &page)
+            })
+            .await
+            .map_err(|e| ApproveError::Failed(e.to_string()))?
+            .map_err(|e| ApproveError::Failed(e.to_string()))?;
+            let sha = blankett_core::document::sha256_hex(&merged);
+            (merged, sha, facts.pages)
+        }
+        None => (rendered.pdf, rendered.sha256.clone(), 0),
+    };
     let command = Command::Approve {
-        document_sha256: rendered.sha256.clone(),
+        document_sha256: sha256.clone(),
     };
     let mut out = match commands::decide(flow, case, actor, expected, command, now) {
         Ok(o) => o,
@@ -147,7 +203,7 @@ pub async fn lock(
             .iter()
             .find(|f| f.name == sig.field)
             .map(|f| case::Placement {
-                page: f.page,
+                page: f.page + page_offset,
                 rect: f.rect,
             });
     }
@@ -157,8 +213,8 @@ pub async fn lock(
         events: out.events.clone(),
         document: Some(NewDocument {
             kind: DocumentKind::Locked,
-            sha256: rendered.sha256.clone(),
-            bytes: rendered.pdf,
+            sha256,
+            bytes: pdf,
         }),
         evidence: None,
     };
@@ -175,6 +231,10 @@ pub async fn approve(
     actor: &Actor,
     expected: u64,
 ) -> Result<case::Outcome, ApproveError> {
+    let original = svc
+        .document_original(case, flow)
+        .await
+        .map_err(|e| ApproveError::Failed(e.to_string()))?;
     let locked = lock(
         svc.renderer.clone(),
         svc.clock.as_ref(),
@@ -183,6 +243,7 @@ pub async fn approve(
         flow,
         actor,
         expected,
+        original,
     )
     .await?;
     svc.write(&locked.write)

@@ -79,6 +79,7 @@ impl Service {
     pub async fn accept_upload(
         &self,
         case: &Case,
+        flow: &Flow,
         field: &Field,
         path: &str,
         upload: Upload,
@@ -128,7 +129,7 @@ impl Service {
             )));
         }
         let Upload { name, bytes, .. } = upload;
-        let (content_type, sha256, bytes) = tokio::task::spawn_blocking(move || {
+        let (content_type, sha256, mut bytes) = tokio::task::spawn_blocking(move || {
             let t = files::sniff(&bytes);
             let h = hex::encode(Sha256::digest(&bytes));
             (t, h, bytes)
@@ -149,6 +150,29 @@ impl Service {
                     ),
                 ),
             )));
+        }
+        if let Some(d) = flow
+            .document
+            .as_ref()
+            .filter(|d| d.from.as_deref() == Some(path))
+        {
+            // The document itself: judged now, so the person hears at once, not at approval.
+            let require_pdfa = d.require_pdfa;
+            let (facts, kept) = tokio::task::spawn_blocking(move || {
+                (blankett_pades::upload::inspect(&bytes), bytes)
+            })
+            .await
+            .map_err(|_| ServiceError::Internal("checking an upload failed"))?;
+            let facts = match facts {
+                Ok(f) if require_pdfa && f.pdfa.is_none() => {
+                    Err(blankett_pades::upload::Refusal::NotPdfa)
+                }
+                other => other,
+            };
+            if let Err(r) = facts {
+                return Ok(Err(pdf_refusal(path, &r)));
+            }
+            bytes = kept;
         }
         let meta = FileMeta {
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -228,6 +252,30 @@ impl Service {
             .await?)
     }
 
+    /// The uploaded PDF of a flow whose document comes `from` a file field, as the case's
+    /// answers name it; `None` for a flow whose document is rendered, or when the answer
+    /// names no stored file.
+    pub async fn document_original(
+        &self,
+        case: &Case,
+        flow: &Flow,
+    ) -> Result<Option<Vec<u8>>, ServiceError> {
+        let Some(from) = flow.document.as_ref().and_then(|d| d.from.as_ref()) else {
+            return Ok(None);
+        };
+        let Some((_, id)) = answered_files(flow, &case.answers)
+            .into_iter()
+            .find(|(path, _)| path == from)
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .file_store()
+            .file(case.id.as_str(), &id)
+            .await?
+            .map(|(_, bytes)| bytes))
+    }
+
     /// Deletes files of a case by id (uploads whose save did not land).
     pub async fn forget_files(&self, case: &Case, ids: &[String]) -> Result<u64, ServiceError> {
         Ok(self
@@ -235,6 +283,16 @@ impl Service {
             .delete_files(case.id.as_str(), ids)
             .await?)
     }
+}
+
+/// A field error on `path` for an uploaded PDF that cannot be the document.
+pub fn pdf_refusal(path: &str, r: &blankett_pades::upload::Refusal) -> FieldError {
+    pdf_refused(path, r.code(), r.message())
+}
+
+/// A field error on `path` with `code` and a message in Swedish and English.
+pub fn pdf_refused(path: &str, code: &'static str, (sv, en): (String, String)) -> FieldError {
+    refused(path, code, Text::new(sv, en))
 }
 
 /// Refuses file answers a caller wrote itself (the API, a forged form): every file answer in

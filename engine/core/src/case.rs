@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::def::{SigningOrder, Starter, StepKind};
 use crate::ids::{CaseId, Personnummer, Sha256Hex};
-use crate::model::{Flow, Role, Step, Text};
+use crate::model::{Flow, OrderRule, Role, Step, Text};
 use crate::rules::{Env, FieldError, apply_step, step_applies, top_context, validate_steps};
 
 /// Where a case is.
@@ -884,7 +884,7 @@ pub fn apply(
                 events.push(EventKind::Completed);
             } else {
                 next.status = Status::Signing;
-                request_next(&mut next, flow, now, &mut events);
+                request_next(&mut next, flow, &env, now, &mut events);
             }
         }
         Command::Sign {
@@ -905,7 +905,7 @@ pub fn apply(
             next.document_sha256 = Some(signed_document_sha256);
             events.push(EventKind::Signed(next.signatures[i].field.clone()));
             if current_signer(&next).is_some() {
-                request_next(&mut next, flow, now, &mut events);
+                request_next(&mut next, flow, &env, now, &mut events);
             } else {
                 next.status = Status::Completed;
                 events.push(EventKind::Completed);
@@ -1037,10 +1037,31 @@ pub fn is_last_missing(case: &Case, i: usize) -> bool {
         .all(|(j, s)| j == i || matches!(s.state, SignatureState::Signed { .. }))
 }
 
+/// The signing order of a case: the flow's, or what its expression gives for the answers
+/// (`any`, or else sequential).
+pub fn signing_order(flow: &Flow, case: &Case, env: &Env) -> SigningOrder {
+    match &flow.signing_order {
+        OrderRule::Fixed(o) => *o,
+        OrderRule::Expr(e) => {
+            let ctx = Value::Object(top_context(flow, &case.answers, env));
+            match e.eval(&ctx) {
+                Ok(Value::String(s)) if s.trim() == "any" => SigningOrder::Any,
+                _ => SigningOrder::Sequential,
+            }
+        }
+    }
+}
+
 /// Asks the next signer (sequential), or every signer not yet asked (`any`).
-fn request_next(case: &mut Case, flow: &Flow, now: Timestamp, events: &mut Vec<EventKind>) {
+fn request_next(
+    case: &mut Case,
+    flow: &Flow,
+    env: &Env,
+    now: Timestamp,
+    events: &mut Vec<EventKind>,
+) {
     let expires_at = now.plus_local_days(u64::from(flow.signing_expires_days));
-    let ask: Vec<usize> = match flow.signing_order {
+    let ask: Vec<usize> = match signing_order(flow, case, env) {
         SigningOrder::Sequential => current_signer(case).into_iter().collect(),
         SigningOrder::Any => (0..case.signatures.len()).collect(),
     };

@@ -394,8 +394,19 @@ pub enum Display {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentDef {
-    /// The Typst template, relative to the flow's folder.
+    /// The Typst template, relative to the flow's folder. With `from`, the template is the
+    /// signature page added after the uploaded document's pages.
     pub template: String,
+    /// A document made elsewhere: the `file` field (`step.field`) whose uploaded PDF is the
+    /// document. It is checked (a PDF, whole, not encrypted, not signed, no JavaScript or
+    /// launch actions) and gets the `template` page with one signature field per signer
+    /// after its own pages, which stay exactly as uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// With `from`: whether the upload must declare PDF/A (default `true`). With `false`, a
+    /// PDF without PDF/A is taken, and the archive export says it is not PDF/A.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub require_pdfa: bool,
     /// The PDF standard.
     #[serde(default)]
     pub standard: PdfStandard,
@@ -462,17 +473,18 @@ pub struct SigningDef {
     /// `sequential` (default): one signer after another, in the order listed, each asked when
     /// the one before has signed. `any`: every signer is asked at once and signs when they
     /// like, each in their own incremental revision; the case completes when all have
-    /// signed, and one decline stops it.
-    #[serde(default)]
-    pub order: SigningOrder,
+    /// signed, and one decline stops it. Or an expression over the answers that gives
+    /// `sequential` or `any` (the person who starts the case chooses).
+    #[serde(default = "default_order")]
+    pub order: String,
     /// Whether one person may sign more than once (in two roles, or listed twice). Default
     /// `false`: approval is refused when the signers name someone twice (four eyes).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_same_signer: bool,
 }
 
-/// In which order the signers sign.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// In which order the signers sign (`signing.order` as decided for a case).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SigningOrder {
     /// One after another, in the order listed.
@@ -504,6 +516,18 @@ impl Assurance {
             Assurance::High => crate::eid::AssuranceLevel::High,
         }
     }
+}
+
+fn default_order() -> String {
+    "sequential".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 fn default_expires() -> String {

@@ -223,7 +223,7 @@ pub fn document_data(cx: &DocumentContext<'_>, title: &str) -> Value {
             "number": cx.case.number,
             "created_at": cx.case.created_at.local().format("%Y-%m-%dT%H:%M").to_string(),
         },
-        "document": {"title": title},
+        "document": document_entry(cx, title),
         "author": cx.author,
         "today": cx.env.today,
         "now": cx.env.now,
@@ -231,6 +231,25 @@ pub fn document_data(cx: &DocumentContext<'_>, title: &str) -> Value {
         "choices": choices,
         "signers": signers,
     })
+}
+
+/// `document` in the template data: its `title` and, for a document uploaded `from` a file
+/// field, `original` (`name`, `size`, `sha256` of the upload; `pages` is added by whoever
+/// has read the PDF, 0 until then).
+fn document_entry(cx: &DocumentContext<'_>, title: &str) -> Value {
+    let mut entry = json!({"title": title});
+    if let Some(from) = cx.flow.document.as_ref().and_then(|d| d.from.as_ref()) {
+        let pointer = format!("/{}", from.replace('.', "/"));
+        let file = cx.answers.pointer(&pointer).cloned().unwrap_or(Value::Null);
+        let text = |k: &str| file.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        entry["original"] = json!({
+            "name": text("name"),
+            "sha256": text("sha256"),
+            "size": file.get("size").and_then(Value::as_u64).unwrap_or(0),
+            "pages": 0,
+        });
+    }
+    entry
 }
 
 /// `choices["placement.placement_kind"]["jourhem"] = {"sv": "Jourhem", "en": "…"}`.

@@ -13,12 +13,14 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::def::{FieldDef, FieldType, FlowDef, FormDef, NotifyEvent, Prefill, StepKind};
+use crate::def::{
+    FieldDef, FieldType, FlowDef, FormDef, NotifyEvent, Prefill, SigningOrder, StepKind,
+};
 use crate::diag::{Diagnostics, Pos, did_you_mean};
 use crate::expr::{Expr, ExprErrorKind, template_names};
 use crate::model::{
-    ChoiceOption, Field, Flow, Notify, Origin, Party, Retention, Role, Section, SignerSlot, Step,
-    Text,
+    ChoiceOption, Field, Flow, Notify, OrderRule, Origin, Party, Retention, Role, Section,
+    SignerSlot, Step, Text,
 };
 use crate::schema::{DefKind, check_and_read};
 use crate::shape::{Shape, default_of, default_value, shape_of};
@@ -1354,10 +1356,65 @@ fn link_flow(
                 "document file name",
             );
         }
+        if let Some(from) = &d.from {
+            let pos = doc.value_pos("/document/from");
+            let field = from.split_once('.').and_then(|(step, rest)| {
+                steps
+                    .iter()
+                    .find(|s| s.id == step)?
+                    .fields
+                    .iter()
+                    .find(|f| f.local_path().join(".") == rest)
+            });
+            match field {
+                None => nc.diags.error(
+                    file,
+                    pos,
+                    format!(
+                        "`{from}` is not a field of this flow: name a `file` field as `step.field`"
+                    ),
+                ),
+                Some(f) if f.kind != FieldType::File => nc.diags.error(
+                    file,
+                    pos,
+                    format!(
+                        "`{from}` is a `{}` field; the document must come from a `file` field",
+                        f.kind.name()
+                    ),
+                ),
+                Some(f) => {
+                    if !f.required {
+                        nc.diags.error(
+                            file,
+                            pos,
+                            format!("`{from}` must be `required: true`: the case has no document without it"),
+                        );
+                    }
+                    let only_pdf = !f.accept.is_empty()
+                        && f.accept.iter().all(|a| {
+                            crate::files::accept_type(a).as_deref() == Some("application/pdf")
+                        });
+                    if !only_pdf {
+                        nc.diags.error(
+                            file,
+                            pos,
+                            format!("`{from}` must accept only PDF files (`accept: [.pdf]`)"),
+                        );
+                    }
+                }
+            }
+        } else if !d.require_pdfa {
+            nc.diags.warning(
+                file,
+                doc.key_pos("/document/require_pdfa"),
+                "`require_pdfa` only applies to a document uploaded `from` a file field",
+            );
+        }
     }
     let mut signers = Vec::new();
     let mut sign_message = default_sign_message().to_owned();
     let mut signing_expires_days = 14;
+    let mut signing_order = OrderRule::Fixed(SigningOrder::Sequential);
     if let Some(sg) = &def.signing {
         if def.document.is_none() {
             nc.diags.error(
@@ -1404,6 +1461,17 @@ fn link_flow(
             );
             sign_message = m.clone();
         }
+        signing_order = match sg.order.trim() {
+            "sequential" => OrderRule::Fixed(SigningOrder::Sequential),
+            "any" => OrderRule::Fixed(SigningOrder::Any),
+            expr => match compile(expr, file, doc, "/signing/order", nc.diags) {
+                Some(e) => {
+                    nc.check(&e, &[&top], None, "`order` of `signing`");
+                    OrderRule::Expr(e)
+                }
+                None => OrderRule::Fixed(SigningOrder::Sequential),
+            },
+        };
         match parse_days(&sg.expires_after) {
             Ok(Some(d)) if d > 0 => signing_expires_days = d,
             _ => nc.diags.error(
@@ -1512,7 +1580,7 @@ fn link_flow(
         signers,
         sign_message,
         signing_expires_days,
-        signing_order: def.signing.as_ref().map(|s| s.order).unwrap_or_default(),
+        signing_order,
         allow_same_signer: def.signing.as_ref().is_some_and(|s| s.allow_same_signer),
         document: def.document.clone(),
         notify,

@@ -90,8 +90,8 @@ pub struct Flow {
     pub signers: Vec<SignerSlot>,
     pub sign_message: String,
     pub signing_expires_days: u32,
-    /// `signing.order` (sequential unless the flow says `any`).
-    pub signing_order: crate::def::SigningOrder,
+    /// `signing.order`: fixed, or an expression over the answers.
+    pub signing_order: OrderRule,
     /// `signing.allow_same_signer`.
     pub allow_same_signer: bool,
     pub document: Option<DocumentDef>,
@@ -178,6 +178,14 @@ pub enum Seg {
     Key(String),
     /// "each item" of a repeating group.
     Item,
+}
+
+/// How `signing.order` is decided.
+#[derive(Debug, Clone)]
+pub enum OrderRule {
+    Fixed(crate::def::SigningOrder),
+    /// An expression over the answers giving `sequential` or `any`.
+    Expr(Expr),
 }
 
 /// A linked field. `use:` has been expanded: fields of a prefixed group have the prefix in

@@ -14,6 +14,7 @@ pub mod pdf;
 pub mod pki;
 pub mod sign;
 pub mod tsa;
+pub mod upload;
 pub mod verify;
 
 pub use pki::{Credential, CredentialIssuer, DevPki, SignerIdentity};

@@ -25,3 +25,4 @@ mod pages;
 mod person;
 mod render_cli;
 mod sign_cli;
+mod signera;

@@ -348,7 +348,7 @@ pub async fn save_step(
     }
     let action = forms::StepAction::parse(form.get("_action"));
     let mut answers = forms::step_answers(step, &form);
-    let uploaded = uploads::apply(&app, &case, step, &form, files, &mut answers).await?;
+    let uploaded = uploads::apply(&app, &case, &flow, step, &form, files, &mut answers).await?;
     // What was removed last on this step can be put back ("Ångra"); any other save forgets it.
     let removed_before = ctx.session.read(|d| d.removed.clone());
     let mut removed = None;

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, header};
 use blankett_app::files::Upload;
 use blankett_core::case::Case;
 use blankett_core::def::FieldType;
-use blankett_core::model::Step;
+use blankett_core::model::{Flow, Step};
 use blankett_core::rules::FieldError;
 use serde_json::{Value, json};
 
@@ -152,6 +152,7 @@ pub struct Applied {
 pub async fn apply(
     app: &AppState,
     case: &Case,
+    flow: &Flow,
     step: &Step,
     form: &Form,
     uploads: Vec<(String, Upload)>,
@@ -173,7 +174,7 @@ pub async fn apply(
             .filter(|v| v.is_object())
             .cloned();
         let value = if let Some(upload) = uploads.remove(&name) {
-            match app.accept_upload(case, f, &path, upload).await? {
+            match app.accept_upload(case, flow, f, &path, upload).await? {
                 Ok(meta) => {
                     out.stored.push(meta.id.clone());
                     Some(meta.answer())

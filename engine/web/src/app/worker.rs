@@ -473,6 +473,10 @@ pub(super) async fn lock_document(
 ) -> Result<Locked, ApproveError> {
     let renderer = app.renderer.clone();
     let author = app.config.site.name.as_str();
+    let original = app
+        .document_original(case, flow)
+        .await
+        .map_err(|e| ApproveError::Failed(e.into()))?;
     approval::lock(
         renderer,
         app.clock.as_ref(),
@@ -481,6 +485,7 @@ pub(super) async fn lock_document(
         flow,
         actor,
         expected,
+        original,
     )
     .await
     .map_err(|e| match e {
