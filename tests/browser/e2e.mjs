@@ -912,6 +912,112 @@ async function flowJourney(browser, f) {
   }
 }
 
+// Pattern 1, a document made elsewhere (`flows/signera`): the case worker uploads a 3-page
+// PDF/A-2b, lists three signers (themselves and two citizens with e-mail) to sign in any
+// order, and approves; the citizens find it under "Väntar på din underskrift" and sign in
+// reverse order, the case worker last; each request reached its own address in the
+// development mailbox; the signed PDF has three signatures pyHanko trusts, the original pages
+// read as uploaded, and the XMP still says PDF/A-2B.
+async function signeraJourney(browser) {
+  currentPhase = "signera: upload";
+  const original = readFileSync(join(root, "flows/signera/exempel.pdf"));
+  const people = [
+    { pnr: CASE_WORKER, name: "Tolvan Tolvansson", email: "tolvan.signera@example.invalid" },
+    { pnr: DECISION_MAKER, name: "Elva Elvasson", email: "elva.signera@example.invalid" },
+    { pnr: OUTSIDER, name: "Tolva Tolvansson", email: "tolva.signera@example.invalid" },
+  ];
+  const cw = await newSession(browser, "signera case worker");
+  await login(cw.page, CASE_WORKER);
+  await cw.page.goto(`${base}/`);
+  await clickAndWait(cw.page, cw.page.locator(".card", { hasText: "Signera ett dokument" }).getByRole("button", { name: "Starta" }));
+  must(/\/steps\/upload$/.test(path(cw.page)), `signera: the upload step opens (${path(cw.page)})`);
+  const caseId = path(cw.page).split("/")[2];
+  await axe(cw.page, "signera upload step");
+  await fitsNarrow(cw.page, "signera upload step");
+  // A file that is not a PDF/A is refused on the field, in words.
+  await cw.page.getByLabel("Dokumentets titel", { exact: true }).fill("Protokoll, kommunstyrelsen 24 november 2026");
+  await cw.page.locator('input[type="file"][name="file"]').setInputFiles({ name: "vanlig.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n") });
+  await clickAndWait(cw.page, cw.page.getByRole("button", { name: "Spara och fortsätt" }));
+  const refused = (await cw.page.locator(".error-summary li").allInnerTexts()).join("; ");
+  check(/inte PDF\/A|skadad/.test(refused), "signera: a PDF that is not PDF/A (or not whole) is refused with the reason", refused);
+  check((await cw.page.getByLabel("Dokumentets titel", { exact: true }).inputValue()).startsWith("Protokoll"), "signera: the title typed stays after a refused file");
+  await axe(cw.page, "signera upload step with a refused file");
+  await cw.page.locator('input[type="file"][name="file"]').setInputFiles({ name: "exempel.pdf", mimeType: "application/pdf", buffer: original });
+  await cw.page.getByLabel("Meddelande till undertecknarna (frivilligt)", { exact: true }).fill("Protokollet för justering.");
+  await clickAndWait(cw.page, cw.page.getByRole("button", { name: "Spara och fortsätt" }));
+  must(/\/steps\/signatories$/.test(path(cw.page)), `signera: on to the signers (${path(cw.page)})`);
+
+  currentPhase = "signera: signers";
+  const answers = { signatories: { list: people.map((p) => ({ name: p.name, personnummer: p.pnr, email: p.email })), order: "any" } };
+  await fillSteps(cw.page, answers, "signera");
+  must(/\/review$/.test(path(cw.page)), `signera: review reached (${path(cw.page)})`);
+  check((await cw.page.getByRole("link", { name: "exempel.pdf" }).count()) === 1, "signera: the review page links to the uploaded PDF");
+  await axe(cw.page, "signera review page");
+  await clickAndWait(cw.page, cw.page.locator("main form button[type=submit].button").first());
+  await cw.page.goto(`${base}/cases/${caseId}`);
+  await clickAndWait(cw.page, cw.page.getByRole("button", { name: "Godkänn och skapa dokumentet" }));
+  must(path(cw.page).startsWith(`/cases/${caseId}`), `signera: approved (${path(cw.page)})`);
+
+  currentPhase = "signera: mailbox";
+  await cw.page.goto(`${base}/dev/mailbox`);
+  {
+    const html = await cw.page.content();
+    for (const p of people) check(html.includes(p.email), `signera: the signing request reached ${p.email} at once`);
+  }
+
+  // The citizens, in reverse order.
+  for (const who of [OUTSIDER, DECISION_MAKER]) {
+    currentPhase = `signera: signer ${who}`;
+    const s = await newSession(browser, `signera signer ${who}`);
+    await login(s.page, who, "/my");
+    await s.page.goto(`${base}/my`);
+    const waiting = s.page.locator("table.cases", { has: s.page.locator("caption", { hasText: "Väntar på din underskrift" }) });
+    check((await waiting.locator(`a[href*="${caseId}"]`).count()) > 0, `signera: ${who} finds the document under "Väntar på din underskrift"`);
+    await axe(s.page, `My pages of a signer (${who})`);
+    await s.page.goto(`${base}/cases/${caseId}/sign`);
+    must(path(s.page) === `/cases/${caseId}/sign`, `signera: ${who} reaches the signing page (${path(s.page)})`);
+    await axe(s.page, `signera signing page (${who})`);
+    await clickAndWait(s.page, s.page.getByRole("button", { name: "Signera med Test-e-legitimation" }));
+    await testEid(s.page, who);
+    must(path(s.page) === `/cases/${caseId}`, `signera: ${who} back on the case page (${path(s.page)})`);
+    await s.context.close();
+  }
+  currentPhase = "signera: the case worker signs last";
+  await cw.page.goto(`${base}/cases/${caseId}/sign`);
+  await clickAndWait(cw.page, cw.page.getByRole("button", { name: "Signera med Test-e-legitimation" }));
+  await testEid(cw.page, CASE_WORKER);
+  must(path(cw.page) === `/cases/${caseId}`, `signera: the case worker back on the case page (${path(cw.page)})`);
+  await cw.page.goto(`${base}/dev/mailbox`);
+  check((await cw.page.content()).includes("klart och underskrivet"), "signera: the mailbox holds the completion message to the creator");
+
+  currentPhase = "signera: the signed PDF";
+  const link = cw.page.getByRole("link", { name: "Ladda ner det undertecknade dokumentet (PDF)" });
+  await cw.page.goto(`${base}/cases/${caseId}`);
+  must(await link.isVisible(), "signera: download link for the signed document");
+  const res = await cw.context.request.get(new URL(await link.getAttribute("href"), base).toString());
+  const pdf = await res.body();
+  const signedPath = join(work, "signera.pdf");
+  const originalPath = join(work, "signera-original.pdf");
+  writeFileSync(signedPath, pdf);
+  writeFileSync(originalPath, original);
+  await cw.context.close();
+  check(pdf.subarray(0, original.length).equals(original), "signera: the uploaded bytes are the first bytes of the signed PDF");
+  const pages = (f) => Number(/Pages:\s+(\d+)/.exec(execFileSync("pdfinfo", [f], { encoding: "utf8" }))[1]);
+  check(pages(signedPath) === 4, "signera: one page (the signature page) was added", `${pages(signedPath)} pages`);
+  for (const n of [1, 2, 3]) {
+    const text = (f) => execFileSync("pdftotext", ["-f", String(n), "-l", String(n), "-layout", f, "-"], { encoding: "utf8" });
+    check(text(signedPath) === text(originalPath), `signera: page ${n} reads as uploaded`);
+  }
+  const raw = pdf.toString("latin1");
+  check(raw.includes("<pdfaid:part>2</pdfaid:part>") && raw.includes("<pdfaid:conformance>B</pdfaid:conformance>"), "signera: the XMP still says PDF/A-2B");
+  const report = JSON.parse(execFileSync(python,
+    [join(root, "engine/pades/tests/support/pyhanko_report.py"), signedPath, join(dataDir, "dev-pki/ca.pem")], { encoding: "utf8" }));
+  check(report.length === 3, "signera: the PDF has 3 signatures", `found ${report.length}`);
+  for (const sig of report) {
+    check(sig.intact && sig.valid && sig.trusted && sig.bottom_line, `signera: signature ${sig.field} intact, valid and trusted`, JSON.stringify(sig));
+  }
+}
+
 // The page, at 320 px wide, has no sideways scrolling (WCAG 1.4.10 Reflow); the viewport is
 // put back afterwards.
 async function fitsNarrow(page, what) {
@@ -1030,6 +1136,7 @@ try {
   const pdfPath = await journey(browser);
   validatePdf(pdfPath);
   for (const f of FLOW_JOURNEYS) await flowJourney(browser, f);
+  await signeraJourney(browser);
   await personChecks(browser);
   currentPhase = "browser console";
   check(consoleProblems.length === 0, "no console errors or page errors", consoleProblems.join("\n"));

@@ -11,7 +11,7 @@
 //! | `evidence.json` | the eID evidence of each signature (provider data in base64) |
 //! | `verification.txt`, `verification.json` | the report of `blankett verify` on `document.pdf` |
 //! | `files/<n>-<name>` | each uploaded file the answers name (`n` from 1, in the order of the flow's fields; the name made safe) |
-//! | `manifest.json` | case, flow (id, revision, content hash), time of export, each file's name, size and SHA-256, and which answer each uploaded file is |
+//! | `manifest.json` | case, flow (id, revision, content hash), time of export, each file's name, size and SHA-256, which answer each uploaded file is, and the PDF/A `document.pdf` declares (`null`: none) |
 //!
 //! The case's times in `manifest.json`, `answers.xml` and `events.json` are Swedish time, as
 //! the archive's readers count them (the format is unchanged since `blankett-export/1`);
@@ -105,6 +105,9 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
     /// The uploaded files the answers name, and where each is in the package.
     pub attachments: Vec<ManifestAttachment>,
+    /// The PDF/A `document.pdf` declares (`PDF/A-2B`), or `null`: a document uploaded by a
+    /// flow with `require_pdfa: false` may be no PDF/A, and the archive is told so here.
+    pub document_pdfa: Option<String>,
 }
 
 /// An uploaded file in the package.
@@ -381,6 +384,7 @@ pub async fn export_case(
         uploaded.push((path, bytes));
     }
 
+    let document_pdfa = blankett_pades::upload::declared_pdfa(&document.bytes);
     let mut files: Vec<(&str, Vec<u8>)> = vec![
         ("document.pdf", document.bytes),
         ("answers.json", json_bytes(&case.answers)?),
@@ -434,6 +438,7 @@ pub async fn export_case(
             })
             .collect(),
         attachments,
+        document_pdfa,
     };
     let manifest_bytes = json_bytes(&manifest)?;
     write_package(

@@ -173,6 +173,17 @@ fn check_dict(d: &Dictionary) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// The PDF/A a PDF declares in its catalog's XMP (`PDF/A-2B`), whatever else it is (signed
+/// documents included); `None` if it declares none or cannot be read.
+pub fn declared_pdfa(bytes: &[u8]) -> Option<String> {
+    let doc = Document::load_mem(bytes).ok()?;
+    PdfFacts {
+        pages: 0,
+        pdfa: pdfa_of(&doc),
+    }
+    .pdfa_name()
+}
+
 /// The PDF/A part and conformance the catalog's XMP metadata declares.
 fn pdfa_of(doc: &Document) -> Option<(String, String)> {
     let meta = doc.catalog().ok()?.get(b"Metadata").ok()?;

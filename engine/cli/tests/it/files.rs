@@ -364,6 +364,7 @@ async fn files_end_to_end(db: Db) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["document_pdfa"], "PDF/A-2B", "{manifest:#}");
     let attachment = &manifest["attachments"][0];
     assert_eq!(attachment["field"], "earnings.certificate_file");
     assert_eq!(attachment["sha256"], hex::encode(Sha256::digest(PDF)));
