@@ -11,6 +11,7 @@ mod m20261205_000001_outbox;
 mod m20261207_000001_utc_times;
 mod m20261207_000002_lz4;
 mod m20261208_000001_case_files;
+mod m20261208_000002_idempotency;
 
 /// The PostgreSQL columns compressed with LZ4 (migration `m20261207_000002_lz4`).
 pub use m20261207_000002_lz4::COLUMNS as LZ4_COLUMNS;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_utc_times::Migration),
             Box::new(m20261207_000002_lz4::Migration),
             Box::new(m20261208_000001_case_files::Migration),
+            Box::new(m20261208_000002_idempotency::Migration),
         ]
     }
 }

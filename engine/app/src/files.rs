@@ -84,6 +84,35 @@ impl Service {
         path: &str,
         upload: Upload,
     ) -> Result<Result<FileMeta, FieldError>, ServiceError> {
+        Ok(
+            match self
+                .judge_upload(case.id.as_str(), flow, field, path, upload)
+                .await?
+            {
+                Ok((meta, bytes)) => {
+                    self.file_store().put_file(&meta, &bytes).await?;
+                    Ok(meta)
+                }
+                Err(e) => Err(e),
+            },
+        )
+    }
+
+    /// Stores a file [`Service::judge_upload`] passed, once its case exists.
+    pub async fn store_file(&self, meta: &FileMeta, bytes: &[u8]) -> Result<(), ServiceError> {
+        Ok(self.file_store().put_file(meta, bytes).await?)
+    }
+
+    /// [`Service::accept_upload`] without storing: the file's description for case
+    /// `case_id` (which need not exist yet) and its bytes, or the field's error.
+    pub async fn judge_upload(
+        &self,
+        case_id: &str,
+        flow: &Flow,
+        field: &Field,
+        path: &str,
+        upload: Upload,
+    ) -> Result<Result<(FileMeta, Vec<u8>), FieldError>, ServiceError> {
         let (sv, en) = label(field);
         if !files::plain_name(&upload.name) {
             // Browsers send the name alone; a path or control characters are someone's
@@ -176,7 +205,7 @@ impl Service {
         }
         let meta = FileMeta {
             id: uuid::Uuid::new_v4().simple().to_string(),
-            case_id: case.id.to_string(),
+            case_id: case_id.to_owned(),
             field: path.to_owned(),
             name: files::safe_name(&name),
             content_type: content_type.to_owned(),
@@ -184,8 +213,7 @@ impl Service {
             sha256: sha256.into(),
             created_at: self.clock.now(),
         };
-        self.file_store().put_file(&meta, &bytes).await?;
-        Ok(Ok(meta))
+        Ok(Ok((meta, bytes)))
     }
 
     /// A file of `case`, if its answers name it now: a file that was replaced or removed,

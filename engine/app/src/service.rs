@@ -341,6 +341,24 @@ impl Service {
         Ok(())
     }
 
+    /// Claims an idempotency key for a create (see [`Store::claim_idempotency_key`]).
+    pub async fn claim_idempotency_key(
+        &self,
+        key: &str,
+        case_id: &str,
+        request_sha256: &str,
+        now: Timestamp,
+    ) -> Result<Option<blankett_core::store::IdempotentCreate>, StoreError> {
+        self.store
+            .claim_idempotency_key(key, case_id, request_sha256, now)
+            .await
+    }
+
+    /// Gives up a claimed idempotency key (its create did not happen).
+    pub async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
+        self.store.release_idempotency_key(key).await
+    }
+
     /// The next case number of `year` (no gaps: taken only when a case is created with it).
     pub async fn next_case_number(&self, year: i32) -> Result<String, StoreError> {
         self.store.next_case_number(year).await

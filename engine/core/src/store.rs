@@ -522,6 +522,23 @@ pub trait Store: Send + Sync {
     /// How many sessions are stored (expired ones not yet purged included), for `/metrics`.
     fn count_sessions(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
 
+    /// Claims an idempotency key (the API's `Idempotency-Key`, already bound to the caller)
+    /// for a create that will make case `case_id` from a request whose digest is
+    /// `request_sha256`. `None`: the key is new and now names this case. `Some`: the key was
+    /// claimed before, and this is what it names (the case may not exist yet while the first
+    /// request is still being handled).
+    fn claim_idempotency_key<'a>(
+        &'a self,
+        key: &'a str,
+        case_id: &'a str,
+        request_sha256: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<IdempotentCreate>, StoreError>>;
+
+    /// Gives up a claimed key (the create it guarded did not happen).
+    fn release_idempotency_key<'a>(&'a self, key: &'a str)
+    -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// A cheap round trip to the database, for `/healthz`.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
@@ -530,6 +547,13 @@ pub trait Store: Send + Sync {
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))
     }
+}
+
+/// What an idempotency key names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentCreate {
+    pub case_id: String,
+    pub request_sha256: String,
 }
 
 /// An uploaded file of a case, without its bytes. The file name is already made safe

@@ -15,8 +15,8 @@ use crate::case::{Case, Event, SignatureState};
 use crate::eid::BoxFuture;
 use crate::store::{
     CaseFilter, CaseSummary, CaseWrite, Delivery, Document, FileMeta, FileStore, FileWithBytes,
-    FlowVersion, Message, MessageStatus, NewDocument, NewMessage, SessionRecord, SignatureEvidence,
-    Store, StoreError,
+    FlowVersion, IdempotentCreate, Message, MessageStatus, NewDocument, NewMessage, SessionRecord,
+    SignatureEvidence, Store, StoreError,
 };
 
 /// How many cases a list returns when the filter gives no limit.
@@ -33,6 +33,8 @@ struct State {
     sessions: HashMap<String, SessionRecord>,
     /// Files in upload order.
     files: Vec<(FileMeta, Vec<u8>)>,
+    /// Idempotency key → what it names.
+    idempotency: HashMap<String, IdempotentCreate>,
     outbox: Vec<Message>,
     /// Held messages: id → held until.
     leases: HashMap<i64, Timestamp>,
@@ -513,6 +515,38 @@ impl Store for MemoryStore {
 
     fn count_sessions(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(ready(self.with(|s| Ok(s.sessions.len() as u64))))
+    }
+
+    fn claim_idempotency_key<'a>(
+        &'a self,
+        key: &'a str,
+        case_id: &'a str,
+        request_sha256: &'a str,
+        _now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<IdempotentCreate>, StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            if let Some(found) = s.idempotency.get(key) {
+                return Ok(Some(found.clone()));
+            }
+            s.idempotency.insert(
+                key.to_owned(),
+                IdempotentCreate {
+                    case_id: case_id.to_owned(),
+                    request_sha256: request_sha256.to_owned(),
+                },
+            );
+            Ok(None)
+        })))
+    }
+
+    fn release_idempotency_key<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(ready(self.with(|s| {
+            s.idempotency.remove(key);
+            Ok(())
+        })))
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {

@@ -127,12 +127,7 @@ pub fn inspect(bytes: &[u8]) -> Result<PdfFacts, Refusal> {
         return Err(Refusal::Damaged("no pages".into()));
     }
     for object in doc.objects.values() {
-        let dict = match object {
-            Object::Dictionary(d) => d,
-            Object::Stream(s) => &s.dict,
-            _ => continue,
-        };
-        check_dict(dict)?;
+        check_object(object, 0)?;
     }
     // A document-level script lives in the name tree /Names /JavaScript.
     if let Ok(names) = doc
@@ -154,6 +149,38 @@ fn name_is(d: &Dictionary, key: &[u8], value: &[u8]) -> bool {
     d.get(key)
         .and_then(Object::as_name)
         .is_ok_and(|n| n == value)
+}
+
+/// How deep direct (not referenced) dictionaries and arrays are looked into.
+const MAX_NESTING: usize = 64;
+
+/// Checks an object and every dictionary written inside it (an action is often a direct
+/// dictionary: `/OpenAction << /S /JavaScript … >>`, `/AA << /O << … >> >>`).
+fn check_object(object: &Object, depth: usize) -> Result<(), Refusal> {
+    if depth > MAX_NESTING {
+        return Err(Refusal::Damaged("objects nested too deep".into()));
+    }
+    match object {
+        Object::Dictionary(d) => {
+            check_dict(d)?;
+            for (_, v) in d.iter() {
+                check_object(v, depth + 1)?;
+            }
+        }
+        Object::Stream(s) => {
+            check_dict(&s.dict)?;
+            for (_, v) in s.dict.iter() {
+                check_object(v, depth + 1)?;
+            }
+        }
+        Object::Array(items) => {
+            for v in items {
+                check_object(v, depth + 1)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn check_dict(d: &Dictionary) -> Result<(), Refusal> {
@@ -389,6 +416,15 @@ mod tests {
         );
         assert_eq!(
             inspect(&pdf("/OpenAction 4 0 R", "<< /S /Launch /F (calc.exe) >>")),
+            Err(Refusal::Launch)
+        );
+        // Actions written inside other dictionaries, as most are.
+        assert_eq!(
+            inspect(&pdf("/OpenAction << /S /JavaScript /JS (x) >>", "")),
+            Err(Refusal::JavaScript)
+        );
+        assert_eq!(
+            inspect(&pdf("", "<< /AA << /O [ << /S /Launch /F (x) >> ] >> >>")),
             Err(Refusal::Launch)
         );
         assert_eq!(

@@ -1,11 +1,12 @@
 //! The file store port on the same database: uploaded files' bytes in `case_files`.
 
 use blankett_core::eid::BoxFuture;
-use blankett_core::store::{FileMeta, FileStore, FileWithBytes, StoreError};
+use blankett_core::store::{FileMeta, FileStore, FileWithBytes, IdempotentCreate, StoreError};
+use blankett_core::time::Timestamp;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::entity::case_files;
+use super::entity::{case_files, idempotency_keys};
 use super::{SeaStore, db_err, fmt_time, parse_time};
 
 #[derive(sea_orm::FromQueryResult)]
@@ -119,6 +120,55 @@ impl SeaStore {
             .await
             .map_err(db_err("delete files"))?;
         Ok(res.rows_affected)
+    }
+}
+
+impl SeaStore {
+    /// See [`blankett_core::store::Store::claim_idempotency_key`]: an insert that a unique key
+    /// decides, so two instances racing on one key make one claim.
+    pub(crate) async fn claim_idempotency_key_impl(
+        &self,
+        key: &str,
+        case_id: &str,
+        request_sha256: &str,
+        now: Timestamp,
+    ) -> Result<Option<IdempotentCreate>, StoreError> {
+        let row = idempotency_keys::ActiveModel {
+            key: Set(key.to_owned()),
+            case_id: Set(case_id.to_owned()),
+            request_sha256: Set(request_sha256.to_owned()),
+            created_at: Set(fmt_time(now)),
+        };
+        match idempotency_keys::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(db_err("claim an idempotency key"))
+        {
+            Ok(_) => Ok(None),
+            Err(StoreError::Duplicate) => {
+                let found = idempotency_keys::Entity::find_by_id(key.to_owned())
+                    .one(&self.db)
+                    .await
+                    .map_err(db_err("read an idempotency key"))?
+                    .ok_or(StoreError::Conflict {
+                        expected: 0,
+                        actual: 0,
+                    })?;
+                Ok(Some(IdempotentCreate {
+                    case_id: found.case_id,
+                    request_sha256: found.request_sha256,
+                }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn release_idempotency_key_impl(&self, key: &str) -> Result<(), StoreError> {
+        idempotency_keys::Entity::delete_by_id(key.to_owned())
+            .exec(&self.db)
+            .await
+            .map_err(db_err("release an idempotency key"))?;
+        Ok(())
     }
 }
 

@@ -23,9 +23,9 @@ use blankett_core::case::{Case, Event, SignatureState, Status};
 use blankett_core::eid::BoxFuture;
 use blankett_core::ids::Personnummer;
 use blankett_core::store::{
-    CaseFilter, CaseSummary, CaseWrite, Delivery, Document, DocumentKind, FlowVersion, Message,
-    MessageStatus, NewDocument, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
-    Topic,
+    CaseFilter, CaseSummary, CaseWrite, Delivery, Document, DocumentKind, FlowVersion,
+    IdempotentCreate, Message, MessageStatus, NewDocument, NewMessage, SessionRecord,
+    SignatureEvidence, Store, StoreError, Topic,
 };
 use blankett_core::time::Timestamp;
 use blankett_migrations::{Migrator, MigratorTrait};
@@ -969,6 +969,23 @@ impl Store for SeaStore {
                 .await
                 .map_err(db_err("count sessions"))
         })
+    }
+
+    fn claim_idempotency_key<'a>(
+        &'a self,
+        key: &'a str,
+        case_id: &'a str,
+        request_sha256: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<IdempotentCreate>, StoreError>> {
+        Box::pin(self.claim_idempotency_key_impl(key, case_id, request_sha256, now))
+    }
+
+    fn release_idempotency_key<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.release_idempotency_key_impl(key))
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {

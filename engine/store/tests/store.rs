@@ -94,6 +94,7 @@ async fn assert_at_head(store: &SeaStore) {
             "m20261207_000001_utc_times".to_owned(),
             "m20261207_000002_lz4".to_owned(),
             "m20261208_000001_case_files".to_owned(),
+            "m20261208_000002_idempotency".to_owned(),
         ]
     );
 }

@@ -22,8 +22,8 @@ use blankett_core::Flow;
 use blankett_core::case::{Case, Event};
 use blankett_core::eid::BoxFuture;
 use blankett_core::store::{
-    CaseFilter, CaseSummary, CaseWrite, Delivery, Document, FlowVersion, Message, MessageStatus,
-    NewDocument, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
+    CaseFilter, CaseSummary, CaseWrite, Delivery, Document, FlowVersion, IdempotentCreate, Message,
+    MessageStatus, NewDocument, NewMessage, SessionRecord, SignatureEvidence, Store, StoreError,
 };
 use blankett_core::time::Timestamp;
 
@@ -221,6 +221,24 @@ impl Store for NotifyingStore {
 
     fn count_sessions(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.inner.count_sessions()
+    }
+
+    fn claim_idempotency_key<'a>(
+        &'a self,
+        key: &'a str,
+        case_id: &'a str,
+        request_sha256: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<IdempotentCreate>, StoreError>> {
+        self.inner
+            .claim_idempotency_key(key, case_id, request_sha256, now)
+    }
+
+    fn release_idempotency_key<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.inner.release_idempotency_key(key)
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {

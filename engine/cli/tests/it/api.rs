@@ -829,6 +829,7 @@ on_both!(
     withdrawing_and_its_conflicts,
     the_openapi_document_lists_every_path,
     times_are_shown_in_swedish_time_across_midnight_and_new_year,
+    a_business_system_sends_its_document_for_signing,
 );
 
 /// A file answer can only come from an upload: the API cannot name a stored file (another
@@ -864,4 +865,206 @@ async fn the_api_cannot_name_a_file_it_did_not_upload() {
             .any(|e| e["path"] == "earnings.certificate_file" && e["code"] == "file_unknown"),
         "{fields}"
     );
+}
+
+/// Pattern 3: a business system sends its PDF with the signers; the case goes straight to
+/// signing; a retry with the same `Idempotency-Key` gets the same case; hostile PDFs are
+/// refused and nothing is stored; the signers sign through the test eID; the `case.completed`
+/// webhook arrives signed with the HMAC; the signed PDF is fetched and pyHanko trusts it.
+async fn a_business_system_sends_its_document_for_signing(db: Db) {
+    use base64::Engine as _;
+    const SECRET: &str = "a-webhook-secret-0123456789";
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = crate::sinks::HttpSink::start(0).await;
+    let hooks = format!(
+        "[{{name = \"arkiv\", url = \"{}\", secret = \"{SECRET}\"}}]",
+        http.url("/hook")
+    );
+    let app = TestApp::start_with(
+        db,
+        &[
+            ("BLANKETT__API_KEYS", &keys()),
+            ("BLANKETT__WEBHOOKS", &hooks),
+        ],
+    )
+    .await;
+    blankett_web::app::notify::worker::spawn(app.state.core.clone()).unwrap();
+    let pdf = std::fs::read(repo().join("flows/signera/exempel.pdf")).unwrap();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let body = |pdf: &[u8], title: &str| {
+        json!({
+            "flow": "signera",
+            "applicant": {"personnummer": CASE_WORKER, "name": "Tolvan Tolvansson"},
+            "answers": {
+                "upload": {"title": title},
+                "signatories": {
+                    "list": [
+                        {"name": "Elva Elvasson", "personnummer": DECISION_MAKER, "email": "elva@example.se"},
+                        {"name": "Tolva Tolvansson", "personnummer": OUTSIDER, "email": "tolva@example.se"}
+                    ],
+                    "order": "any"
+                }
+            },
+            "hand_to": "signing",
+            "document": {"name": "protokoll.pdf", "content_base64": b64(pdf)},
+        })
+    };
+    let post = |body: Value, key: Option<&'static str>| {
+        let url = format!("http://{}/api/v1/cases", app.addr);
+        async move {
+            let mut req = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(FULL)
+                .json(&body);
+            if let Some(k) = key {
+                req = req.header("Idempotency-Key", k);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            let replayed = r.headers().get("idempotent-replayed").is_some();
+            let v: Value = r.json().await.unwrap();
+            (status, replayed, v)
+        }
+    };
+    let count = || async {
+        app.state
+            .cases(&CaseFilter {
+                flow_ids: vec!["signera".into()],
+                limit: 100,
+                ..CaseFilter::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+
+    // Hostile or missing documents: refused on `document`, nothing stored.
+    let javascript = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (x) >> >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 9 9] >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
+    for (bad, code) in [
+        (body(javascript, "x"), "pdf_javascript"),
+        (body(&pdf[..pdf.len() / 2], "x"), "pdf_damaged"),
+        (body(b"not a pdf at all", "x"), "file_type"),
+        (
+            {
+                let mut b = body(&pdf, "x");
+                b["document"]["content_base64"] = json!("***");
+                b
+            },
+            "base64",
+        ),
+        (
+            {
+                let mut b = body(&pdf, "x");
+                b.as_object_mut().unwrap().remove("document");
+                b
+            },
+            "required",
+        ),
+    ] {
+        let (status, _, v) = post(bad, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{code}: {v}");
+        assert_eq!(v["error"]["fields"][0]["code"], code, "{v}");
+        assert!(
+            v["error"]["fields"][0]["path"]
+                .as_str()
+                .unwrap()
+                .starts_with("document"),
+            "{v}"
+        );
+    }
+    let mut avtal = to_case_worker();
+    avtal["document"] = json!({"name": "x.pdf", "content_base64": b64(&pdf)});
+    let (status, _, v) = post(avtal, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["fields"][0]["code"], "no_upload");
+    assert_eq!(count().await, 0, "nothing stored");
+
+    // The create, and its retry.
+    let title = "Protokoll, kommunstyrelsen 24 november 2026";
+    let (status, replayed, first) = post(body(&pdf, title), Some("erp-4711")).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert!(!replayed);
+    assert_eq!(first["status"], "signing");
+    let id = first["id"].as_str().unwrap().to_owned();
+    let (status, replayed, again) = post(body(&pdf, title), Some("erp-4711")).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert!(replayed);
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(count().await, 1, "one case for two requests");
+    let (status, _, other) = post(body(&pdf, "Ett annat dokument"), Some("erp-4711")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{other}");
+    assert_eq!(
+        other["error"]["fields"][0]["code"],
+        "idempotency_key_reused"
+    );
+    assert_eq!(count().await, 1);
+
+    // Both asked at once; they sign, the second first.
+    let sigs = first["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 2);
+    for who in [OUTSIDER, DECISION_MAKER] {
+        let mut b = app.browser();
+        b.log_in(who, "/my").await;
+        web::sign(&mut b, &id, who).await;
+    }
+    let case = app.state.case(&id).await.unwrap();
+    assert_eq!(case.status, Status::Completed);
+
+    // The webhook says so, signed.
+    // Delivered by the worker, after the events before it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let completed = loop {
+        if let Some(hit) = http.hits("/hook").into_iter().find(|h| {
+            h.status < 300
+                && h.headers.get("blankett-event").map(String::as_str) == Some("case.completed")
+        }) {
+            break hit;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no case.completed webhook in 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let ts = &completed.headers["blankett-timestamp"];
+    let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
+    hmac::Mac::update(&mut mac, ts.as_bytes());
+    hmac::Mac::update(&mut mac, b".");
+    hmac::Mac::update(&mut mac, &completed.body);
+    let expected = hex::encode(hmac::Mac::finalize(mac).into_bytes());
+    assert_eq!(
+        completed.headers["blankett-signature"],
+        format!("sha256={expected}")
+    );
+    let hook: Value = serde_json::from_slice(&completed.body).unwrap();
+    assert_eq!(hook["case"]["id"], json!(id));
+
+    // The signed PDF through the API: the upload first, then the signature page; pyHanko.
+    let r = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/cases/{id}/document"),
+        Some(FULL),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.bytes.starts_with(&pdf), "the upload's bytes are kept");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signed.pdf");
+    std::fs::write(&path, &r.bytes).unwrap();
+    let report = std::process::Command::new(repo().join(".test-tools/venv/bin/python"))
+        .arg(repo().join("engine/pades/tests/support/pyhanko_report.py"))
+        .arg(&path)
+        .arg(app.dir.path().join("data/dev-pki/ca.pem"))
+        .output()
+        .expect("pyHanko (run scripts/setup-test-tools)");
+    assert!(report.status.success(), "{report:?}");
+    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(report.as_array().unwrap().len(), 2, "{report:#}");
+    for s in report.as_array().unwrap() {
+        for key in ["intact", "valid", "trusted", "bottom_line"] {
+            assert_eq!(s[key], true, "{key}: {report:#}");
+        }
+    }
 }

@@ -436,13 +436,14 @@ pub async fn approve(
     // the name (for the signatures) comes from the eID login.
     let mut case = case;
     case.assignee = Some(actor.person.clone());
-    let Locked { out, write: w } = match lock_document(&app, &case, &flow, &actor, expected).await {
-        Ok(l) => l,
-        Err(ApproveError::Invalid(errors)) => {
-            return render_case(&app, &ctx, &case, &flow, &actor, &errors, None).await;
-        }
-        Err(ApproveError::Failed(e)) => return Err(e),
-    };
+    let Locked { out, write: w } =
+        match lock_document(&app, &case, &flow, &actor, expected, None).await {
+            Ok(l) => l,
+            Err(ApproveError::Invalid(errors)) => {
+                return render_case(&app, &ctx, &case, &flow, &actor, &errors, None).await;
+            }
+            Err(ApproveError::Failed(e)) => return Err(e),
+        };
     let stale = write_or_back(&app, &ctx, expected, &out, Some(w), &format!("/cases/{id}")).await?;
     if let Some(stale) = stale {
         return Ok(stale);
@@ -464,19 +465,25 @@ pub async fn approve(
 
 /// [`approval::lock`] with this server's renderer, clock and name; its faults as the
 /// application's errors.
+/// `original` is an uploaded document not stored yet (the API's create); `None` reads the
+/// one the case's answers name, if the flow's document is uploaded.
 pub(super) async fn lock_document(
     app: &AppState,
     case: &Case,
     flow: &Flow,
     actor: &Actor,
     expected: u64,
+    original: Option<Vec<u8>>,
 ) -> Result<Locked, ApproveError> {
     let renderer = app.renderer.clone();
     let author = app.config.site.name.as_str();
-    let original = app
-        .document_original(case, flow)
-        .await
-        .map_err(|e| ApproveError::Failed(e.into()))?;
+    let original = match original {
+        Some(bytes) => Some(bytes),
+        None => app
+            .document_original(case, flow)
+            .await
+            .map_err(|e| ApproveError::Failed(e.into()))?,
+    };
     approval::lock(
         renderer,
         app.clock.as_ref(),

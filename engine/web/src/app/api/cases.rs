@@ -226,10 +226,27 @@ pub struct NewCase {
     pub flow: String,
     /// Whom the case is for; a case worker for flows only case workers start.
     pub applicant: PersonView,
-    /// The answers by step id, validated with the rules of the flow's forms.
+    /// The answers by step id, validated with the rules of the flow's forms. For a flow whose
+    /// document is uploaded, leave its file field out: `document` fills it.
     #[schema(value_type = Object)]
     pub answers: Value,
     pub hand_to: HandTo,
+    /// The document, for a flow whose document is made elsewhere (`document.from` in the
+    /// flow): a PDF, checked as an upload on the web is (PDF/A, whole, not encrypted, not
+    /// signed, no JavaScript), within the request's size limit (`limits.body_bytes`).
+    #[serde(default)]
+    pub document: Option<DocumentUpload>,
+}
+
+/// A PDF sent with a new case, base64-encoded.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentUpload {
+    /// The file name (a name only: no path).
+    #[schema(min_length = 1, max_length = 240)]
+    pub name: String,
+    /// The PDF's bytes in base64 (RFC 4648, with padding).
+    pub content_base64: String,
 }
 
 /// Withdrawing a case.
@@ -536,27 +553,35 @@ pub async fn get_document(
     tag = "cases",
     operation_id = "create_case",
     request_body(content = NewCase, content_type = "application/json"),
-    description = "Creates a case with its answers, validated with the same rules as the flow's forms, and hands it to a case worker (submitted and assigned) or straight to signing (approved: the document is rendered and locked, the first signature requested). Scope `cases:write`.",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe: a second request with the same key (from the same API key) and the same body gets the first request's case (200, `Idempotent-Replayed: true`) instead of a second case; the same key with another body is refused (422 `idempotency_key_reused`). 1–255 visible ASCII characters."),
+    ),
+    description = "Creates a case with its answers, validated with the same rules as the flow's forms, and hands it to a case worker (submitted and assigned) or straight to signing (approved: the document is rendered and locked, the first signature requested). For a flow whose document is made elsewhere (`signera`), `document` carries the PDF (base64): it is checked as an upload is on the web and, handed to signing, becomes the locked document with a signature page after its pages (pattern 3). Completion is reported by the `case.completed` webhook; `GET /api/v1/cases/{id}/document` fetches the signed PDF. Scope `cases:write`.",
     responses(
+        (status = 200, description = "A retry with the same `Idempotency-Key`: the case the first request made", body = CaseView,
+            headers(("Location" = String, description = "`/api/v1/cases/{id}`"),
+                ("Idempotent-Replayed" = String, description = "`true`"))),
         (status = 201, description = "The case", body = CaseView,
             headers(("Location" = String, description = "`/api/v1/cases/{id}`"))),
         (status = 400, description = "Malformed JSON, or not the documented shape", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 403, description = "The key lacks `cases:write`, or may not use the flow", body = ErrorBody),
-        (status = 409, description = "The case changed while it was being created", body = ErrorBody),
+        (status = 409, description = "The case changed while it was being created, or the first request with this `Idempotency-Key` is still being handled", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "Answers, people or hand-over the flow refuses (`fields` lists them)", body = ErrorBody),
+        (status = 422, description = "Answers, people, hand-over or document the flow refuses (`fields` lists them; a refused PDF is `document` with `pdf_not_pdf`, `pdf_damaged`, `pdf_encrypted`, `pdf_signed`, `pdf_javascript`, `pdf_launch`, `pdf_not_pdfa`, `file_type` or `file_size`)", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
     )
 )]
 pub async fn create_case(
     State(app): State<AppState>,
     caller: ApiCaller,
-    ApiJson(body): ApiJson<NewCase>,
+    headers: axum::http::HeaderMap,
+    ApiJson(mut body): ApiJson<NewCase>,
 ) -> Result<Response, AppError> {
     caller.require(ApiScope::CasesWrite)?;
+    let idempotency = idempotency_key(&headers, &caller.name)?;
     let Some(flow) = app.flow(&body.flow) else {
         return Err(AppError::Invalid(vec![field_error(
             "flow",
@@ -593,6 +618,12 @@ pub async fn create_case(
     }
 
     let now = app.clock.now();
+    let id = uuid::Uuid::new_v4().to_string();
+    // What tells a retry from another request, before the document's answer is added.
+    let digest = request_digest(&body);
+    // A document made elsewhere: judged as an upload, and its answer put where the flow
+    // takes it from.
+    let upload = take_document(&app, &flow, &id, &mut body).await?;
     // The answers first, on a provisional case: a refusal reserves no case number.
     let provisional = case::start(
         &flow,
@@ -603,16 +634,69 @@ pub async fn create_case(
         now,
     )
     .map_err(|e| AppError::Internal(format!("starting an API case: {e}")))?;
-    let report = check_answers(&flow, &provisional.case, &applicant, &body, started_as, now);
+    let uploaded: Vec<blankett_core::store::FileMeta> =
+        upload.iter().map(|(m, _)| m.clone()).collect();
+    let report = check_answers(
+        &flow,
+        &provisional.case,
+        &applicant,
+        &body,
+        started_as,
+        now,
+        &uploaded,
+    );
     if !report.errors.is_empty() {
         return Err(AppError::Invalid(report.errors));
     }
+    // A retried request with the same key gets the case the first one made.
+    if let Some(key) = &idempotency
+        && let Some(first) = app.claim_idempotency_key(key, &id, &digest, now).await?
+    {
+        return replay(&app, &caller, first, &digest).await;
+    }
+    let created = create_claimed(
+        &app,
+        &caller,
+        &flow,
+        &body,
+        id,
+        (applicant, worker),
+        started_as,
+        now,
+        upload,
+    )
+    .await;
+    if created.is_err()
+        && let Some(key) = &idempotency
+    {
+        // The create did not happen: the key may be used again.
+        app.release_idempotency_key(key).await?;
+    }
+    created
+}
+
+/// The rest of [`create_case`], once the answers passed and any idempotency key is claimed.
+#[allow(clippy::too_many_arguments)]
+async fn create_claimed(
+    app: &AppState,
+    caller: &ApiCaller,
+    flow: &Arc<Flow>,
+    body: &NewCase,
+    id: String,
+    (applicant, worker): (Actor, Option<Actor>),
+    started_as: Starter,
+    now: Timestamp,
+    upload: Option<(blankett_core::store::FileMeta, Vec<u8>)>,
+) -> Result<Response, AppError> {
+    let app = app.clone();
+    let flow = flow.clone();
+    let uploaded: Vec<blankett_core::store::FileMeta> =
+        upload.iter().map(|(m, _)| m.clone()).collect();
     let number = app.next_case_number(now.local_year()).await?;
-    let id = uuid::Uuid::new_v4().to_string();
     let started = case::start(&flow, id, number, &applicant, started_as, now)
         .map_err(|e| AppError::Internal(format!("starting an API case: {e}")))?;
     let mut draft = started.case;
-    let report = check_answers(&flow, &draft, &applicant, &body, started_as, now);
+    let report = check_answers(&flow, &draft, &applicant, body, started_as, now, &uploaded);
     if !report.errors.is_empty() {
         return Err(AppError::Invalid(report.errors));
     }
@@ -632,7 +716,7 @@ pub async fn create_case(
                 detail: None,
             }),
     );
-    as_api(&mut created_events, &caller);
+    as_api(&mut created_events, caller);
 
     // Submitted by the applicant, then assigned or approved, in memory: nothing is stored
     // unless every step succeeds.
@@ -649,18 +733,26 @@ pub async fn create_case(
             }
         }
         None => {
-            let Locked { out, write: w } =
-                match lock_document(&app, &current, &flow, &applicant, current.revision).await {
-                    Ok(l) => l,
-                    Err(ApproveError::Invalid(errors)) => return Err(AppError::Invalid(errors)),
-                    Err(ApproveError::Failed(e)) => return Err(e),
-                };
+            let Locked { out, write: w } = match lock_document(
+                &app,
+                &current,
+                &flow,
+                &applicant,
+                current.revision,
+                upload.as_ref().map(|(_, b)| b.clone()),
+            )
+            .await
+            {
+                Ok(l) => l,
+                Err(ApproveError::Invalid(errors)) => return Err(AppError::Invalid(errors)),
+                Err(ApproveError::Failed(e)) => return Err(e),
+            };
             current = out.case;
             events.extend(out.events);
             document = w.document;
         }
     }
-    as_api(&mut events, &caller);
+    as_api(&mut events, caller);
 
     let out = Outcome {
         case: current,
@@ -669,6 +761,9 @@ pub async fn create_case(
     };
     app.create(&draft, &created_events, &out, document.as_ref())
         .await?;
+    if let Some((meta, bytes)) = &upload {
+        app.store_file(meta, bytes).await?;
+    }
     tracing::info!(case_id = %out.case.id, flow = %flow.id, key = %caller.name, "case created through the API");
     let events = app.events(&out.case.id).await?;
     let mut resp = json_response(StatusCode::CREATED, &case_view(&out.case, &events));
@@ -676,6 +771,159 @@ pub async fn create_case(
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
+}
+
+/// The `Idempotency-Key` header, bound to the API key that sent it (as a SHA-256, so the
+/// stored key says nothing); `None` without the header.
+fn idempotency_key(
+    headers: &axum::http::HeaderMap,
+    api_key: &str,
+) -> Result<Option<String>, AppError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let v = v
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 255)
+        .ok_or(AppError::BadRequest(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        ))?;
+    Ok(Some(
+        blankett_core::document::sha256_hex(format!("{api_key}\n{v}").as_bytes()).to_string(),
+    ))
+}
+
+/// What makes two creates the same request: the flow, the applicant, the answers, the
+/// hand-over and the document.
+fn request_digest(body: &NewCase) -> String {
+    let hand_to = match &body.hand_to {
+        HandTo::Signing => "signing".to_owned(),
+        HandTo::CaseWorker(p) => format!("case_worker:{}", p.as_str()),
+    };
+    let canonical = serde_json::json!({
+        "flow": body.flow,
+        "applicant": [body.applicant.personnummer, body.applicant.name],
+        "answers": body.answers,
+        "hand_to": hand_to,
+        "document": body.document.as_ref().map(|d| {
+            blankett_core::document::sha256_hex(d.content_base64.trim().as_bytes()).to_string()
+        }),
+    });
+    blankett_core::document::sha256_hex(canonical.to_string().as_bytes()).to_string()
+}
+
+/// The answer to a retried create: the first request's case (200), or why not.
+async fn replay(
+    app: &AppState,
+    caller: &ApiCaller,
+    first: blankett_core::store::IdempotentCreate,
+    digest: &str,
+) -> Result<Response, AppError> {
+    if first.request_sha256 != digest {
+        return Err(AppError::Invalid(vec![field_error(
+            "Idempotency-Key",
+            "idempotency_key_reused",
+            "Nyckeln användes redan för en annan begäran; ge varje ny begäran en egen nyckel.",
+            "The key was used for another request; give each new request its own key.",
+        )]));
+    }
+    let Ok(case) = app.case(&first.case_id).await else {
+        return Err(AppError::Conflict(
+            "the first request with this Idempotency-Key is still being handled; try again shortly",
+        ));
+    };
+    let flow = app.flow_of(&case).await?;
+    if !caller.sees_flow(&flow.id) {
+        return Err(AppError::Forbidden);
+    }
+    let events = app.events(&case.id).await?;
+    let mut resp = json_response(StatusCode::OK, &case_view(&case, &events));
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/cases/{}", case.id)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut().insert(
+        header::HeaderName::from_static("idempotent-replayed"),
+        HeaderValue::from_static("true"),
+    );
+    Ok(resp)
+}
+
+/// For a flow whose document is made elsewhere: the `document` of the body, judged as an
+/// upload to the flow's file field, with its answer put into the answers. A body with a
+/// document for a flow that renders its own, or without one where it is needed, is refused.
+async fn take_document(
+    app: &AppState,
+    flow: &Flow,
+    case_id: &str,
+    body: &mut NewCase,
+) -> Result<Option<(blankett_core::store::FileMeta, Vec<u8>)>, AppError> {
+    use base64::Engine as _;
+    let from = flow.document.as_ref().and_then(|d| d.from.clone());
+    let (path, doc) = match (from, body.document.take()) {
+        (Some(path), Some(doc)) => (path, doc),
+        (Some(_), None) => {
+            return Err(AppError::Invalid(vec![field_error(
+                "document",
+                "required",
+                "E-tjänstens dokument laddas upp: skicka det som `document`.",
+                "The flow's document is uploaded: send it as `document`.",
+            )]));
+        }
+        (None, Some(_)) => {
+            return Err(AppError::Invalid(vec![field_error(
+                "document",
+                "no_upload",
+                "E-tjänsten skapar sitt dokument själv och tar inget uppladdat dokument.",
+                "The flow makes its own document and takes no uploaded one.",
+            )]));
+        }
+        (None, None) => return Ok(None),
+    };
+    let path = &path;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(doc.content_base64.trim())
+        .map_err(|_| {
+            AppError::Invalid(vec![field_error(
+                "document.content_base64",
+                "base64",
+                "Innehållet är inte base64.",
+                "The content is not base64.",
+            )])
+        })?;
+    let Some((_, field)) = blankett_app::files::file_fields(flow)
+        .into_iter()
+        .find(|(p, _)| p == path)
+    else {
+        return Err(AppError::Internal(format!(
+            "the flow's document field {path} is missing"
+        )));
+    };
+    let size = bytes.len() as u64;
+    let upload = blankett_app::files::Upload {
+        name: doc.name,
+        bytes,
+        size,
+    };
+    match app.judge_upload(case_id, flow, field, path, upload).await? {
+        Ok((meta, bytes)) => {
+            if let Some(answers) = body.answers.as_object_mut() {
+                let (step, rest) = path.split_once('.').unwrap_or((path.as_str(), ""));
+                let step_answers = answers
+                    .entry(step.to_owned())
+                    .or_insert_with(|| serde_json::json!({}));
+                if let Some(m) = step_answers.as_object_mut() {
+                    m.insert(rest.to_owned(), meta.answer());
+                }
+            }
+            Ok(Some((meta, bytes)))
+        }
+        Err(mut e) => {
+            e.path = "document".into();
+            Err(AppError::Invalid(vec![e]))
+        }
+    }
 }
 
 /// The step ids the body gives answers for.
@@ -701,6 +949,7 @@ fn check_answers(
     body: &NewCase,
     started_as: Starter,
     now: Timestamp,
+    uploaded: &[blankett_core::store::FileMeta],
 ) -> blankett_core::rules::Report {
     let env = case::env_for(draft, flow, now, Some(&applicant.person));
     let given = given_steps(&body.answers);
@@ -712,13 +961,14 @@ fn check_answers(
                 || given.contains(&st.id)
         }),
     };
-    // A new case has no uploaded files: a file answer in the JSON names nothing stored.
+    // A new case has no uploaded files but the document sent with it: any other file answer
+    // in the JSON names nothing stored.
     report
         .errors
         .extend(blankett_app::files::foreign_file_answers(
             flow,
             &body.answers,
-            &[],
+            uploaded,
         ));
     report
 }
