@@ -5,7 +5,8 @@
 //! citizens sign in reverse order, the case worker last, and the creator is told. The signed
 //! PDF has three signatures that pyHanko judges intact, valid and trusted, the original pages'
 //! text is what was uploaded, one page was added, and the XMP still says PDF/A-2B. Hostile
-//! PDFs are refused on the field with a clear message, and nothing is stored.
+//! PDFs (not a PDF, truncated, encrypted, JavaScript, already signed, 50 MB, not PDF/A) are
+//! refused on the field with a clear message, and nothing is stored.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::web;
@@ -157,7 +158,7 @@ async fn signera_end_to_end(db: Db) {
         "<< /FT /Sig /T (s1) /V << /Type /Sig /ByteRange [0 10 20 30] /Contents <00> >> >>",
     );
     let mut huge = exempel();
-    huge.resize(21_000_000, b' ');
+    huge.resize(50_000_000, b' ');
     let not_pdfa = hand_pdf("", "<< >>");
     let hostile: [(&str, &[u8], &str); 7] = [
         (
