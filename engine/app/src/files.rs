@@ -255,28 +255,27 @@ impl Service {
             .collect())
     }
 
-    /// Deletes the case's stored files its answers no longer name (a replaced or removed
-    /// file, an upload whose save lost a race). Returns how many went.
-    pub async fn forget_unanswered_files(
+    /// Deletes the files `before`'s answers named and `after`'s (the same case, saved) no
+    /// longer name: a replaced or removed file, or one a hidden question no longer keeps.
+    /// Files stored by another save still in flight are not touched. Returns how many went.
+    pub async fn forget_replaced_files(
         &self,
-        case: &Case,
+        before: &Case,
+        after: &Case,
         flow: &Flow,
     ) -> Result<u64, ServiceError> {
-        let named: BTreeSet<String> = answered_files(flow, &case.answers)
+        let named: BTreeSet<String> = answered_files(flow, &after.answers)
             .into_iter()
             .map(|(_, id)| id)
             .collect();
-        let stale: Vec<String> = self
-            .file_store()
-            .files_of_case(case.id.as_str())
-            .await?
+        let gone: Vec<String> = answered_files(flow, &before.answers)
             .into_iter()
-            .filter(|m| !named.contains(&m.id))
-            .map(|m| m.id)
+            .map(|(_, id)| id)
+            .filter(|id| !named.contains(id))
             .collect();
         Ok(self
             .file_store()
-            .delete_files(case.id.as_str(), &stale)
+            .delete_files(after.id.as_str(), &gone)
             .await?)
     }
 

@@ -554,6 +554,8 @@ pub trait Store: Send + Sync {
 pub struct IdempotentCreate {
     pub case_id: String,
     pub request_sha256: String,
+    /// When the key was claimed.
+    pub claimed_at: Timestamp,
 }
 
 /// An uploaded file of a case, without its bytes. The file name is already made safe

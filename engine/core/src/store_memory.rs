@@ -522,7 +522,7 @@ impl Store for MemoryStore {
         key: &'a str,
         case_id: &'a str,
         request_sha256: &'a str,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<IdempotentCreate>, StoreError>> {
         Box::pin(ready(self.with(|s| {
             if let Some(found) = s.idempotency.get(key) {
@@ -533,6 +533,7 @@ impl Store for MemoryStore {
                 IdempotentCreate {
                     case_id: case_id.to_owned(),
                     request_sha256: request_sha256.to_owned(),
+                    claimed_at: now,
                 },
             );
             Ok(None)

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use lopdf::{Dictionary, Document, Object, ObjectId};
+use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId};
 
 use crate::SignError;
 use crate::pdf::Update;
@@ -96,6 +96,22 @@ impl Refusal {
 /// Most objects an uploaded PDF may have (a 500-page report has a few tens of thousands).
 const MAX_OBJECTS: usize = 500_000;
 
+/// Largest size one stream of an upload may decompress to while it is read (object and
+/// cross-reference streams): a few kilobytes of nested Flate can otherwise expand to
+/// gigabytes. Real object streams are at most a few megabytes.
+const MAX_STREAM_BYTES: usize = 32 * 1024 * 1024;
+
+/// Largest XMP metadata packet read (they are a few kilobytes).
+const MAX_XMP_BYTES: usize = 1024 * 1024;
+
+/// Reads an untrusted PDF with every stream bounded.
+fn load_untrusted(bytes: &[u8]) -> lopdf::Result<Document> {
+    Document::load_mem_with_options(
+        bytes,
+        LoadOptions::with_max_decompressed_size(MAX_STREAM_BYTES),
+    )
+}
+
 /// Judges an uploaded PDF. Reads the whole file once; bounded by its size (the upload's own
 /// limit) and by [`MAX_OBJECTS`].
 pub fn inspect(bytes: &[u8]) -> Result<PdfFacts, Refusal> {
@@ -108,7 +124,7 @@ pub fn inspect(bytes: &[u8]) -> Result<PdfFacts, Refusal> {
     if !tail.windows(5).any(|w| w == b"%%EOF") {
         return Err(Refusal::Damaged("no end of file marker".into()));
     }
-    let doc = Document::load_mem(bytes).map_err(|e| {
+    let doc = load_untrusted(bytes).map_err(|e| {
         let text = e.to_string();
         if text.to_lowercase().contains("encrypt") || text.to_lowercase().contains("password") {
             Refusal::Encrypted
@@ -203,7 +219,7 @@ fn check_dict(d: &Dictionary) -> Result<(), Refusal> {
 /// The PDF/A a PDF declares in its catalog's XMP (`PDF/A-2B`), whatever else it is (signed
 /// documents included); `None` if it declares none or cannot be read.
 pub fn declared_pdfa(bytes: &[u8]) -> Option<String> {
-    let doc = Document::load_mem(bytes).ok()?;
+    let doc = load_untrusted(bytes).ok()?;
     PdfFacts {
         pages: 0,
         pdfa: pdfa_of(&doc),
@@ -216,9 +232,11 @@ fn pdfa_of(doc: &Document) -> Option<(String, String)> {
     let meta = doc.catalog().ok()?.get(b"Metadata").ok()?;
     let (_, meta) = doc.dereference(meta).ok()?;
     let stream = meta.as_stream().ok()?;
-    let xml = stream
-        .decompressed_content()
-        .unwrap_or_else(|_| stream.content.clone());
+    let xml = if stream.dict.has(b"Filter") {
+        stream.decompressed_content_with_limit(MAX_XMP_BYTES).ok()?
+    } else {
+        stream.content.iter().take(MAX_XMP_BYTES).copied().collect()
+    };
     let xml = String::from_utf8_lossy(&xml);
     let part = xmp_value(&xml, "pdfaid:part")?;
     let conformance = xmp_value(&xml, "pdfaid:conformance").unwrap_or_default();
@@ -229,8 +247,8 @@ fn pdfa_of(doc: &Document) -> Option<(String, String)> {
 fn xmp_value(xml: &str, name: &str) -> Option<String> {
     if let Some(at) = xml.find(&format!("{name}=")) {
         let rest = &xml[at + name.len() + 1..];
-        let quote = rest.chars().next()?;
-        let rest = &rest[1..];
+        let quote = rest.chars().next().filter(|q| matches!(q, '"' | '\''))?;
+        let rest = &rest[quote.len_utf8()..];
         let end = rest.find(quote)?;
         return Some(rest[..end].trim().to_owned());
     }
@@ -359,21 +377,25 @@ mod tests {
 
     /// A small PDF written by hand, with `extra` in its catalog and one page.
     fn pdf(catalog_extra: &str, more: &str) -> Vec<u8> {
-        let objects = [
-            format!("<< /Type /Catalog /Pages 2 0 R {catalog_extra} >>"),
-            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>".to_owned(),
-            if more.is_empty() {
-                "<< >>".to_owned()
-            } else {
-                more.to_owned()
-            },
+        let more = if more.is_empty() { "<< >>" } else { more };
+        pdf_bytes(catalog_extra, more.as_bytes())
+    }
+
+    /// [`pdf`] with object 4 given as bytes.
+    fn pdf_bytes(catalog_extra: &str, more: &[u8]) -> Vec<u8> {
+        let objects: [Vec<u8>; 4] = [
+            format!("<< /Type /Catalog /Pages 2 0 R {catalog_extra} >>").into_bytes(),
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>".to_vec(),
+            more.to_vec(),
         ];
         let mut out = b"%PDF-1.7\n".to_vec();
         let mut offsets = Vec::new();
         for (i, o) in objects.iter().enumerate() {
             offsets.push(out.len());
-            out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+            out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+            out.extend_from_slice(o);
+            out.extend_from_slice(b"\nendobj\n");
         }
         let xref = out.len();
         out.extend_from_slice(
@@ -457,6 +479,35 @@ mod tests {
             Some("B".into())
         );
         assert_eq!(xmp_value("<x/>", "pdfaid:part"), None);
+        // A quote that is not ASCII is no attribute (and no panic).
+        assert_eq!(
+            xmp_value("pdfaid:part=\u{201d}2\u{201d}", "pdfaid:part"),
+            None
+        );
+    }
+
+    #[test]
+    fn metadata_that_inflates_past_its_bound_is_not_read() {
+        use std::io::Write as _;
+        // A PDF/A declaration followed by 2 MiB of spaces: a few kilobytes compressed, over
+        // the bound once inflated. Read without the bound it would say PDF/A-2.
+        let mut xmp = b"<pdfaid:part>2</pdfaid:part>".to_vec();
+        xmp.resize(2 * 1024 * 1024, b' ');
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&xmp).unwrap();
+        let packed = z.finish().unwrap();
+        let mut object = format!(
+            "<< /Type /Metadata /Subtype /XML /Filter /FlateDecode /Length {} >>\nstream\n",
+            packed.len()
+        )
+        .into_bytes();
+        object.extend_from_slice(&packed);
+        object.extend_from_slice(b"\nendstream");
+        let facts = inspect(&pdf_bytes("/Metadata 4 0 R", &object)).unwrap();
+        assert_eq!(
+            facts.pdfa, None,
+            "the declaration past the bound is not read"
+        );
     }
 
     #[test]

@@ -155,6 +155,7 @@ impl SeaStore {
                         actual: 0,
                     })?;
                 Ok(Some(IdempotentCreate {
+                    claimed_at: parse_time(&found.created_at)?,
                     case_id: found.case_id,
                     request_sha256: found.request_sha256,
                 }))

@@ -430,7 +430,7 @@ pub async fn save_step(
         .any(|f| f.kind == blankett_core::def::FieldType::File)
     {
         // A replaced or removed file (or one a hidden question no longer keeps) goes now.
-        app.forget_unanswered_files(&saved, &flow).await?;
+        app.forget_replaced_files(&case, &saved, &flow).await?;
     }
     // A refused file is the field's error (and the field's other errors are that one).
     let mut out_errors: Vec<FieldError> = out

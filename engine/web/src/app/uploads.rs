@@ -1,8 +1,9 @@
 //! Step forms with files: `multipart/form-data` read as it arrives (no script needed), each
 //! file only up to its field's `max_size` (the rest is counted and dropped, so the field gets
 //! its own error and the other answers are saved), the CSRF token checked before the first
-//! file byte is kept, and the whole read bounded by `limits.upload_bytes` and
-//! `server.body_read_timeout_secs`.
+//! file byte is kept, and the whole read bounded by `limits.upload_bytes` and in time: no
+//! pause longer than `server.body_read_timeout_secs`, and the whole form at no less than
+//! [`MIN_BYTES_PER_SEC`] on average (a 20 MB file on a slow line is not cut off after 30 s).
 
 use std::collections::HashMap;
 
@@ -20,6 +21,10 @@ use super::{AppError, AppState, Ctx};
 
 /// Most parts one form may have (its fields, group items, buttons).
 const MAX_PARTS: usize = 20_000;
+
+/// The slowest average rate a step form with files may arrive at (64 KiB/s, about half a
+/// megabit): the whole read may take `limits.upload_bytes` at this rate.
+pub const MIN_BYTES_PER_SEC: u64 = 64 * 1024;
 
 /// Whether a request body is `multipart/form-data`.
 pub fn is_multipart(headers: &HeaderMap) -> bool {
@@ -51,9 +56,23 @@ pub async fn read(
     req: Request,
     limits: &HashMap<String, u64>,
 ) -> Result<(Form, Vec<(String, Upload)>), AppError> {
-    let wait = std::time::Duration::from_secs(app.config.server.body_read_timeout_secs);
-    match tokio::time::timeout(wait, read_parts(app, ctx, req, limits)).await {
+    let idle = std::time::Duration::from_secs(app.config.server.body_read_timeout_secs);
+    let whole = idle.max(std::time::Duration::from_secs(
+        app.config.limits.upload_bytes as u64 / MIN_BYTES_PER_SEC,
+    ));
+    match tokio::time::timeout(whole, read_parts(app, ctx, req, limits, idle)).await {
         Ok(r) => r,
+        Err(_) => Err(AppError::Timeout),
+    }
+}
+
+/// One step of the read, within the idle bound.
+async fn within<T>(
+    idle: std::time::Duration,
+    step: impl std::future::Future<Output = Result<T, axum::extract::multipart::MultipartError>>,
+) -> Result<T, AppError> {
+    match tokio::time::timeout(idle, step).await {
+        Ok(r) => r.map_err(multipart_err),
         Err(_) => Err(AppError::Timeout),
     }
 }
@@ -63,6 +82,7 @@ async fn read_parts(
     ctx: &Ctx,
     req: Request,
     limits: &HashMap<String, u64>,
+    idle: std::time::Duration,
 ) -> Result<(Form, Vec<(String, Upload)>), AppError> {
     let text_limit = app.config.limits.body_bytes;
     let mut mp = Multipart::from_request(req, app)
@@ -73,7 +93,7 @@ async fn read_parts(
     let mut files: Vec<(String, Upload)> = Vec::new();
     let mut csrf_checked = false;
     let mut parts = 0usize;
-    while let Some(mut field) = mp.next_field().await.map_err(multipart_err)? {
+    while let Some(mut field) = within(idle, mp.next_field()).await? {
         parts += 1;
         if parts > MAX_PARTS {
             return Err(AppError::BadRequest("the form has too many fields"));
@@ -89,7 +109,7 @@ async fn read_parts(
                 let keep = limits.get(&name).copied().unwrap_or(0);
                 let mut bytes = Vec::new();
                 let mut size = 0u64;
-                while let Some(chunk) = field.chunk().await.map_err(multipart_err)? {
+                while let Some(chunk) = within(idle, field.chunk()).await? {
                     size += chunk.len() as u64;
                     if size <= keep {
                         bytes.extend_from_slice(&chunk);
@@ -113,7 +133,7 @@ async fn read_parts(
             }
             None => {
                 let mut value = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(multipart_err)? {
+                while let Some(chunk) = within(idle, field.chunk()).await? {
                     text_bytes += chunk.len();
                     if text_bytes > text_limit {
                         return Err(AppError::TooLarge);

@@ -650,7 +650,7 @@ pub async fn create_case(
     }
     // A retried request with the same key gets the case the first one made.
     if let Some(key) = &idempotency
-        && let Some(first) = app.claim_idempotency_key(key, &id, &digest, now).await?
+        && let Some(first) = claim(&app, key, &id, &digest, now).await?
     {
         return replay(&app, &caller, first, &digest).await;
     }
@@ -659,7 +659,7 @@ pub async fn create_case(
         &caller,
         &flow,
         &body,
-        id,
+        id.clone(),
         (applicant, worker),
         started_as,
         now,
@@ -668,11 +668,38 @@ pub async fn create_case(
     .await;
     if created.is_err()
         && let Some(key) = &idempotency
+        && app.case(&id).await.is_err()
     {
-        // The create did not happen: the key may be used again.
+        // The create did not happen: the key may be used again. (A fault after the case was
+        // written keeps the key, so a retry gets that case rather than a second one.)
         app.release_idempotency_key(key).await?;
     }
     created
+}
+
+/// How long a claimed key whose case never appeared (the instance died mid-create) holds
+/// before a retry may claim it again.
+const ABANDONED_CLAIM_SECS: i64 = 600;
+
+/// Claims `key` for case `id`; `Some` is the earlier claim a retry answers with. A claim
+/// whose case never appeared within [`ABANDONED_CLAIM_SECS`] is taken over.
+async fn claim(
+    app: &AppState,
+    key: &str,
+    id: &str,
+    digest: &str,
+    now: Timestamp,
+) -> Result<Option<blankett_core::store::IdempotentCreate>, AppError> {
+    let Some(first) = app.claim_idempotency_key(key, id, digest, now).await? else {
+        return Ok(None);
+    };
+    let abandoned = (now.utc() - first.claimed_at.utc()).num_seconds() > ABANDONED_CLAIM_SECS
+        && app.case(&first.case_id).await.is_err();
+    if !abandoned {
+        return Ok(Some(first));
+    }
+    app.release_idempotency_key(key).await?;
+    Ok(app.claim_idempotency_key(key, id, digest, now).await?)
 }
 
 /// The rest of [`create_case`], once the answers passed and any idempotency key is claimed.
@@ -811,7 +838,25 @@ fn request_digest(body: &NewCase) -> String {
             blankett_core::document::sha256_hex(d.content_base64.trim().as_bytes()).to_string()
         }),
     });
-    blankett_core::document::sha256_hex(canonical.to_string().as_bytes()).to_string()
+    blankett_core::document::sha256_hex(sorted(&canonical).to_string().as_bytes()).to_string()
+}
+
+/// `value` with every object's keys in order, so that key order does not make two requests
+/// different.
+fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
 }
 
 /// The answer to a retried create: the first request's case (200), or why not.
