@@ -17,20 +17,13 @@ use sha2::{Digest, Sha256};
 
 use crate::service::{Service, ServiceError};
 
-/// A file as it arrived: the name the browser (or the system) gave, and its bytes. A file
-/// larger than its field allows is not kept whole: `bytes` holds what was read before the
-/// limit, and `size` how much arrived in all.
+/// A file as it arrived: the name the browser (or the system) gave, its bytes, and how much
+/// arrived in all (`size`). A file larger than its field allows is not kept: its `bytes` are
+/// empty and `size` says how large it was.
 pub struct Upload {
     pub name: String,
     pub bytes: Vec<u8>,
     pub size: u64,
-}
-
-impl Upload {
-    /// Whether more arrived than was kept.
-    pub fn cut(&self) -> bool {
-        self.size > self.bytes.len() as u64
-    }
 }
 
 /// The file fields of a flow: the answer path (`step.field`) and the field. File fields are
@@ -133,7 +126,7 @@ impl Service {
             )));
         }
         let max = field.max_size.unwrap_or(u64::MAX);
-        if upload.size > max || upload.cut() {
+        if upload.size > max {
             let limit_sv = files::display_size(max, false);
             let limit_en = files::display_size(max, true);
             return Ok(Err(refused(

@@ -739,12 +739,11 @@ impl Walk<'_> {
             if f.kind == FieldType::File
                 && let Some(file) = get_at(obj, &path).filter(|v| v.is_object())
             {
-                let name = file.get("name").and_then(Value::as_str).unwrap_or("");
                 let ct = file
                     .get("content_type")
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                if !file_type_allowed(f, name, ct) {
+                if !file_type_allowed(f, ct) {
                     let (sv, en) = label(f);
                     self.errors.push(FieldError {
                             path: dotted.clone(),
@@ -1373,6 +1372,6 @@ fn format_message(f: &Field, format: &str, instance: &Value) -> (&'static str, T
 
 /// Checks an uploaded file's type against the field's `accept` list. `content_type` is what
 /// the server found in the file's content ([`crate::files::sniff`]), never the name's word.
-pub fn file_type_allowed(f: &Field, _name: &str, content_type: &str) -> bool {
+pub fn file_type_allowed(f: &Field, content_type: &str) -> bool {
     crate::files::accepts(&f.accept, content_type)
 }

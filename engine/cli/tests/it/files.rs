@@ -12,8 +12,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use web::{
-    Browser, CASE_WORKER, Db, OUTSIDER, Page, TestApp, approve, f, form_fields, sample_of, sign,
-    submit,
+    Browser, CASE_WORKER, Db, OUTSIDER, Page, TestApp, approve, f, form_fields, multipart,
+    sample_of, sign, submit,
 };
 
 /// A second citizen, who has nothing to do with the case.
@@ -21,56 +21,6 @@ const STRANGER: &str = "198112289874";
 
 const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
-
-/// A multipart body: text fields, then files (name, file name, bytes), in that order unless
-/// `files_first`.
-fn multipart(
-    texts: &[(String, String)],
-    files: &[(&str, &str, &[u8])],
-    files_first: bool,
-) -> (String, Vec<u8>) {
-    let boundary = format!("----blankett{}", uuid::Uuid::new_v4().simple());
-    let mut text_part = Vec::new();
-    for (k, v) in texts {
-        text_part.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    let mut file_part = Vec::new();
-    for (k, name, bytes) in files {
-        file_part.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        file_part.extend_from_slice(bytes);
-        file_part.extend_from_slice(b"\r\n");
-    }
-    let mut body = Vec::new();
-    if files_first {
-        body.extend(file_part);
-        body.extend(text_part);
-    } else {
-        body.extend(text_part);
-        body.extend(file_part);
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-async fn post_multipart(b: &mut Browser, path: &str, (ct, body): (String, Vec<u8>)) -> Page {
-    let r = b
-        .client
-        .post(format!("{}{path}", b.base))
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    web::read(r).await
-}
 
 /// The earnings step's fields from the sample answers, with the page's token and revision.
 fn earnings_form(page: &Page, answers: &Value, action: &str) -> Vec<(String, String)> {
@@ -161,12 +111,12 @@ async fn files_end_to_end(db: Db) {
     let mut page = page;
     for (name, bytes, message) in refusals {
         let form = earnings_form(&page, &answers, "next");
-        let sent = post_multipart(
-            &mut citizen,
-            &at,
-            multipart(&form, &[("certificate_file", name, bytes)], false),
-        )
-        .await;
+        let sent = citizen
+            .post_multipart(
+                &at,
+                multipart(&form, &[("certificate_file", name, bytes)], false),
+            )
+            .await;
         assert_eq!(sent.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
         let html = sent.html();
         assert!(html.contains(message), "{name}: {html}");
@@ -185,36 +135,36 @@ async fn files_end_to_end(db: Db) {
 
     // A file before the form's token, or with a wrong token: refused before it is read.
     let mut form = earnings_form(&page, &answers, "next");
-    let sent = post_multipart(
-        &mut citizen,
-        &at,
-        multipart(&form, &[("certificate_file", "intyg.pdf", PDF)], true),
-    )
-    .await;
+    let sent = citizen
+        .post_multipart(
+            &at,
+            multipart(&form, &[("certificate_file", "intyg.pdf", PDF)], true),
+        )
+        .await;
     assert_eq!(sent.status, StatusCode::FORBIDDEN);
     form[0].1 = "forged".into();
-    let sent = post_multipart(
-        &mut citizen,
-        &at,
-        multipart(&form, &[("certificate_file", "intyg.pdf", PDF)], false),
-    )
-    .await;
+    let sent = citizen
+        .post_multipart(
+            &at,
+            multipart(&form, &[("certificate_file", "intyg.pdf", PDF)], false),
+        )
+        .await;
     assert_eq!(sent.status, StatusCode::FORBIDDEN);
     assert!(stored_files(&app, &id).await.is_empty(), "nothing stored");
 
     // A good file: stored with the type its content has and its SHA-256.
     let page = citizen.get(&at).await;
     let form = earnings_form(&page, &answers, "next");
-    let sent = post_multipart(
-        &mut citizen,
-        &at,
-        multipart(
-            &form,
-            &[("certificate_file", "Intyg löneavdrag.pdf", PDF)],
-            false,
-        ),
-    )
-    .await;
+    let sent = citizen
+        .post_multipart(
+            &at,
+            multipart(
+                &form,
+                &[("certificate_file", "Intyg löneavdrag.pdf", PDF)],
+                false,
+            ),
+        )
+        .await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
     let case = app.state.case(&id).await.unwrap();
     let file = case.answers["earnings"]["certificate_file"].clone();
@@ -243,16 +193,16 @@ async fn files_end_to_end(db: Db) {
     // Replacing it: the old file is gone (404), the new one is there; removing it: none.
     let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
     let page = citizen.get(&at).await;
-    let sent = post_multipart(
-        &mut citizen,
-        &at,
-        multipart(
-            &earnings_form(&page, &answers, "save"),
-            &[("certificate_file", "intyg.png", png)],
-            false,
-        ),
-    )
-    .await;
+    let sent = citizen
+        .post_multipart(
+            &at,
+            multipart(
+                &earnings_form(&page, &answers, "save"),
+                &[("certificate_file", "intyg.png", png)],
+                false,
+            ),
+        )
+        .await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
     assert_eq!(citizen.bytes(&url).await.0, StatusCode::NOT_FOUND);
     let now = stored_files(&app, &id).await;
@@ -267,16 +217,16 @@ async fn files_end_to_end(db: Db) {
 
     // The good file again, then on to the review page.
     let page = citizen.get(&at).await;
-    let sent = post_multipart(
-        &mut citizen,
-        &at,
-        multipart(
-            &earnings_form(&page, &answers, "next"),
-            &[("certificate_file", "Intyg löneavdrag.pdf", PDF)],
-            false,
-        ),
-    )
-    .await;
+    let sent = citizen
+        .post_multipart(
+            &at,
+            multipart(
+                &earnings_form(&page, &answers, "next"),
+                &[("certificate_file", "Intyg löneavdrag.pdf", PDF)],
+                false,
+            ),
+        )
+        .await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
     let file = app.state.case(&id).await.unwrap().answers["earnings"]["certificate_file"].clone();
     let url = format!("/cases/{id}/files/{}", file["id"].as_str().unwrap());

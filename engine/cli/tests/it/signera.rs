@@ -18,34 +18,12 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use web::{
-    Browser, CASE_WORKER, DECISION_MAKER, Db, OUTSIDER, Page, TestApp, approve, f, repo, sign,
-    submit,
+    Browser, CASE_WORKER, DECISION_MAKER, Db, OUTSIDER, Page, TestApp, approve, f, multipart, repo,
+    sign, submit,
 };
 
 fn exempel() -> Vec<u8> {
     std::fs::read(repo().join("flows/signera/exempel.pdf")).unwrap()
-}
-
-/// A multipart body of text fields and one file.
-fn multipart(texts: &[(String, String)], file: (&str, &str, &[u8])) -> (String, Vec<u8>) {
-    let boundary = format!("----blankett{}", uuid::Uuid::new_v4().simple());
-    let mut body = Vec::new();
-    for (k, v) in texts {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    let (name, file_name, bytes) = file;
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/pdf\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 async fn upload(b: &mut Browser, at: &str, file_name: &str, bytes: &[u8]) -> Page {
@@ -58,16 +36,8 @@ async fn upload(b: &mut Browser, at: &str, file_name: &str, bytes: &[u8]) -> Pag
         f("title", "Protokoll, kommunstyrelsen 24 november 2026"),
         f("message", "Protokollet för justering."),
     ];
-    let (ct, body) = multipart(&texts, ("file", file_name, bytes));
-    let r = b
-        .client
-        .post(format!("{}{at}", b.base))
-        .header("content-type", ct)
-        .body(body)
-        .send()
+    b.post_multipart(at, multipart(&texts, &[("file", file_name, bytes)], false))
         .await
-        .unwrap();
-    web::read(r).await
 }
 
 /// A PDF written by hand with `catalog_extra` in its catalog and `more` as object 4.

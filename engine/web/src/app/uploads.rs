@@ -187,10 +187,7 @@ pub async fn apply(
         let local = f.local_path();
         let name = local.join(".");
         let path = format!("{}.{name}", step.id);
-        let before = local
-            .iter()
-            .try_fold(case.answers.get(&step.id), |v, k| v.map(|v| v.get(k)))
-            .flatten()
+        let before = answer_at(case, step, &local)
             .filter(|v| v.is_object())
             .cloned();
         let value = if let Some(upload) = uploads.remove(&name) {
@@ -218,14 +215,19 @@ pub async fn apply(
 pub fn restore(case: &Case, step: &Step, answers: &mut Value) {
     for f in step.fields.iter().filter(|f| f.kind == FieldType::File) {
         let local = f.local_path();
-        let before = local
-            .iter()
-            .try_fold(case.answers.get(&step.id), |v, k| v.map(|v| v.get(k)))
-            .flatten()
+        let before = answer_at(case, step, &local)
             .cloned()
             .unwrap_or(Value::Null);
         put(answers, &local, before);
     }
+}
+
+/// The case's answer at `local` (a path inside `step`'s answers).
+fn answer_at<'c>(case: &'c Case, step: &Step, local: &[String]) -> Option<&'c Value> {
+    local
+        .iter()
+        .try_fold(case.answers.get(&step.id), |v, k| v.map(|v| v.get(k)))
+        .flatten()
 }
 
 fn put(answers: &mut Value, path: &[String], value: Value) {

@@ -296,6 +296,21 @@ impl Browser {
         page
     }
 
+    /// Posts a body made by [`multipart`].
+    pub async fn post_multipart(&mut self, path: &str, (ct, body): (String, Vec<u8>)) -> Page {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", ct)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let page = read(r).await;
+        self.last_html = page.body.clone();
+        page
+    }
+
     /// Follows redirects (GET) from `page` until a page that is not a redirect.
     pub async fn follow(&mut self, mut page: Page) -> (String, Page) {
         let mut at = String::new();
@@ -351,6 +366,44 @@ impl Browser {
         let out = self.post("/logout", &[f("_csrf", &page.csrf())]).await;
         assert_eq!(out.status, StatusCode::SEE_OTHER);
     }
+}
+
+/// A multipart body: text fields, then files (name, file name, bytes), in that order unless
+/// `files_first`.
+pub fn multipart(
+    texts: &[(String, String)],
+    files: &[(&str, &str, &[u8])],
+    files_first: bool,
+) -> (String, Vec<u8>) {
+    let boundary = format!("----blankett{}", uuid::Uuid::new_v4().simple());
+    let mut text_part = Vec::new();
+    for (k, v) in texts {
+        text_part.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    let mut file_part = Vec::new();
+    for (k, name, bytes) in files {
+        file_part.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        file_part.extend_from_slice(bytes);
+        file_part.extend_from_slice(b"\r\n");
+    }
+    let mut body = Vec::new();
+    if files_first {
+        body.extend(file_part);
+        body.extend(text_part);
+    } else {
+        body.extend(text_part);
+        body.extend(file_part);
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// A response as a [`Page`].
